@@ -1,0 +1,245 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from pixelcheck.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class C2paSignature(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    C2PA_SIGNATURE_UNSPECIFIED: _ClassVar[C2paSignature]
+    C2PA_SIGNATURE_ABSENT: _ClassVar[C2paSignature]
+    C2PA_SIGNATURE_VALID: _ClassVar[C2paSignature]
+    C2PA_SIGNATURE_INVALID: _ClassVar[C2paSignature]
+    C2PA_SIGNATURE_UNREADABLE: _ClassVar[C2paSignature]
+C2PA_SIGNATURE_UNSPECIFIED: C2paSignature
+C2PA_SIGNATURE_ABSENT: C2paSignature
+C2PA_SIGNATURE_VALID: C2paSignature
+C2PA_SIGNATURE_INVALID: C2paSignature
+C2PA_SIGNATURE_UNREADABLE: C2paSignature
+
+class Signal(_message.Message):
+    __slots__ = ("name", "score", "weight", "explanation")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    score: float
+    weight: float
+    explanation: str
+    def __init__(self, name: _Optional[str] = ..., score: _Optional[float] = ..., weight: _Optional[float] = ..., explanation: _Optional[str] = ...) -> None: ...
+
+class Provenance(_message.Message):
+    __slots__ = ("c2pa_present", "c2pa_claim_generator", "c2pa_digital_source_type", "c2pa_signature", "c2pa_validation_errors", "c2pa_signer", "generator_metadata", "generator_name", "camera_make", "camera_model", "software")
+    C2PA_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    C2PA_CLAIM_GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    C2PA_DIGITAL_SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    C2PA_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    C2PA_VALIDATION_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    C2PA_SIGNER_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_METADATA_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_NAME_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_MAKE_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_MODEL_FIELD_NUMBER: _ClassVar[int]
+    SOFTWARE_FIELD_NUMBER: _ClassVar[int]
+    c2pa_present: bool
+    c2pa_claim_generator: str
+    c2pa_digital_source_type: str
+    c2pa_signature: C2paSignature
+    c2pa_validation_errors: _containers.RepeatedScalarFieldContainer[str]
+    c2pa_signer: str
+    generator_metadata: _containers.RepeatedScalarFieldContainer[str]
+    generator_name: str
+    camera_make: str
+    camera_model: str
+    software: str
+    def __init__(self, c2pa_present: _Optional[bool] = ..., c2pa_claim_generator: _Optional[str] = ..., c2pa_digital_source_type: _Optional[str] = ..., c2pa_signature: _Optional[_Union[C2paSignature, str]] = ..., c2pa_validation_errors: _Optional[_Iterable[str]] = ..., c2pa_signer: _Optional[str] = ..., generator_metadata: _Optional[_Iterable[str]] = ..., generator_name: _Optional[str] = ..., camera_make: _Optional[str] = ..., camera_model: _Optional[str] = ..., software: _Optional[str] = ...) -> None: ...
+
+class ImageFacts(_message.Message):
+    __slots__ = ("format", "width", "height", "size_bytes", "jpeg_quality", "has_exif")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    JPEG_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXIF_FIELD_NUMBER: _ClassVar[int]
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    jpeg_quality: int
+    has_exif: bool
+    def __init__(self, format: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., size_bytes: _Optional[int] = ..., jpeg_quality: _Optional[int] = ..., has_exif: _Optional[bool] = ...) -> None: ...
+
+class AnalysisResult(_message.Message):
+    __slots__ = ("image_id", "state", "stage", "progress", "label", "confidence", "prob_ai", "confidence_band", "model_version", "signals", "provenance", "image_facts", "analysis_duration", "failure_reason", "report_id", "create_time", "start_time", "finish_time", "explanation", "filename")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    PROB_AI_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_BAND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FACTS_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_DURATION_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    FINISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    state: _common_pb2.AnalysisState
+    stage: _common_pb2.AnalysisStage
+    progress: float
+    label: _common_pb2.Label
+    confidence: float
+    prob_ai: float
+    confidence_band: _common_pb2.ConfidenceBand
+    model_version: str
+    signals: _containers.RepeatedCompositeFieldContainer[Signal]
+    provenance: Provenance
+    image_facts: ImageFacts
+    analysis_duration: _duration_pb2.Duration
+    failure_reason: str
+    report_id: str
+    create_time: _timestamp_pb2.Timestamp
+    start_time: _timestamp_pb2.Timestamp
+    finish_time: _timestamp_pb2.Timestamp
+    explanation: str
+    filename: str
+    def __init__(self, image_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., stage: _Optional[_Union[_common_pb2.AnalysisStage, str]] = ..., progress: _Optional[float] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., confidence: _Optional[float] = ..., prob_ai: _Optional[float] = ..., confidence_band: _Optional[_Union[_common_pb2.ConfidenceBand, str]] = ..., model_version: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., image_facts: _Optional[_Union[ImageFacts, _Mapping]] = ..., analysis_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., failure_reason: _Optional[str] = ..., report_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., filename: _Optional[str] = ...) -> None: ...
+
+class AnalysisEvent(_message.Message):
+    __slots__ = ("image_id", "state", "stage", "progress", "message", "event_time", "result")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    state: _common_pb2.AnalysisState
+    stage: _common_pb2.AnalysisStage
+    progress: float
+    message: str
+    event_time: _timestamp_pb2.Timestamp
+    result: AnalysisResult
+    def __init__(self, image_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., stage: _Optional[_Union[_common_pb2.AnalysisStage, str]] = ..., progress: _Optional[float] = ..., message: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[AnalysisResult, _Mapping]] = ...) -> None: ...
+
+class GetResultRequest(_message.Message):
+    __slots__ = ("image_id",)
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    def __init__(self, image_id: _Optional[str] = ...) -> None: ...
+
+class GetResultResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: AnalysisResult
+    def __init__(self, result: _Optional[_Union[AnalysisResult, _Mapping]] = ...) -> None: ...
+
+class WatchAnalysisRequest(_message.Message):
+    __slots__ = ("image_id",)
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    def __init__(self, image_id: _Optional[str] = ...) -> None: ...
+
+class WatchAnalysisResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: AnalysisEvent
+    def __init__(self, event: _Optional[_Union[AnalysisEvent, _Mapping]] = ...) -> None: ...
+
+class ListResultsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "label", "since", "until", "filename_contains", "order_by")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_CONTAINS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    label: _common_pb2.Label
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    filename_contains: str
+    order_by: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., filename_contains: _Optional[str] = ..., order_by: _Optional[str] = ...) -> None: ...
+
+class ListResultsResponse(_message.Message):
+    __slots__ = ("results", "next_page_token", "total_size")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[AnalysisResult]
+    next_page_token: str
+    total_size: int
+    def __init__(self, results: _Optional[_Iterable[_Union[AnalysisResult, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelStatistics(_message.Message):
+    __slots__ = ("inference_count", "failure_count", "mean_latency_ms", "p95_latency_ms")
+    INFERENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    inference_count: int
+    failure_count: int
+    mean_latency_ms: float
+    p95_latency_ms: float
+    def __init__(self, inference_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., mean_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "version", "weights_sha256", "threshold", "input_description", "training_data", "validation_metrics", "load_time", "statistics")
+    class ValidationMetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    INPUT_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_DATA_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_METRICS_FIELD_NUMBER: _ClassVar[int]
+    LOAD_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    weights_sha256: str
+    threshold: float
+    input_description: str
+    training_data: str
+    validation_metrics: _containers.ScalarMap[str, float]
+    load_time: _timestamp_pb2.Timestamp
+    statistics: ModelStatistics
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., threshold: _Optional[float] = ..., input_description: _Optional[str] = ..., training_data: _Optional[str] = ..., validation_metrics: _Optional[_Mapping[str, float]] = ..., load_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., statistics: _Optional[_Union[ModelStatistics, _Mapping]] = ...) -> None: ...
+
+class GetModelInfoResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: ModelInfo
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,7 @@
+"""`python -m pixelcheck` is the `pixelcheck` command."""
+
+import sys
+
+from pixelcheck.cli import main
+
+sys.exit(main())

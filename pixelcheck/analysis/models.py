@@ -1,0 +1,49 @@
+"""Analysis rows: one per image, its life cycle and, once done, its verdict and evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pixelcheck.db import Base, JsonDoc, UtcDateTime, new_id, utcnow
+
+
+class Analysis(Base):
+    __tablename__ = "analyses"
+    __table_args__ = (
+        Index(None, "owner_id", "create_time", "id"),  # ListResults default order
+        Index(None, "owner_id", "confidence", "id"),  # ListResults by confidence
+        Index(None, "owner_id", "label", "create_time"),  # label filter
+        Index(None, "state", "update_time"),  # reconciler: stale QUEUED/RUNNING
+        Index(None, "model_version", "state", "finish_time"),  # live model statistics
+        Index(None, "finish_time"),  # usage statistics
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), unique=True)
+    owner_id: Mapped[str] = mapped_column(String(32))  # copied from the image for owner-scoped listing
+    filename: Mapped[str] = mapped_column(String(255))  # copied from the image for the filename filter
+    state: Mapped[str] = mapped_column(String(16), default="QUEUED")  # QUEUED RUNNING SUCCEEDED FAILED
+    stage: Mapped[str] = mapped_column(String(16), default="QUEUED")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    label: Mapped[str | None] = mapped_column(String(8), default=None)  # AI | REAL
+    confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    prob_ai: Mapped[float | None] = mapped_column(Float, default=None)
+    confidence_band: Mapped[str | None] = mapped_column(String(8), default=None)
+    model_version: Mapped[str] = mapped_column(String(64), default="")
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    image_facts: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    stage_timings_ms: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
+    report_id: Mapped[str] = mapped_column(String(32), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    update_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    start_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    finish_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -1,0 +1,123 @@
+"""The grpc.aio server: registers the five services, health and reflection; shuts down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pixelcheck.api.health import HealthMonitor
+from pixelcheck.api.reflection import enable_reflection
+from pixelcheck.api.interceptors import AuthInterceptor, CallContextInterceptor, ErrorInterceptor
+from pixelcheck.api.servicers.audit import AuditServicer
+from pixelcheck.api.servicers.auth import AuthServicer
+from pixelcheck.api.servicers.ingestion import IngestionServicer
+from pixelcheck.api.servicers.reports import ReportsServicer
+from pixelcheck.api.servicers.results import ResultsServicer
+from pixelcheck.bootstrap import Container, build_container
+from pixelcheck.offload import Offloader
+from pixelcheck.settings import Settings
+from pixelcheck.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    ingestion_pb2,
+    ingestion_pb2_grpc,
+    reports_pb2,
+    reports_pb2_grpc,
+    results_pb2,
+    results_pb2_grpc,
+)
+
+log = logging.getLogger("pixelcheck.server")
+MIB = 1024 * 1024
+
+
+@dataclass
+class RunningServer:
+    server: aio.Server
+    port: int
+    health: HealthMonitor
+    container: Container
+    offload: Offloader
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health to NOT_SERVING first, then let in-flight calls finish within the grace period."""
+        await self.health.drain()
+        await self.server.stop(self.container.settings.grace_seconds if grace is None else grace)
+        await self.container.on_server_stopped()
+        self.offload.shutdown()
+
+
+def _options(settings: Settings) -> list[tuple[str, int]]:
+    # Room for a 1 MiB chunk plus framing; keepalive so idle watchers behind NATs stay connected.
+    limit = settings.upload_chunk_max_bytes + 64 * 1024
+    return [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", 4 * MIB),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+async def start_server(container: Container, address: str | None = None) -> RunningServer:
+    """Build, register and start the server on address (default: settings.grpc_address)."""
+    settings = container.settings
+    offload = Offloader(settings.grpc_max_workers)
+    await container.on_server_starting()
+    server = aio.server(
+        interceptors=[CallContextInterceptor(container.call_observer), ErrorInterceptor(),
+                      AuthInterceptor(container.tokens.verify_access)],
+        options=_options(settings),
+    )
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(container, offload), server)
+    ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(IngestionServicer(container, offload), server)
+    results_pb2_grpc.add_ResultsServiceServicer_to_server(ResultsServicer(container, offload), server)
+    reports_pb2_grpc.add_ReportsServiceServicer_to_server(ReportsServicer(container, offload), server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(container, offload), server)
+    health_monitor = HealthMonitor(container, offload)
+    health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)
+    names = [d.services_by_name[n].full_name for d, n in (
+        (auth_pb2.DESCRIPTOR, "AuthService"), (ingestion_pb2.DESCRIPTOR, "IngestionService"),
+        (results_pb2.DESCRIPTOR, "ResultsService"), (reports_pb2.DESCRIPTOR, "ReportsService"),
+        (audit_pb2.DESCRIPTOR, "AuditService"))]
+    names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    enable_reflection(names, server)
+
+    address = address or settings.grpc_address
+    if settings.tls_cert_file:
+        credentials = grpc.ssl_server_credentials(
+            [(Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())])
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    await server.start()
+    await health_monitor.start()
+    log.info("PixelCheck gRPC listening on %s (port %d)", address, port)
+    return RunningServer(server, port, health_monitor, container, offload)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    container = build_container(settings, role="server")
+    running = await start_server(container)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: health NOT_SERVING, %.1fs grace for in-flight calls", settings.grace_seconds)
+    await running.stop()
+    container.close()

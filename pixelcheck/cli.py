@@ -1,0 +1,110 @@
+"""The `pixelcheck` command: serve, worker, beat, dev, db, and the operator commands of each context."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from pixelcheck.settings import Settings, SettingsError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from pixelcheck.api.server import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from pixelcheck.worker import celery_app_for_worker
+
+    app = celery_app_for_worker()
+    argv = ["worker", "--loglevel", settings.log_level, "--concurrency", str(args.concurrency or
+            settings.worker_concurrency), "--without-gossip", "--without-mingle", "--hostname", args.hostname]
+    if args.pool:
+        argv += ["--pool", args.pool]
+    app.worker_main(argv)
+    return 0
+
+
+def _beat(args: argparse.Namespace, settings: Settings) -> int:
+    from pixelcheck.worker import celery_app_for_worker
+
+    app = celery_app_for_worker()
+    schedule = f"{settings.data_dir}/celerybeat-schedule"
+    app.start(["beat", "--loglevel", settings.log_level, "--schedule", schedule])
+    return 0
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    from pixelcheck.devstack import run_dev
+
+    return run_dev(settings)
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from pixelcheck.db import current_revision, upgrade
+
+    upgrade(settings.resolved_database_url)
+    print(f"database at revision {current_revision(settings.resolved_database_url)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixelcheck", description="PixelCheck: is this image AI-generated?")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the gRPC server").set_defaults(handler=_serve)
+    worker = sub.add_parser("worker", help="run a Celery inference worker")
+    worker.add_argument("--concurrency", type=int, default=0, help="worker processes (default: settings)")
+    worker.add_argument("--pool", choices=["prefork", "solo", "threads"], default="")
+    worker.add_argument("--hostname", default="pixelcheck@%h")
+    worker.set_defaults(handler=_worker)
+    sub.add_parser("beat", help="run the periodic scheduler (reconciler, retention)").set_defaults(handler=_beat)
+    sub.add_parser("dev", help="run everything locally: SQLite, embedded Redis, worker, server").set_defaults(
+        handler=_dev)
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations up to the latest").set_defaults(handler=_db_upgrade)
+    for add_commands in _context_commands():
+        add_commands(sub)
+    return parser
+
+
+def _context_commands() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    found = []
+    for module in ("pixelcheck.iam.commands", "pixelcheck.client.commands", "pixelcheck.api.probe"):
+        try:
+            mod = __import__(module, fromlist=["add_commands"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        found.append(mod.add_commands)
+    return found
+
+
+def configure_logging(settings: Settings) -> None:
+    from pixelcheck.observability import configure_logging as configure
+
+    configure(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"pixelcheck: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    handler: Handler = args.handler
+    return handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Database engine, sessions, the declarative Base and migrations (Alembic, in pixelcheck/migrations)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, create_engine, event
+from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from pixelcheck.errors import Unavailable
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# LONGBLOB on MySQL (a plain BLOB stops at 64 KiB); BLOB elsewhere.
+Blob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+JsonDoc = JSON().with_variant(mysql.JSON(), "mysql", "mariadb")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (MySQL and SQLite store naive values)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def new_id() -> str:
+    """A new opaque id: 32 lowercase hex characters."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine tuned for the backend: WAL and a busy timeout on SQLite, pre-ping on MySQL."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=pool_size, max_overflow=pool_size)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
+        isolation_level="READ COMMITTED", connect_args={"connect_timeout": 5, "charset": "utf8mb4"},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Autocommit at the driver level so "begin" below controls transactions (pysqlite quirk).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # Writers take the lock at BEGIN: avoids "database is locked" on a lock upgrade under concurrency.
+    readonly = connection.get_execution_options().get(READONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+READONLY_OPTION = "pixelcheck_readonly"
+
+
+def make_session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
+    """Sessions for writing, or (readonly=True) for reading only, which never wait for SQLite's write lock."""
+    bind = engine.execution_options(**{READONLY_OPTION: True}) if readonly else engine
+    return sessionmaker(bind, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in one transaction: commits on success, rolls back on error.
+
+    Raises Unavailable when the database cannot be reached.
+    """
+    try:
+        with factory.begin() as session:
+            yield session
+    except OperationalError as exc:
+        if is_connection_error(exc):
+            raise Unavailable("The database is unreachable; try again shortly",
+                              reason="DATABASE_UNAVAILABLE", retry_after_seconds=2) from exc
+        raise
+
+
+def is_connection_error(exc: DBAPIError) -> bool:
+    """True for errors that mean the database is not reachable (not a bad query)."""
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    markers = ("can't connect", "lost connection", "gone away", "connection refused", "unable to open",
+               "server has gone", "timed out", "broken pipe", "connection reset")
+    return any(m in text for m in markers)
+
+
+def upgrade(database_url: str) -> None:
+    """Apply every Alembic migration up to head."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(database_url), "head")
+
+
+def current_revision(database_url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def _alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config

@@ -1,0 +1,28 @@
+"""Names of everything PixelCheck keeps in Redis, under one prefix so deployments and test runs never collide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str
+
+    def analysis_channel(self, image_id: str) -> str:
+        return f"{self.prefix}:analysis:{image_id}"
+
+    @property
+    def analysis_channel_pattern(self) -> str:
+        return f"{self.prefix}:analysis:*"
+
+    def signin_failures(self, kind: str, value: str) -> str:
+        return f"{self.prefix}:signin-failures:{kind}:{value}"
+
+    @property
+    def celery_queue(self) -> str:
+        return f"{self.prefix}.tasks"
+
+    @property
+    def celery_keyprefix(self) -> str:
+        return f"{self.prefix}:celery:"

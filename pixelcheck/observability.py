@@ -1,0 +1,35 @@
+"""Logging set-up: plain text, or one JSON object per line when PIXELCHECK_LOG_FORMAT=json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from pixelcheck.settings import Settings
+
+_EXTRA_FIELDS = ("request_id", "method", "actor", "code", "duration_ms", "image_id", "task")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(), "level": record.levelname,
+               "logger": record.name, "message": record.getMessage()}
+        for name in _EXTRA_FIELDS:
+            if hasattr(record, name):
+                doc[name] = getattr(record, name)
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())

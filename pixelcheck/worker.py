@@ -1,0 +1,102 @@
+"""The Celery app: configured from Settings, tasks named for what they do, one container per worker process.
+
+The server only sends tasks by name (TaskQueue); it never imports task modules.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery, signals
+
+from pixelcheck.keys import RedisKeys
+from pixelcheck.settings import Settings
+
+if TYPE_CHECKING:
+    from pixelcheck.bootstrap import Container
+
+log = logging.getLogger("pixelcheck.worker")
+
+ANALYZE_IMAGE = "pixelcheck.analyze_image"
+BUILD_REPORT = "pixelcheck.build_report"
+RECONCILE_ANALYSES = "pixelcheck.reconcile_analyses"
+APPLY_RETENTION = "pixelcheck.apply_retention"
+TASK_MODULES = ["pixelcheck.analysis.tasks", "pixelcheck.reports.tasks", "pixelcheck.audit.tasks"]
+
+
+def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
+    """A Celery app on settings.redis_url with the reliability settings inference workers need."""
+    keys = RedisKeys(settings.redis_key_prefix)
+    app = Celery("pixelcheck", broker=settings.redis_url, include=TASK_MODULES if include_tasks else [])
+    app.conf.update(
+        task_default_queue=keys.celery_queue,
+        task_acks_late=True,  # a task is acknowledged only after it finished ...
+        task_reject_on_worker_lost=True,  # ... and redelivered when its worker died mid-way
+        worker_prefetch_multiplier=1,  # an inference worker holds one task at a time
+        task_time_limit=settings.task_time_limit_seconds,
+        task_soft_time_limit=max(1, settings.task_time_limit_seconds - 10),
+        broker_transport_options={
+            # Redelivery of unacknowledged tasks: comfortably above the task time limit.
+            "visibility_timeout": settings.task_time_limit_seconds * 3,
+            "global_keyprefix": keys.celery_keyprefix,
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_concurrency=settings.worker_concurrency,
+        beat_schedule={
+            "reconcile-analyses": {"task": RECONCILE_ANALYSES, "schedule": max(5.0, settings.analysis_stale_seconds / 4)},
+            "apply-retention": {"task": APPLY_RETENTION, "schedule": 3600.0},
+        },
+        timezone="UTC",
+    )
+    return app
+
+
+class TaskQueue:
+    """Sends tasks by name. Call only after the transaction that created the task's input committed."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def analyze_image(self, image_id: str) -> None:
+        self._app.send_task(ANALYZE_IMAGE, args=[image_id])
+
+    def build_report(self, report_id: str) -> None:
+        self._app.send_task(BUILD_REPORT, args=[report_id])
+
+
+class _WorkerState:
+    container: Container | None = None
+
+
+def worker_container() -> Container:
+    """The container of this worker process, built once when the process starts."""
+    if _WorkerState.container is None:
+        from pixelcheck.bootstrap import build_container
+
+        _WorkerState.container = build_container(Settings.from_env(), role="worker")
+    return _WorkerState.container
+
+
+@signals.worker_process_init.connect
+def _init_worker_process(**_: Any) -> None:
+    # Each (forked) worker process builds its own engine, pools and detector: nothing crosses a fork.
+    _WorkerState.container = None
+    worker_container()
+
+
+@signals.worker_process_shutdown.connect
+def _close_worker_process(**_: Any) -> None:
+    if _WorkerState.container is not None:
+        _WorkerState.container.close()
+        _WorkerState.container = None
+
+
+def celery_app_for_worker() -> Celery:
+    """The app `celery -A` / `pixelcheck worker` runs: tasks included."""
+    return make_celery(Settings.from_env(), include_tasks=True)
