@@ -23,9 +23,17 @@ from pixelcheck.worker import TaskQueue, make_celery
 
 if TYPE_CHECKING:
     from pixelcheck.analysis.detector import Detector
+    from pixelcheck.analysis.pipeline import AnalysisPipeline
+    from pixelcheck.analysis.progress import ProgressHub
+    from pixelcheck.analysis.service import Results
     from pixelcheck.api.interceptors import AuditSink
     from pixelcheck.audit.recorder import AuditRecorder
+    from pixelcheck.audit.service import AuditTrail
+    from pixelcheck.iam.service import Identity
     from pixelcheck.iam.tokens import TokenService
+    from pixelcheck.ingestion.service import Ingestion
+    from pixelcheck.metrics import Metrics
+    from pixelcheck.reports.service import Reports
 
 log = logging.getLogger("pixelcheck")
 
@@ -53,6 +61,53 @@ class Container:
         threshold = self.settings.detector_threshold if self.settings.detector_threshold >= 0 else None
         return load_detector(Path(self.settings.model_dir), threshold=threshold)
 
+    # -- ingestion and analysis (pixelcheck.ingestion, pixelcheck.analysis) ------------------------
+    @cached_property
+    def ingestion(self) -> Ingestion:
+        """Upload, read, list and delete images."""
+        from pixelcheck.ingestion.service import Ingestion
+        from pixelcheck.ingestion.validation import UploadLimits
+        from pixelcheck.paging import token_key
+
+        s = self.settings
+        limits = UploadLimits(max_bytes=s.upload_max_bytes, max_chunk_bytes=s.upload_chunk_max_bytes,
+                              max_side=s.image_max_side, max_pixels=s.image_max_pixels)
+        return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
+                         queue=self.queue, audit=self.audit_recorder, limits=limits,
+                         page_token_key=token_key(s.jwt_secret, "images"))
+
+    @cached_property
+    def results(self) -> Results:
+        """Read analyses and the detector's live statistics."""
+        from pixelcheck.analysis.service import Results
+        from pixelcheck.paging import token_key
+
+        return Results(read_sessions=self.read_sessions,
+                       page_token_key=token_key(self.settings.jwt_secret, "results"))
+
+    @cached_property
+    def analysis_pipeline(self) -> AnalysisPipeline:
+        """Runs analyses on a worker and re-finds the ones a crash or a broker restart lost."""
+        from datetime import timedelta
+
+        from pixelcheck.analysis.pipeline import AnalysisPipeline
+        from pixelcheck.analysis.progress import ProgressPublisher
+
+        s = self.settings
+        return AnalysisPipeline(
+            sessions=self.sessions, blobs=self.blobs, detector=lambda: self.detector,
+            publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
+            report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
+            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage)
+
+    @cached_property
+    def progress_hub(self) -> ProgressHub:
+        """The server's one subscription to analysis progress, shared by every WatchAnalysis stream."""
+        from pixelcheck.analysis.progress import ProgressHub
+
+        hub = ProgressHub(self.settings.redis_url, self.keys)
+        return hub
+
     # -- identity (pixelcheck.iam) ----------------------------------------------------------------
     @cached_property
     def tokens(self) -> TokenService:
@@ -60,25 +115,75 @@ class Container:
 
         return TokenService(self.settings)
 
+    @cached_property
+    def identity(self) -> Identity:
+        """Sign-up, sign-in, token rotation and roles."""
+        from pixelcheck.iam.lockout import SigninThrottle
+        from pixelcheck.iam.passwords import Passwords
+        from pixelcheck.iam.service import Identity
+
+        s = self.settings
+        throttle = SigninThrottle(self.redis, self.keys, max_failures=s.signin_max_failures,
+                                  window_seconds=s.signin_window_seconds)
+        return Identity(sessions=self.sessions, read_sessions=self.read_sessions,
+                        passwords=Passwords.from_settings(s), tokens=self.tokens, throttle=throttle,
+                        audit=self.audit_recorder, refresh_ttl_seconds=s.refresh_token_ttl_seconds)
+
     # -- audit (pixelcheck.audit) -------------------------------------------------------------------
     @cached_property
     def audit_recorder(self) -> AuditRecorder:
         """Buffers audit events and writes them in batches, off the request path."""
         from pixelcheck.audit.recorder import AuditRecorder
 
-        recorder = AuditRecorder(self.sessions, self.settings)
+        recorder = AuditRecorder(self.sessions, self.settings,
+                                 on_write_failure=self.metrics.audit_write_failures.inc,
+                                 on_drop=self.metrics.audit_dropped_events.inc)
         self._closers.append(recorder.close)
         return recorder
 
+    @cached_property
+    def audit_trail(self) -> AuditTrail:
+        """The audit use cases: record, list, verify, usage statistics."""
+        from pixelcheck.audit.service import AuditTrail
+
+        return AuditTrail(self.sessions, self.read_sessions, self.settings)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """This process's Prometheus metrics (served on settings.metrics_port when > 0)."""
+        from pixelcheck.metrics import Metrics
+
+        queue_key = f"{self.keys.celery_keyprefix}{self.keys.celery_queue}"
+        return Metrics(queue_depth=lambda: self.redis.llen(queue_key))
+
+    # -- reports (pixelcheck.reports) ---------------------------------------------------------------
+    @cached_property
+    def reports(self) -> Reports:
+        """The report use cases: request, read, list, download, build, and the automatic-report hook."""
+        from pixelcheck.paging import token_key
+        from pixelcheck.reports.service import Reports
+
+        return Reports(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
+                       enqueue_build=self.queue.build_report, model_info=lambda: self.detector.info,
+                       audit=self.audit_recorder, max_images=self.settings.report_max_images,
+                       page_token_key=token_key(self.settings.jwt_secret, "reports"))
+
     @property
     def call_observer(self) -> AuditSink:
-        """What the server's call interceptor reports every finished RPC to."""
-        return self.audit_recorder
+        """What the server's call interceptor reports every finished RPC to: audit trail and metrics."""
+        from pixelcheck.metrics import CallObserver
+
+        return CallObserver(self.audit_recorder, self.metrics)
 
     async def on_server_starting(self) -> None:
         self.audit_recorder.start()
+        if self.settings.metrics_port > 0:
+            from pixelcheck.metrics import start_metrics_server
+
+            start_metrics_server(self.settings.metrics_port, self.metrics)
 
     async def on_server_stopped(self) -> None:
+        await self.progress_hub.close()
         self.audit_recorder.flush()
 
     def close(self) -> None:

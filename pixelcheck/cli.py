@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _context_commands() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     found = []
-    for module in ("pixelcheck.iam.commands", "pixelcheck.client.commands", "pixelcheck.api.probe"):
+    for module in ("pixelcheck.iam.commands", "pixelcheck.client.commands"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ModuleNotFoundError as exc:

@@ -119,6 +119,10 @@ class Settings:
         settings.validate()
         return settings
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as PIXELCHECK_* variables, for a child process (worker, beat, server)."""
+        return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated)."""
         settings = replace(self, **changes)

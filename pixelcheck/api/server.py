@@ -13,8 +13,8 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pixelcheck.api.health import HealthMonitor
-from pixelcheck.api.reflection import enable_reflection
 from pixelcheck.api.interceptors import AuthInterceptor, CallContextInterceptor, ErrorInterceptor
+from pixelcheck.api.reflection import enable_reflection
 from pixelcheck.api.servicers.audit import AuditServicer
 from pixelcheck.api.servicers.auth import AuthServicer
 from pixelcheck.api.servicers.ingestion import IngestionServicer

@@ -2,12 +2,71 @@
 
 from __future__ import annotations
 
+from grpc import aio
+
+from pixelcheck.api import convert
+from pixelcheck.api.calls import current_peer, current_principal, current_request_id
 from pixelcheck.bootstrap import Container
+from pixelcheck.iam.service import Origin
 from pixelcheck.offload import Offloader
-from pixelcheck.v1 import auth_pb2_grpc
+from pixelcheck.v1 import auth_pb2, auth_pb2_grpc
+
+TOKEN_TYPE = "Bearer"
+
+
+def _origin() -> Origin:
+    return Origin(request_id=current_request_id(), peer=current_peer())
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, container: Container, offload: Offloader) -> None:
         self._c = container
         self._run = offload.run
+
+    async def SignUp(  # noqa: N802 - gRPC method name
+        self, request: auth_pb2.SignUpRequest, context: aio.ServicerContext
+    ) -> auth_pb2.SignUpResponse:
+        account = await self._run(self._c.identity.sign_up, username=request.username, email=request.email,
+                                  password=request.password, display_name=request.display_name,
+                                  origin=_origin())
+        return auth_pb2.SignUpResponse(user=convert.user_to_proto(account))
+
+    async def SignIn(  # noqa: N802 - gRPC method name
+        self, request: auth_pb2.SignInRequest, context: aio.ServicerContext
+    ) -> auth_pb2.SignInResponse:
+        signed_in = await self._run(self._c.identity.sign_in, login=request.login, password=request.password,
+                                    origin=_origin())
+        tokens = signed_in.tokens
+        return auth_pb2.SignInResponse(
+            access_token=tokens.access_token, refresh_token=tokens.refresh_token, token_type=TOKEN_TYPE,
+            expires_in_seconds=tokens.expires_in_seconds, user=convert.user_to_proto(signed_in.account))
+
+    async def RefreshToken(  # noqa: N802 - gRPC method name
+        self, request: auth_pb2.RefreshTokenRequest, context: aio.ServicerContext
+    ) -> auth_pb2.RefreshTokenResponse:
+        tokens = await self._run(self._c.identity.refresh, refresh_token=request.refresh_token,
+                                 origin=_origin())
+        return auth_pb2.RefreshTokenResponse(
+            access_token=tokens.access_token, refresh_token=tokens.refresh_token, token_type=TOKEN_TYPE,
+            expires_in_seconds=tokens.expires_in_seconds)
+
+    async def SignOut(  # noqa: N802 - gRPC method name
+        self, request: auth_pb2.SignOutRequest, context: aio.ServicerContext
+    ) -> auth_pb2.SignOutResponse:
+        await self._run(self._c.identity.sign_out, user_id=current_principal().user_id,
+                        refresh_token=request.refresh_token, origin=_origin())
+        return auth_pb2.SignOutResponse()
+
+    async def GetCurrentUser(  # noqa: N802 - gRPC method name
+        self, request: auth_pb2.GetCurrentUserRequest, context: aio.ServicerContext
+    ) -> auth_pb2.GetCurrentUserResponse:
+        account = await self._run(self._c.identity.get_account, current_principal().user_id)
+        return auth_pb2.GetCurrentUserResponse(user=convert.user_to_proto(account))
+
+    async def SetUserRoles(  # noqa: N802 - gRPC method name
+        self, request: auth_pb2.SetUserRolesRequest, context: aio.ServicerContext
+    ) -> auth_pb2.SetUserRolesResponse:
+        account = await self._run(self._c.identity.set_roles, user_id=request.user_id,
+                                  roles=[convert.role_name(r) for r in request.roles],
+                                  actor_id=current_principal().user_id, origin=_origin())
+        return auth_pb2.SetUserRolesResponse(user=convert.user_to_proto(account))

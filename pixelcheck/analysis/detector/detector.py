@@ -1,0 +1,83 @@
+"""The Detector: decode, read provenance, run the pixel model, fuse — one call per uploaded file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact
+from pixelcheck.analysis.detector.content_credentials import CredentialReader
+from pixelcheck.analysis.detector.fusion import BandPolicy, build_provenance, fuse
+from pixelcheck.analysis.detector.image_facts import decode_rgb, describe, open_image
+from pixelcheck.analysis.detector.metadata_scan import scan_metadata
+from pixelcheck.analysis.detector.pixel_model import PixelModel
+from pixelcheck.analysis.detector.verdict import ModelInfo, Stage, Verdict
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "pixelcheck-residual-1.0.0"
+
+
+class Detector:
+    """A loaded model artifact plus the provenance readers; analyze() is thread-safe."""
+
+    def __init__(self, artifact: Artifact, threshold: float | None = None) -> None:
+        meta = artifact.metadata
+        self._artifact = artifact
+        self._threshold = float(meta["threshold"] if threshold is None else threshold)
+        if not 0.0 < self._threshold < 1.0:
+            raise DetectorLoadError(f"threshold must lie strictly between 0 and 1, got {self._threshold}")
+        self._policy = BandPolicy(high=float(meta["bands"]["high"]), medium=float(meta["bands"]["medium"]))
+        try:
+            self._pixel = PixelModel(artifact.weights, meta["calibration"], int(meta.get("input", {}).get("crops", 5)))
+        except Exception as error:
+            raise DetectorLoadError(f"model weights in {artifact.directory} cannot be loaded: {error}") from error
+        self._credentials = CredentialReader()
+        self._info = ModelInfo(
+            name=str(meta["name"]),
+            version=str(meta["version"]),
+            weights_sha256=str(meta["weights_sha256"]),
+            threshold=self._threshold,
+            input_description=str(meta.get("input", {}).get("description", "")),
+            training_data=str(meta.get("training_data", {}).get("description", "")),
+            metrics={k: float(v) for k, v in meta.get("metrics_summary", {}).items()},
+            licence_note=str(meta.get("licence_note", "")),
+        )
+
+    @property
+    def info(self) -> ModelInfo:
+        """Name, version, digest, threshold and headline metrics of the loaded model."""
+        return self._info
+
+    @property
+    def model_version(self) -> str:
+        """'<name>-<version>' as stamped on every verdict."""
+        return self._artifact.full_name
+
+    def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None] | None = None) -> Verdict:
+        """Analyse one uploaded file; raises ImageUnreadable when the bytes cannot be decoded."""
+        notify = on_stage or (lambda stage: None)
+        notify(Stage.DECODING)
+        image = open_image(data)
+        rgb = decode_rgb(image)
+        notify(Stage.PROVENANCE)
+        credentials = self._credentials.read(data)
+        metadata = scan_metadata(data, image)
+        notify(Stage.PIXEL_MODEL)
+        reading = self._pixel.run(rgb)
+        notify(Stage.FUSION)
+        fused = fuse(credentials, metadata, reading, self._threshold, self._policy)
+        return Verdict(
+            label=fused.label,
+            prob_ai=round(fused.prob_ai, 4),
+            confidence=round(fused.confidence, 4),
+            band=fused.band,
+            model_version=self.model_version,
+            signals=fused.signals,
+            provenance=build_provenance(credentials, metadata),
+            image_facts=describe(image, data, metadata.has_exif),
+            summary=fused.summary,
+        )
+
+
+def load_detector(model_dir: Path, *, threshold: float | None = None) -> Detector:
+    """Load and verify the artifact in model_dir; raises DetectorLoadError when it is missing or corrupted."""
+    return Detector(load_artifact(Path(model_dir)), threshold)

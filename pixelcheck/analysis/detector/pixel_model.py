@@ -1,0 +1,73 @@
+"""Inference of the pixel model: several native-resolution crops through the ONNX network, aggregated."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+CROP_SIZE = 256
+MIN_SIDE = 64  # below this there is too little texture for the residual model to judge
+_ANCHORS = ((0.5, 0.5), (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75), (0.5, 0.25), (0.5, 0.75))
+
+
+@dataclass(frozen=True)
+class PixelReading:
+    prob_ai: float  # calibrated
+    crop_logits: tuple[float, ...]
+    agreement: float  # share of crops on the side of the aggregate
+
+
+def crop_boxes(width: int, height: int, count: int) -> list[tuple[int, int, int]]:
+    """Up to `count` distinct square crops (x, y, size) at native resolution, 8-aligned, spread over the image."""
+    size = min(CROP_SIZE, width, height)
+    if size < MIN_SIDE:
+        return []
+    boxes: list[tuple[int, int, int]] = []
+    for ax, ay in _ANCHORS:
+        x = int(min(max(ax * width - size / 2, 0), width - size)) // 8 * 8
+        y = int(min(max(ay * height - size / 2, 0), height - size)) // 8 * 8
+        if (x, y, size) not in boxes:
+            boxes.append((x, y, size))
+        if len(boxes) == count:
+            break
+    return boxes
+
+
+def sigmoid(value: float) -> float:
+    """Numerically safe logistic function."""
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, value))))
+
+
+class PixelModel:
+    """The ONNX network with its calibration; run() is thread-safe (onnxruntime sessions are)."""
+
+    def __init__(self, weights: bytes, calibration: dict[str, float], crops: int) -> None:
+        import onnxruntime  # imported here so that importing the package stays cheap
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # one core per analysis; workers scale by process
+        options.inter_op_num_threads = 1
+        self._session: Any = onnxruntime.InferenceSession(weights, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self._slope = float(calibration["slope"])
+        self._intercept = float(calibration["intercept"])
+        self._crops = crops
+
+    def calibrated(self, logit: float) -> float:
+        """Raw network logit → calibrated P(AI)."""
+        return sigmoid(self._slope * logit + self._intercept)
+
+    def run(self, rgb: np.ndarray) -> PixelReading | None:
+        """Read an H×W×3 uint8 image; None when it is too small to judge."""
+        height, width = rgb.shape[:2]
+        boxes = crop_boxes(width, height, self._crops)
+        if not boxes:
+            return None
+        batch = np.stack([rgb[y : y + s, x : x + s] for x, y, s in boxes]).transpose(0, 3, 1, 2)
+        logits = self._session.run(None, {self._input: batch.astype(np.float32)})[0].astype(np.float64).ravel()
+        mean = float(logits.mean())
+        agreement = float(np.mean(np.sign(logits) == np.sign(mean))) if mean != 0 else 0.5
+        return PixelReading(self.calibrated(mean), tuple(float(v) for v in logits), agreement)

@@ -1,0 +1,52 @@
+"""Random processing applied to training crops so the model cannot learn the processing history.
+
+Real photos in most pools were JPEG-compressed more often than generated images, and sizes differ; a
+model would happily learn that instead of synthesis traces. Re-encoding, resizing and blurring at
+random makes those cues useless. The fixed transforms are the ones the robustness table measures.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+def jpeg(image: Image.Image, quality: int) -> Image.Image:
+    """Re-encode as JPEG at the given quality (4:2:0), as sharing platforms do."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+def downscale(image: Image.Image, factor: float) -> Image.Image:
+    """Shrink by factor (0..1] with a bicubic filter."""
+    width, height = image.size
+    return image.resize((max(1, round(width * factor)), max(1, round(height * factor))), Image.BICUBIC)
+
+
+def blur(image: Image.Image, sigma: float) -> Image.Image:
+    """Gaussian blur with standard deviation sigma in pixels."""
+    return image.filter(ImageFilter.GaussianBlur(radius=sigma))
+
+
+ROBUSTNESS_TRANSFORMS = {
+    "jpeg_q70": lambda image: jpeg(image, 70),
+    "downscale_half": lambda image: downscale(image, 0.5),
+    "blur_sigma1": lambda image: blur(image, 1.0),
+}
+
+
+def random_processing(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """One random chain of resize, blur and re-encoding; sometimes nothing at all."""
+    if rng.random() < 0.35:
+        image = downscale(image, float(rng.uniform(0.45, 0.95)))
+    if rng.random() < 0.3:
+        image = blur(image, float(rng.uniform(0.3, 1.3)))
+    if rng.random() < 0.6:
+        image = jpeg(image, int(rng.integers(55, 96)))
+    if rng.random() < 0.5:
+        image = image.transpose(Image.FLIP_LEFT_RIGHT)
+    return image

@@ -1,0 +1,77 @@
+"""Metrics and calibration for a binary AI-vs-real scorer: accuracy, ROC AUC, F1, ECE, Platt scaling, bands."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, roc_auc_score
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    """Elementwise logistic function."""
+    return 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept so that σ(slope·logit + intercept) is calibrated on these examples."""
+    model = LogisticRegression(C=1e4, max_iter=1000).fit(logits.reshape(-1, 1), labels.astype(int))
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """ECE over equal-width bins of the confidence in the predicted label."""
+    predicted = probabilities >= 0.5
+    confidence = np.where(predicted, probabilities, 1 - probabilities)
+    correct = predicted == labels.astype(bool)
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    error = 0.0
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence >= low) & ((confidence < high) | (high == 1.0))
+        if inside.any():
+            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(error)
+
+
+def summary(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """accuracy, roc_auc, f1 (AI as positive) and ece of calibrated probabilities."""
+    predicted = probabilities >= threshold
+    both = len(np.unique(labels)) == 2
+    return {
+        "accuracy": round(float((predicted == labels.astype(bool)).mean()), 4),
+        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 4) if both else float("nan"),
+        "f1": round(float(f1_score(labels.astype(int), predicted.astype(int), zero_division=0)), 4),
+        "ece": round(expected_calibration_error(probabilities, labels), 4),
+        "n": int(len(labels)),
+    }
+
+
+def choose_bands(probabilities: np.ndarray, labels: np.ndarray, high_precision: float = 0.97,
+                 medium_precision: float = 0.85, minimum: int = 20) -> dict[str, float]:
+    """Lowest confidence thresholds at which predictions above them reach the wanted accuracy on validation."""
+    predicted = probabilities >= 0.5
+    confidence = np.where(predicted, probabilities, 1 - probabilities)
+    correct = predicted == labels.astype(bool)
+    grid = np.round(np.arange(0.55, 0.995, 0.005), 3)
+
+    def lowest(target: float, floor: float) -> float:
+        for cut in grid:
+            chosen = confidence >= cut
+            if cut >= floor and chosen.sum() >= minimum and correct[chosen].mean() >= target:
+                return float(cut)
+        return 0.995
+
+    high = lowest(high_precision, 0.75)
+    return {"high": high, "medium": min(lowest(medium_precision, 0.6), high)}
+
+
+def band_report(probabilities: np.ndarray, labels: np.ndarray, bands: dict[str, float]) -> dict[str, float]:
+    """Coverage and accuracy of each band on a set of examples."""
+    predicted = probabilities >= 0.5
+    confidence = np.where(predicted, probabilities, 1 - probabilities)
+    correct = predicted == labels.astype(bool)
+    out: dict[str, float] = {}
+    for name, low, high in (("high", bands["high"], 2.0), ("medium", bands["medium"], bands["high"]), ("low", 0.0, bands["medium"])):
+        inside = (confidence >= low) & (confidence < high)
+        out[f"{name}_coverage"] = round(float(inside.mean()), 4)
+        out[f"{name}_accuracy"] = round(float(correct[inside].mean()), 4) if inside.any() else float("nan")
+    return out

@@ -1,0 +1,192 @@
+"""Runs one analysis on a worker: claim it, run the detector stage by stage, store the verdict once.
+
+Exactly-once results under redelivery: a run first claims the row (QUEUED, or RUNNING but stale) with a
+compare-and-set that bumps `attempts`, and saves only while it still holds that attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from pixelcheck.analysis.detector import Detector, ImageUnreadable, Stage
+from pixelcheck.analysis.models import Analysis
+from pixelcheck.analysis.progress import STAGE_MESSAGES, STAGE_PROGRESS, ProgressEvent, ProgressPublisher
+from pixelcheck.analysis.records import store_verdict
+from pixelcheck.blobs import BlobStore
+from pixelcheck.db import unit_of_work, utcnow
+from pixelcheck.ingestion.models import Image
+from pixelcheck.ingestion.service import AuditLog, image_key
+
+log = logging.getLogger("pixelcheck.analysis")
+
+
+class AutomaticReports(Protocol):
+    def add_automatic_report(self, session: Session, *, owner_id: str, image_id: str) -> str | None: ...
+
+
+class ReportQueue(Protocol):
+    def build_report(self, report_id: str) -> None: ...
+
+
+class AnalysisPipeline:
+    def __init__(self, *, sessions: sessionmaker[Session], blobs: BlobStore, detector: Callable[[], Detector],
+                 publisher: ProgressPublisher, audit: AuditLog, reports: AutomaticReports | None,
+                 report_queue: ReportQueue, stale_after: timedelta, max_attempts: int,
+                 stage_observer: Callable[[str, float], None] | None = None) -> None:
+        self._sessions = sessions
+        self._blobs = blobs
+        self._detector = detector
+        self._publisher = publisher
+        self._audit = audit
+        self._reports = reports
+        self._report_queue = report_queue
+        self._stale_after = stale_after
+        self._max_attempts = max_attempts
+        self._observe_stage = stage_observer
+
+    def run(self, image_id: str) -> str:
+        """Analyse the image once. Returns what happened: "succeeded", "failed", "skipped" (finished, deleted
+        or claimed by another run). Raises pixelcheck.errors.Unavailable on transient database trouble."""
+        attempt = self._claim(image_id)
+        if attempt is None:
+            return "skipped"
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        current = {"stage": "DECODING", "at": started}
+
+        def enter(stage: Stage | str) -> None:
+            now = time.perf_counter()
+            timings[current["stage"]] = round((now - current["at"]) * 1000, 2)  # type: ignore[operator]
+            if self._observe_stage is not None:
+                self._observe_stage(str(current["stage"]), now - current["at"])  # type: ignore[operator]
+            current.update(stage=str(stage), at=now)
+            self._set_stage(image_id, attempt, str(stage))
+
+        with unit_of_work(self._sessions) as session:
+            data = self._blobs.get(session, image_key(image_id))
+        if data is None:
+            return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})
+        detector = self._detector()
+        try:
+            verdict = detector.analyze(data, on_stage=enter)
+        except ImageUnreadable as exc:
+            return self._fail(image_id, attempt, str(exc), started, timings, detector.info)
+        except Exception:  # a detector bug is permanent for these bytes: fail with a reason, do not loop
+            log.exception("detector failed on image %s", image_id)
+            return self._fail(image_id, attempt, "The detector could not analyse this image; our team has been "
+                              "notified through the logs", started, timings, detector.info)
+        enter("SAVING")
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        report_id = ""
+        with unit_of_work(self._sessions) as session:
+            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id).with_for_update())
+            if row is None or row.attempts != attempt or row.state != "RUNNING":
+                return "skipped"  # deleted meanwhile, or a newer attempt took over
+            store_verdict(row, verdict)
+            timings["SAVING"] = round((time.perf_counter() - current["at"]) * 1000, 2)  # type: ignore[operator]
+            row.state, row.stage, row.progress = "SUCCEEDED", "DONE", 1.0
+            row.duration_ms, row.stage_timings_ms = duration_ms, timings
+            row.finish_time = row.update_time = utcnow()
+            if self._reports is not None:
+                report_id = self._reports.add_automatic_report(session, owner_id=row.owner_id,
+                                                               image_id=image_id) or ""
+                row.report_id = report_id
+            owner_id = row.owner_id
+        if report_id:
+            self._enqueue_report(report_id)
+        self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
+                           payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
+                                    "model_version": verdict.model_version, "duration_ms": duration_ms})
+        self._publish(image_id, "SUCCEEDED", "DONE", attempt)
+        return "succeeded"
+
+    def _claim(self, image_id: str) -> int | None:
+        now = utcnow()
+        with unit_of_work(self._sessions) as session:
+            result = session.execute(
+                update(Analysis)
+                .where(Analysis.image_id == image_id,
+                       or_(Analysis.state == "QUEUED",
+                           (Analysis.state == "RUNNING") & (Analysis.update_time < now - self._stale_after)))
+                .values(state="RUNNING", stage="DECODING", progress=STAGE_PROGRESS["DECODING"],
+                        attempts=Analysis.attempts + 1, update_time=now)
+                .execution_options(synchronize_session=False))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id))
+            assert row is not None
+            if row.start_time is None:
+                row.start_time = now
+            attempt = row.attempts
+            too_many = attempt > self._max_attempts
+        if too_many:
+            self._fail(image_id, attempt, "The analysis was interrupted too many times; upload the image again",
+                       time.perf_counter(), {})
+            return None
+        self._publish(image_id, "RUNNING", "DECODING", attempt)
+        return attempt
+
+    def _set_stage(self, image_id: str, attempt: int, stage: str) -> None:
+        with unit_of_work(self._sessions) as session:
+            session.execute(
+                update(Analysis).where(Analysis.image_id == image_id, Analysis.attempts == attempt,
+                                       Analysis.state == "RUNNING")
+                .values(stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0), update_time=utcnow())
+                .execution_options(synchronize_session=False))
+        self._publish(image_id, "RUNNING", stage, attempt)
+
+    def _fail(self, image_id: str, attempt: int, reason: str, started: float, timings: dict[str, Any],
+              info: Any = None) -> str:
+        with unit_of_work(self._sessions) as session:
+            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id).with_for_update())
+            if row is None or row.attempts != attempt or row.state in ("SUCCEEDED", "FAILED"):
+                return "skipped"
+            row.state, row.stage, row.progress = "FAILED", "DONE", 1.0
+            row.failure_reason = reason
+            row.duration_ms = int((time.perf_counter() - started) * 1000)
+            row.stage_timings_ms = timings
+            if info is not None:
+                row.model_version = f"{info.name}-{info.version}"
+            row.finish_time = row.update_time = utcnow()
+            owner_id = row.owner_id
+        self._audit.record("analysis.failed", actor_id=owner_id, target=f"image:{image_id}",
+                           payload={"reason": reason})
+        self._publish(image_id, "FAILED", "DONE", attempt, message=reason)
+        return "failed"
+
+    def _publish(self, image_id: str, state: str, stage: str, attempt: int, message: str = "") -> None:
+        self._publisher.publish(ProgressEvent(
+            image_id=image_id, state=state, stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0),
+            message=message or STAGE_MESSAGES.get(stage, ""), event_time=utcnow().isoformat(), attempt=attempt))
+
+    def _enqueue_report(self, report_id: str) -> None:
+        try:
+            self._report_queue.build_report(report_id)
+        except Exception:
+            log.warning("could not enqueue report %s", report_id, exc_info=True)
+
+    # -- reconciliation --------------------------------------------------------------------------
+    def stale_image_ids(self, limit: int = 500) -> list[str]:
+        """Analyses queued or running for longer than the stale period (lost by a broker or a killed worker)."""
+        cutoff = utcnow() - self._stale_after
+        with unit_of_work(self._sessions) as session:
+            rows = session.scalars(
+                select(Analysis.image_id)
+                .where(Analysis.state.in_(("QUEUED", "RUNNING")), Analysis.update_time < cutoff)
+                .order_by(Analysis.update_time).limit(limit))
+            ids = list(rows)
+            if ids:  # touch them so the next reconciler pass does not enqueue them again at once
+                session.execute(update(Analysis).where(Analysis.image_id.in_(ids), Analysis.state == "QUEUED")
+                                .values(update_time=utcnow()).execution_options(synchronize_session=False))
+        return ids
+
+    def image_exists(self, image_id: str) -> bool:
+        with unit_of_work(self._sessions) as session:
+            return session.get(Image, image_id) is not None

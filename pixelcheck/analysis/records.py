@@ -1,0 +1,74 @@
+"""How a verdict is stored on an Analysis row and read back (JSON columns), in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pixelcheck.analysis.detector.verdict import (
+    Band,
+    ImageFacts,
+    Label,
+    Provenance,
+    Signal,
+    SignatureState,
+    Verdict,
+)
+from pixelcheck.analysis.models import Analysis
+
+
+def store_verdict(row: Analysis, verdict: Verdict) -> None:
+    """Copy a verdict onto an analysis row."""
+    row.label = verdict.label.value
+    row.prob_ai = float(verdict.prob_ai)
+    row.confidence = float(verdict.confidence)
+    row.confidence_band = verdict.band.value
+    row.model_version = verdict.model_version
+    row.signals = [asdict(s) for s in verdict.signals]
+    provenance = asdict(verdict.provenance)
+    provenance["c2pa_signature"] = verdict.provenance.c2pa_signature.value
+    row.provenance = _jsonable(provenance)
+    row.image_facts = asdict(verdict.image_facts) if verdict.image_facts else {}
+    row.explanation = verdict.summary
+
+
+def verdict_of(row: Analysis) -> Verdict | None:
+    """The stored verdict of a SUCCEEDED analysis, else None."""
+    if row.state != "SUCCEEDED" or row.label is None:
+        return None
+    p: dict[str, Any] = dict(row.provenance or {})
+    provenance = Provenance(
+        c2pa_present=bool(p.get("c2pa_present", False)),
+        c2pa_claim_generator=str(p.get("c2pa_claim_generator", "")),
+        c2pa_digital_source_type=str(p.get("c2pa_digital_source_type", "")),
+        c2pa_signature=SignatureState(p.get("c2pa_signature", SignatureState.ABSENT.value)),
+        c2pa_validation_errors=tuple(p.get("c2pa_validation_errors", ())),
+        c2pa_signer=str(p.get("c2pa_signer", "")),
+        generator_metadata=tuple(p.get("generator_metadata", ())),
+        generator_name=str(p.get("generator_name", "")),
+        camera_make=str(p.get("camera_make", "")),
+        camera_model=str(p.get("camera_model", "")),
+        software=str(p.get("software", "")),
+    )
+    f = row.image_facts or {}
+    facts = ImageFacts(format=f["format"], width=f["width"], height=f["height"], size_bytes=f["size_bytes"],
+                       jpeg_quality=f.get("jpeg_quality"), has_exif=bool(f.get("has_exif"))) if f else None
+    return Verdict(
+        label=Label(row.label),
+        prob_ai=float(row.prob_ai or 0.0),
+        confidence=float(row.confidence or 0.0),
+        band=Band(row.confidence_band or Band.LOW.value),
+        model_version=row.model_version,
+        signals=tuple(Signal(**s) for s in (row.signals or [])),
+        provenance=provenance,
+        image_facts=facts,
+        summary=row.explanation,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

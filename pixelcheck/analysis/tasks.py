@@ -1,0 +1,31 @@
+"""Celery tasks of the analysis context: thin, ids in, idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from pixelcheck.errors import Unavailable
+from pixelcheck.worker import ANALYZE_IMAGE, RECONCILE_ANALYSES, worker_container
+
+log = logging.getLogger("pixelcheck.analysis.tasks")
+
+
+@shared_task(name=ANALYZE_IMAGE, acks_late=True, autoretry_for=(Unavailable, ConnectionError),
+             retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=8)
+def analyze_image(image_id: str) -> str:
+    """Analyse one image (a no-op when it is already finished, deleted, or being analysed elsewhere)."""
+    return worker_container().analysis_pipeline.run(image_id)
+
+
+@shared_task(name=RECONCILE_ANALYSES, acks_late=True)
+def reconcile_analyses() -> int:
+    """Re-enqueue analyses stuck in QUEUED or RUNNING (lost by a broker restart or a killed worker)."""
+    container = worker_container()
+    ids = container.analysis_pipeline.stale_image_ids()
+    for image_id in ids:
+        container.queue.analyze_image(image_id)
+    if ids:
+        log.info("re-enqueued %d stale analyses", len(ids))
+    return len(ids)

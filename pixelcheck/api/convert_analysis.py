@@ -1,0 +1,124 @@
+"""Proto <-> domain conversion for images and analyses (IngestionService, ResultsService)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from pixelcheck.analysis.detector import ModelInfo
+from pixelcheck.analysis.models import Analysis
+from pixelcheck.analysis.progress import STAGE_MESSAGES, ProgressEvent
+from pixelcheck.analysis.service import ModelStatistics, ResultFilters
+from pixelcheck.errors import InvalidInput
+from pixelcheck.ingestion.service import ImageView
+from pixelcheck.ingestion.validation import UploadMetadata
+from pixelcheck.v1 import common_pb2, ingestion_pb2, results_pb2
+
+_STATES = {name: getattr(common_pb2, f"ANALYSIS_STATE_{name}") for name in ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED")}
+_STAGES = {name: getattr(common_pb2, f"ANALYSIS_STAGE_{name}") for name in
+           ("QUEUED", "DECODING", "PROVENANCE", "PIXEL_MODEL", "FUSION", "SAVING", "DONE")}
+_LABELS = {"AI": common_pb2.LABEL_AI, "REAL": common_pb2.LABEL_REAL}
+_BANDS = {"LOW": common_pb2.CONFIDENCE_BAND_LOW, "MEDIUM": common_pb2.CONFIDENCE_BAND_MEDIUM,
+          "HIGH": common_pb2.CONFIDENCE_BAND_HIGH}
+_SIGNATURES = {name: getattr(results_pb2, f"C2PA_SIGNATURE_{name}") for name in
+               ("ABSENT", "VALID", "INVALID", "UNREADABLE")}
+
+
+def _ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(UTC))
+    return ts
+
+
+def upload_metadata(message: ingestion_pb2.UploadMetadata) -> UploadMetadata:
+    return UploadMetadata(filename=message.filename, size_bytes=message.size_bytes,
+                          content_type=message.content_type, sha256=message.sha256, request_id=message.request_id)
+
+
+def image_to_proto(view: ImageView) -> ingestion_pb2.Image:
+    return ingestion_pb2.Image(
+        id=view.id, owner_id=view.owner_id, filename=view.filename, content_type=view.content_type,
+        size_bytes=view.size_bytes, width=view.width, height=view.height, sha256=view.sha256,
+        analysis_state=_STATES.get(view.analysis_state, common_pb2.ANALYSIS_STATE_UNSPECIFIED),
+        create_time=_ts(view.create_time))
+
+
+def result_to_proto(row: Analysis) -> results_pb2.AnalysisResult:
+    result = results_pb2.AnalysisResult(
+        image_id=row.image_id, filename=row.filename,
+        state=_STATES.get(row.state, common_pb2.ANALYSIS_STATE_UNSPECIFIED),
+        stage=_STAGES.get(row.stage, common_pb2.ANALYSIS_STAGE_UNSPECIFIED), progress=row.progress,
+        model_version=row.model_version, failure_reason=row.failure_reason, report_id=row.report_id,
+        create_time=_ts(row.create_time), start_time=_ts(row.start_time), finish_time=_ts(row.finish_time))
+    if row.duration_ms is not None:
+        result.analysis_duration.CopyFrom(Duration(seconds=row.duration_ms // 1000,
+                                                   nanos=(row.duration_ms % 1000) * 1_000_000))
+    if row.state != "SUCCEEDED":
+        return result
+    result.label = _LABELS.get(row.label or "", common_pb2.LABEL_UNSPECIFIED)
+    result.confidence = row.confidence or 0.0
+    result.prob_ai = row.prob_ai or 0.0
+    result.confidence_band = _BANDS.get(row.confidence_band or "", common_pb2.CONFIDENCE_BAND_UNSPECIFIED)
+    result.explanation = row.explanation
+    for s in sorted(row.signals or [], key=lambda s: -float(s.get("weight", 0))):
+        result.signals.add(name=s["name"], score=s["score"], weight=s["weight"], explanation=s["explanation"])
+    p = row.provenance or {}
+    result.provenance.CopyFrom(results_pb2.Provenance(
+        c2pa_present=bool(p.get("c2pa_present")), c2pa_claim_generator=p.get("c2pa_claim_generator", ""),
+        c2pa_digital_source_type=p.get("c2pa_digital_source_type", ""),
+        c2pa_signature=_SIGNATURES.get(p.get("c2pa_signature", "ABSENT"), results_pb2.C2PA_SIGNATURE_UNSPECIFIED),
+        c2pa_validation_errors=list(p.get("c2pa_validation_errors", [])), c2pa_signer=p.get("c2pa_signer", ""),
+        generator_metadata=list(p.get("generator_metadata", [])), generator_name=p.get("generator_name", ""),
+        camera_make=p.get("camera_make", ""), camera_model=p.get("camera_model", ""),
+        software=p.get("software", "")))
+    f = row.image_facts or {}
+    if f:
+        result.image_facts.CopyFrom(results_pb2.ImageFacts(
+            format=f.get("format", ""), width=f.get("width", 0), height=f.get("height", 0),
+            size_bytes=f.get("size_bytes", 0), jpeg_quality=f.get("jpeg_quality") or 0,
+            has_exif=bool(f.get("has_exif"))))
+    return result
+
+
+def snapshot_event(row: Analysis) -> results_pb2.WatchAnalysisResponse:
+    """The first event of a watch: where the analysis is now (with the full result when finished)."""
+    event = results_pb2.AnalysisEvent(
+        image_id=row.image_id, state=_STATES.get(row.state, 0), stage=_STAGES.get(row.stage, 0),
+        progress=row.progress, message=row.failure_reason if row.state == "FAILED" else
+        STAGE_MESSAGES.get(row.stage, ""), event_time=_ts(row.update_time))
+    if row.state in ("SUCCEEDED", "FAILED"):
+        event.result.CopyFrom(result_to_proto(row))
+    return results_pb2.WatchAnalysisResponse(event=event)
+
+
+def progress_event(event: ProgressEvent) -> results_pb2.WatchAnalysisResponse:
+    return results_pb2.WatchAnalysisResponse(event=results_pb2.AnalysisEvent(
+        image_id=event.image_id, state=_STATES.get(event.state, 0), stage=_STAGES.get(event.stage, 0),
+        progress=event.progress, message=event.message,
+        event_time=_ts(datetime.fromisoformat(event.event_time))))
+
+
+def result_filters(request: results_pb2.ListResultsRequest) -> ResultFilters:
+    if request.label not in (common_pb2.LABEL_UNSPECIFIED, common_pb2.LABEL_AI, common_pb2.LABEL_REAL):
+        raise InvalidInput(f"label {request.label} is not a Label value", reason="INVALID_ENUM_VALUE",
+                           violations=[("label", "unknown enum value")])
+    label = {common_pb2.LABEL_AI: "AI", common_pb2.LABEL_REAL: "REAL"}.get(request.label, "")
+    since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
+    until = request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None
+    return ResultFilters(label=label, since=since, until=until, filename_contains=request.filename_contains,
+                         order_by=request.order_by)
+
+
+def model_info_to_proto(info: ModelInfo, stats: ModelStatistics, load_time: datetime) -> results_pb2.ModelInfo:
+    return results_pb2.ModelInfo(
+        name=info.name, version=info.version, weights_sha256=info.weights_sha256, threshold=info.threshold,
+        input_description=info.input_description,
+        training_data=f"{info.training_data} {info.licence_note}".strip(),
+        validation_metrics={k: float(v) for k, v in info.metrics.items()}, load_time=_ts(load_time),
+        statistics=results_pb2.ModelStatistics(
+            inference_count=stats.inference_count, failure_count=stats.failure_count,
+            mean_latency_ms=stats.mean_latency_ms, p95_latency_ms=stats.p95_latency_ms))

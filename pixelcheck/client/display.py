@@ -1,0 +1,144 @@
+"""What the command-line client prints: a stderr progress bar, tables, result details and JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from pixelcheck.v1 import common_pb2, ingestion_pb2, reports_pb2, results_pb2
+
+MIB = 1024 * 1024
+
+
+class ProgressBar:
+    """A one-line bar redrawn in place on stderr; silent when the stream is not a terminal."""
+
+    def __init__(self, label: str, *, stream: TextIO | None = None, enabled: bool = True, width: int = 28) -> None:
+        self._stream = stream or sys.stderr
+        self.enabled = enabled and self._stream.isatty()
+        self._label, self._width = label, width
+        self._last: tuple[int, str] | None = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def update(self, fraction: float, detail: str = "") -> None:
+        """Show `fraction` (0–1) done, with a short detail after the percentage."""
+        if not self.enabled:
+            return
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = round(fraction * self._width)
+        if self._last == (filled, detail):
+            return  # nothing visible changed; spare the terminal
+        self._last = (filled, detail)
+        bar = "#" * filled + "." * (self._width - filled)
+        self._stream.write(f"\r{self._label} [{bar}] {fraction:4.0%} {detail}\x1b[K")
+        self._stream.flush()
+
+    def bytes_done(self, done: int, total: int) -> None:
+        """Progress callback for uploads and downloads: (bytes done, bytes in total)."""
+        self.update(done / total if total else 1.0, f"{done / MIB:.1f}/{total / MIB:.1f} MiB")
+
+    def close(self) -> None:
+        """End the line so later output starts on its own."""
+        if self.enabled and self._last is not None:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._last = None
+
+
+def enum_name(enum: Any, value: int, prefix: str) -> str:
+    """`LABEL_AI` → `AI`; empty for the UNSPECIFIED zero value."""
+    name = enum.Name(value).removeprefix(prefix)
+    return "" if name == "UNSPECIFIED" else name
+
+
+def state_name(state: int) -> str:
+    """The analysis state without its prefix, e.g. SUCCEEDED."""
+    return enum_name(common_pb2.AnalysisState, state, "ANALYSIS_STATE_")
+
+
+def stage_name(stage: int) -> str:
+    """The analysis stage without its prefix, e.g. PIXEL_MODEL."""
+    return enum_name(common_pb2.AnalysisStage, stage, "ANALYSIS_STAGE_")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell; the last column is left ragged."""
+    widths = [max(len(str(row[i])) for row in (headers, *rows)) for i in range(len(headers))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in (headers, *rows)]
+    return "\n".join(lines)
+
+
+def to_json(value: Message | Sequence[Message] | dict[str, Any] | list[dict[str, Any]]) -> str:
+    """Messages in the proto3 JSON mapping (the same field names grpcurl prints)."""
+    return json.dumps(as_json(value), indent=2)
+
+
+def as_json(value: Any) -> Any:
+    """A message, or dicts and lists of them, as plain JSON values."""
+    if isinstance(value, Message):
+        return json_format.MessageToDict(value)
+    if isinstance(value, dict):
+        return {key: as_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_json(item) for item in value]
+    return value
+
+
+def _verdict(result: results_pb2.AnalysisResult) -> tuple[str, str, str]:
+    if result.state != common_pb2.ANALYSIS_STATE_SUCCEEDED:
+        return "", "", ""
+    band = enum_name(common_pb2.ConfidenceBand, result.confidence_band, "CONFIDENCE_BAND_")
+    return enum_name(common_pb2.Label, result.label, "LABEL_"), f"{result.confidence:.2f}", band
+
+
+def results_table(results: Sequence[results_pb2.AnalysisResult]) -> str:
+    """One row per analysis: id, file, state, label, confidence, band."""
+    rows = [(r.image_id, r.filename, state_name(r.state), *_verdict(r)) for r in results]
+    return table(("IMAGE ID", "FILE", "STATE", "LABEL", "CONFIDENCE", "BAND"), rows)
+
+
+def uploads_table(responses: Sequence[ingestion_pb2.UploadImageResponse]) -> str:
+    """One row per accepted upload."""
+    rows = [(r.image.id, r.image.filename, f"{r.image.width}x{r.image.height}", str(r.image.size_bytes),
+             state_name(r.image.analysis_state), "yes" if r.duplicate else "") for r in responses]
+    return table(("IMAGE ID", "FILE", "PIXELS", "BYTES", "STATE", "DUPLICATE"), rows)
+
+
+def result_details(result: results_pb2.AnalysisResult) -> str:
+    """A readable account of one analysis: verdict, why, and every signal."""
+    label, confidence, band = _verdict(result)
+    lines = [f"Image       {result.image_id}  {result.filename}".rstrip(),
+             f"State       {state_name(result.state)} ({stage_name(result.stage)}, {result.progress:.0%})"]
+    if label:
+        lines.append(f"Verdict     {label}, confidence {confidence} ({band}), P(AI) {result.prob_ai:.2f}")
+        lines.append(f"Model       {result.model_version}")
+    if result.explanation:
+        lines.append(f"Why         {result.explanation}")
+    if result.failure_reason:
+        lines.append(f"Failure     {result.failure_reason}")
+    if result.report_id:
+        lines.append(f"Report      {result.report_id}")
+    if result.signals:
+        rows = [(s.name, f"{s.score:.2f}", f"{s.weight:.2f}", s.explanation) for s in result.signals]
+        lines += ["", table(("SIGNAL", "SCORE", "WEIGHT", "EXPLANATION"), rows)]
+    return "\n".join(lines)
+
+
+def report_line(report: reports_pb2.Report) -> str:
+    """Id, state, format and file of a report."""
+    state = enum_name(common_pb2.ReportState, report.state, "REPORT_STATE_")
+    fmt = enum_name(common_pb2.ReportFormat, report.format, "REPORT_FORMAT_")
+    failure = f"  {report.failure_reason}" if report.failure_reason else ""
+    return table(("REPORT ID", "STATE", "FORMAT", "IMAGES", "FILE"),
+                 [(report.id, state, fmt, str(len(report.image_ids)), report.filename)]) + failure

@@ -1,0 +1,48 @@
+"""When to retry a call and how long to wait: exponential backoff with jitter, UNAVAILABLE only."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+
+from pixelcheck.client.errors import PixelCheckError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of idempotent calls that failed with UNAVAILABLE.
+
+    The n-th wait (n from 0) is initial_backoff * multiplier**n, capped at max_backoff, then scaled by a
+    random factor in [1 - jitter, 1 + jitter] so many clients do not retry in lockstep. A server's
+    RetryInfo delay, when longer, wins.
+    """
+
+    max_attempts: int = 5  # including the first call
+    initial_backoff: float = 0.2
+    max_backoff: float = 5.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 <= self.jitter < 1:
+            raise ValueError("jitter must be in [0, 1)")
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """The waits before the 2nd, 3rd, … attempt: max_attempts - 1 of them."""
+        rng = rng or random.Random()
+        for n in range(self.max_attempts - 1):
+            base = min(self.max_backoff, self.initial_backoff * self.multiplier**n)
+            yield base * rng.uniform(1 - self.jitter, 1 + self.jitter)
+
+    @staticmethod
+    def should_retry(error: PixelCheckError) -> bool:
+        """Only UNAVAILABLE: the call did not happen, or the service asks to come back."""
+        return error.code == grpc.StatusCode.UNAVAILABLE
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)

@@ -1,0 +1,135 @@
+"""Upload rules: the type is sniffed from the bytes, the image must decode fully within the size limits."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from pixelcheck.errors import InvalidInput, TooLarge
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_FILENAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int
+    max_chunk_bytes: int
+    max_side: int
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class UploadMetadata:
+    filename: str
+    size_bytes: int
+    content_type: str
+    sha256: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    content_type: str
+    width: int
+    height: int
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    """The media type the first bytes prove, or None for anything but JPEG, PNG and WEBP."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def clean_filename(name: str) -> str:
+    """The base name without path components or control characters."""
+    base = re.split(r"[\\/]", name)[-1]
+    return "".join(ch for ch in base if ch.isprintable()).strip()
+
+
+def validate_metadata(meta: UploadMetadata, limits: UploadLimits) -> UploadMetadata:
+    """Checks the first message of an upload. Raises InvalidInput listing every bad field, or TooLarge."""
+    violations: list[tuple[str, str]] = []
+    filename = clean_filename(meta.filename)
+    if not filename:
+        violations.append(("metadata.filename", "is required (a file name, without a path)"))
+    elif len(filename) > _FILENAME_MAX:
+        violations.append(("metadata.filename", f"must be at most {_FILENAME_MAX} characters"))
+    if meta.size_bytes <= 0:
+        violations.append(("metadata.size_bytes", "is required and must be positive"))
+    sha = meta.sha256.lower()
+    if sha and not SHA256_HEX.match(sha):
+        violations.append(("metadata.sha256", "must be 64 hexadecimal characters"))
+    if len(meta.request_id) > 128 or (meta.request_id and not meta.request_id.isprintable()):
+        violations.append(("metadata.request_id", "must be at most 128 printable characters"))
+    if len(meta.content_type) > 100:
+        violations.append(("metadata.content_type", "must be at most 100 characters"))
+    if violations:
+        raise InvalidInput("The upload metadata is invalid: " + "; ".join(f"{f} {d}" for f, d in violations),
+                           reason="INVALID_METADATA", violations=violations)
+    if meta.size_bytes > limits.max_bytes:
+        raise TooLarge(f"The image is {meta.size_bytes} bytes; the limit is {limits.max_bytes} bytes",
+                       reason="UPLOAD_TOO_LARGE", metadata={"limit_bytes": str(limits.max_bytes)})
+    return UploadMetadata(filename=filename, size_bytes=meta.size_bytes, content_type=meta.content_type,
+                          sha256=sha, request_id=meta.request_id)
+
+
+def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
+    """Sniffs the type and decodes every pixel, within the dimension limits.
+
+    Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE, CONTENT_TYPE_MISMATCH) or TooLarge
+    (IMAGE_DIMENSIONS_TOO_LARGE) before any large allocation.
+    """
+    content_type = sniff_content_type(data[:16])
+    if content_type is None:
+        raise InvalidInput("Only JPEG, PNG and WEBP images are accepted; these bytes are none of them",
+                           reason="UNSUPPORTED_TYPE")
+    expected_format = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[content_type]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[expected_format]) as image:
+                width, height = image.size
+                _check_dimensions(width, height, limits)
+                image.load()  # decodes every pixel: a truncated or corrupt file fails here
+                frames = getattr(image, "n_frames", 1)
+    except TooLarge:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooLarge("The image decompresses to more pixels than allowed", reason="DECOMPRESSION_BOMB") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidInput(f"The {expected_format} image could not be decoded: it is truncated or corrupt",
+                           reason="UNDECODABLE_IMAGE") from exc
+    if frames > 1 and content_type != "image/jpeg":  # MPO-style JPEGs carry previews; animations are out
+        raise InvalidInput("Animated images are not accepted", reason="ANIMATED_IMAGE")
+    return DecodedImage(content_type=content_type, width=width, height=height)
+
+
+def _check_dimensions(width: int, height: int, limits: UploadLimits) -> None:
+    if width <= 0 or height <= 0:
+        raise InvalidInput("The image has no pixels", reason="UNDECODABLE_IMAGE")
+    if max(width, height) > limits.max_side or width * height > limits.max_pixels:
+        raise TooLarge(
+            f"The image is {width}x{height} pixels; the limits are {limits.max_side} pixels per side and "
+            f"{limits.max_pixels / 1e6:g} megapixels", reason="IMAGE_DIMENSIONS_TOO_LARGE",
+            metadata={"max_side": str(limits.max_side), "max_pixels": str(limits.max_pixels)})
+
+
+def check_declared_type(declared: str, sniffed: str) -> None:
+    """An advisory content_type that contradicts the bytes is a client error worth reporting."""
+    declared = declared.split(";")[0].strip().lower()
+    aliases = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+    declared = aliases.get(declared, declared)
+    if declared and declared != "application/octet-stream" and declared != sniffed:
+        raise InvalidInput(f"The bytes are {sniffed} but the metadata declares {declared}",
+                           reason="CONTENT_TYPE_MISMATCH",
+                           violations=[("metadata.content_type", f"declared {declared}, bytes are {sniffed}")])

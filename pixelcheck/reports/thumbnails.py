@@ -1,0 +1,54 @@
+"""Small previews of uploaded images for the reports, decoded with bounded memory."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageOps
+
+THUMBNAIL_QUALITY = 85
+
+
+def image_pixel_limit() -> int | None:
+    """Return the largest pixel count a thumbnail is made from: Image.MAX_IMAGE_PIXELS, read per call."""
+    limit = Image.MAX_IMAGE_PIXELS
+    return int(limit) if limit else None
+
+
+def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
+    """Return a JPEG preview of an image at most max_side pixels on its longer side, or None.
+
+    None means "preview unavailable": no bytes, bytes Pillow cannot read, or an image above
+    Image.MAX_IMAGE_PIXELS (checked from the header, before any pixel is decoded). A JPEG is
+    decoded at a reduced scale (draft mode), so memory stays near the thumbnail size; other formats
+    are bounded by the pixel limit. EXIF orientation is applied and transparency is flattened on
+    white. Never raises for bad image bytes.
+    """
+    if not data or max_side < 1:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            limit = image_pixel_limit()
+            width, height = image.size
+            if width < 1 or height < 1 or (limit is not None and width * height > limit):
+                return None
+            if image.format == "JPEG":
+                image.draft("RGB", (max_side, max_side))
+            oriented = ImageOps.exif_transpose(image)
+            oriented.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            rgb = _flatten(oriented)
+            out = io.BytesIO()
+            rgb.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
+            return out.getvalue()
+    except Exception:  # noqa: BLE001 - corrupt uploads raise many kinds of errors; a report must still render
+        return None
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Return image as RGB, compositing any transparency on a white background."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
