@@ -23,6 +23,10 @@ from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pixelcheck.client.errors import IntegrityError, PixelCheckError
+from pixelcheck.client.retry import RetryPolicy
+from pixelcheck.client.sources import UploadSource
 from pixelcheck.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -34,10 +38,6 @@ from pixelcheck.v1 import (
     results_pb2,
     results_pb2_grpc,
 )
-
-from pixelcheck.client.errors import IntegrityError, PixelCheckError
-from pixelcheck.client.retry import RetryPolicy
-from pixelcheck.client.sources import UploadSource
 
 T = TypeVar("T")
 Metadata = list[tuple[str, str]]

@@ -20,6 +20,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector.verdict import ModelInfo
+from pixelcheck.audit import actions
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import new_id, unit_of_work, utcnow
 from pixelcheck.errors import (
@@ -294,7 +295,7 @@ class Reports:
             report.sha256 = digest
             report.state = ReportState.READY
             report.ready_time = utcnow()
-        self._audit.record("report.ready", actor_id=owner_id, target=f"report/{report_id}",
+        self._audit.record(actions.REPORT_READY, actor_id=owner_id, target=f"report:{report_id}",
                            payload={"format": format, "size_bytes": len(data), "sha256": digest})
 
     def _finish_failed(self, report_id: str, reason: str) -> None:

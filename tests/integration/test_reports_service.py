@@ -322,7 +322,7 @@ def test_build_stores_a_csv_that_parses_back_to_the_stored_verdicts(world: World
         (ai, "AI", "0.9375", MODEL_VERSION, "SUCCEEDED"), (real, "REAL", "0.8125", MODEL_VERSION, "SUCCEEDED"),
         (pending, "", "", "", "QUEUED")]
     assert ready.size_bytes == len(download_text(world, pro, report.id).encode())
-    assert world.audit.events == [("report.ready", pro.user_id, f"report/{report.id}",
+    assert world.audit.events == [("report.ready", pro.user_id, f"report:{report.id}",
                                    {"format": "CSV", "size_bytes": ready.size_bytes, "sha256": ready.sha256})]
 
 

@@ -20,15 +20,26 @@ from pixelcheck.analysis.detector.verdict import SignatureState
 AI_SOURCE_TYPES = frozenset(
     {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia", "compositeSynthetic"}
 )
-CAPTURE_SOURCE_TYPES = frozenset({"digitalCapture", "negativeFilm", "positiveFilm", "minorHumanEdits", "compositeCapture"})
+CAPTURE_SOURCE_TYPES = frozenset(
+    {"digitalCapture", "negativeFilm", "positiveFilm", "minorHumanEdits", "compositeCapture"}
+)
 
 # Failures that concern the signing certificate's standing, not the integrity of the content.
 CREDENTIAL_ONLY_CODES = frozenset(
-    {"signingCredential.untrusted", "signingCredential.expired", "signingCredential.ocsp.unknown",
-     "signingCredential.ocsp.skipped", "timeStamp.untrusted", "timeStamp.mismatch", "timeStamp.outsideValidity",
-     "cawg.x509.credential.untrusted"}
+    {
+        "signingCredential.untrusted",
+        "signingCredential.expired",
+        "signingCredential.ocsp.unknown",
+        "signingCredential.ocsp.skipped",
+        "timeStamp.untrusted",
+        "timeStamp.mismatch",
+        "timeStamp.outsideValidity",
+        "cawg.x509.credential.untrusted",
+    }
 )
-_IGNORED_CODES = frozenset({"signingCredential.untrusted", "cawg.x509.credential.untrusted"})  # no trust list configured
+_IGNORED_CODES = frozenset(
+    {"signingCredential.untrusted", "cawg.x509.credential.untrusted"}
+)  # no trust list configured
 _OFFLINE_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 _MAX_BYTES = 200 * 1024 * 1024  # larger than any accepted upload; refuses anything absurd outright
 
@@ -159,7 +170,9 @@ class CredentialReader:
         try:
             return future.result(timeout=self._timeout)
         except FutureTimeout:
-            return CredentialFindings(present=True, state=SignatureState.UNREADABLE, errors=("manifest read timed out",))
+            return CredentialFindings(
+                present=True, state=SignatureState.UNREADABLE, errors=("manifest read timed out",)
+            )
         except Exception as error:
             return CredentialFindings(present=True, state=SignatureState.UNREADABLE, errors=(str(error)[:200],))
 

@@ -42,36 +42,68 @@ def _logit(probability: float) -> float:
 def _credential_signal(found: CredentialFindings) -> Signal | None:
     """The Content Credentials signal, weighted by what the manifest says and whether it validates."""
     if found.remote_reference:
-        return Signal("content_credentials", 0.5, 0.0,
-                      "This file points to Content Credentials stored online; they were not fetched, so they were not checked.")
+        return Signal(
+            "content_credentials",
+            0.5,
+            0.0,
+            "This file points to Content Credentials stored online; they were not fetched, so they were not checked.",
+        )
     if not found.present:
         return None
     signer = f" signed by {found.signer}" if found.signer else ""
     if found.state is SignatureState.UNREADABLE:
-        return Signal("content_credentials", 0.5, 0.0, "This file contains Content Credentials that could not be read, so they were ignored.")
+        return Signal(
+            "content_credentials",
+            0.5,
+            0.0,
+            "This file contains Content Credentials that could not be read, so they were ignored.",
+        )
     problem = ", ".join(found.errors) or "validation failed"
     camera_signed = any(name in f"{found.signer} {found.claim_generator}".lower() for name in _CAMERA_SIGNERS)
     if found.source_type in AI_SOURCE_TYPES:
         where = " in an earlier version of the file it was edited from" if found.source_in_ingredient else ""
-        claim = f"This file carries Content Credentials{signer} stating it was {_PLAIN_SOURCE[found.source_type]}{where}"
+        claim = (
+            f"This file carries Content Credentials{signer} stating it was {_PLAIN_SOURCE[found.source_type]}{where}"
+        )
         if found.state is SignatureState.VALID:
             return Signal("content_credentials", 0.99, 4.0, claim + ".")
         if found.credential_only:
-            return Signal("content_credentials", 0.98, 3.5,
-                          claim + "; the signing certificate has expired, but the content still matches what was signed.")
-        return Signal("content_credentials", 0.7, 0.5, claim + f", but the credentials fail validation ({problem}), so they count for little.")
+            return Signal(
+                "content_credentials",
+                0.98,
+                3.5,
+                claim + "; the signing certificate has expired, but the content still matches what was signed.",
+            )
+        return Signal(
+            "content_credentials",
+            0.7,
+            0.5,
+            claim + f", but the credentials fail validation ({problem}), so they count for little.",
+        )
     if found.source_type in CAPTURE_SOURCE_TYPES or camera_signed:
         claim = f"This file carries Content Credentials{signer} stating it was captured by a camera"
         if found.state is SignatureState.VALID:
             return Signal("content_credentials", 0.03, 3.0, claim + ".")
         if found.credential_only:
-            return Signal("content_credentials", 0.15, 1.0,
-                          claim + "; the signing certificate has expired, but the content still matches what was signed.")
-        return Signal("content_credentials", 0.4, 0.3,
-                      claim + f", but the credentials fail validation ({problem}): the file was changed after signing.")
+            return Signal(
+                "content_credentials",
+                0.15,
+                1.0,
+                claim + "; the signing certificate has expired, but the content still matches what was signed.",
+            )
+        return Signal(
+            "content_credentials",
+            0.4,
+            0.3,
+            claim + f", but the credentials fail validation ({problem}): the file was changed after signing.",
+        )
     state = "valid" if found.state is SignatureState.VALID else f"invalid ({problem})"
-    return Signal("content_credentials", 0.5, 0.0,
-                  f"This file carries Content Credentials{signer} ({state}) that do not say how the image was made.")
+    return Signal(
+        "content_credentials",
+        0.5,
+        0.0,
+        f"This file carries Content Credentials{signer} ({state}) that do not say how the image was made.",
+    )
 
 
 def _metadata_signals(meta: MetadataFindings) -> list[Signal]:
@@ -80,18 +112,37 @@ def _metadata_signals(meta: MetadataFindings) -> list[Signal]:
     if meta.generator_traces or meta.xmp_source_type in AI_SOURCE_TYPES:
         what = meta.generator_traces[0] if meta.generator_traces else f"XMP DigitalSourceType {meta.xmp_source_type}"
         who = f" by {meta.generator_name}" if meta.generator_name else " by an AI image generator"
-        signals.append(Signal("generator_metadata", 0.98, 3.0,
-                              f"This file's metadata was written{who} ({what}); such notes can be removed but are rarely faked."))
+        signals.append(
+            Signal(
+                "generator_metadata",
+                0.98,
+                3.0,
+                f"This file's metadata was written{who} ({what}); such notes can be removed but are rarely faked.",
+            )
+        )
     if meta.camera_make or meta.camera_model:
         camera = " ".join(dict.fromkeys(part for part in (meta.camera_make, meta.camera_model) if part))
         consistent = len(meta.camera_capture_fields) >= 2
         detail = " with matching exposure settings" if consistent else ""
-        signals.append(Signal("camera_metadata", 0.3 if consistent else 0.4, 0.5 if consistent else 0.3,
-                              f"The file names the camera that took it ({camera}){detail}; this supports a real photo "
-                              "but is easy to forge or remove, so it counts for little."))
+        signals.append(
+            Signal(
+                "camera_metadata",
+                0.3 if consistent else 0.4,
+                0.5 if consistent else 0.3,
+                f"The file names the camera that took it ({camera}){detail}; this supports a real photo "
+                "but is easy to forge or remove, so it counts for little.",
+            )
+        )
     elif meta.xmp_source_type in CAPTURE_SOURCE_TYPES:
-        signals.append(Signal("camera_metadata", 0.3, 0.5,
-                              f"The file's XMP metadata says it is a {meta.xmp_source_type}; this is easy to forge, so it counts for little."))
+        signals.append(
+            Signal(
+                "camera_metadata",
+                0.3,
+                0.5,
+                f"The file's XMP metadata says it is a {meta.xmp_source_type}; "
+                "this is easy to forge, so it counts for little.",
+            )
+        )
     return signals
 
 
@@ -107,8 +158,7 @@ def _pixel_signal(reading: PixelReading | None) -> Signal:
     else:
         opinion = "does not clearly resemble either real photographs or AI-generated images"
     mixed = " The parts of the image examined disagree." if reading.agreement < 0.8 else ""
-    return Signal("pixel_model", p, 1.0,
-                  f"The fine pixel texture {opinion} (model estimate {p:.0%} AI).{mixed}")
+    return Signal("pixel_model", p, 1.0, f"The fine pixel texture {opinion} (model estimate {p:.0%} AI).{mixed}")
 
 
 def build_provenance(found: CredentialFindings, meta: MetadataFindings) -> Provenance:
@@ -120,9 +170,10 @@ def build_provenance(found: CredentialFindings, meta: MetadataFindings) -> Prove
         c2pa_signature=found.state,
         c2pa_validation_errors=found.errors,
         c2pa_signer=found.signer,
-        generator_metadata=meta.generator_traces + ((f"XMP DigitalSourceType {meta.xmp_source_type}",)
-                                                   if meta.xmp_source_type in AI_SOURCE_TYPES else ()),
-        generator_name=meta.generator_name or ("" if not found.source_type in AI_SOURCE_TYPES else found.claim_generator),
+        generator_metadata=meta.generator_traces
+        + ((f"XMP DigitalSourceType {meta.xmp_source_type}",) if meta.xmp_source_type in AI_SOURCE_TYPES else ()),
+        generator_name=meta.generator_name
+        or ("" if found.source_type not in AI_SOURCE_TYPES else found.claim_generator),
         camera_make=meta.camera_make,
         camera_model=meta.camera_model,
         software=meta.software,
@@ -139,8 +190,13 @@ class Fused:
     summary: str
 
 
-def fuse(found: CredentialFindings, meta: MetadataFindings, reading: PixelReading | None,
-         threshold: float, policy: BandPolicy) -> Fused:
+def fuse(
+    found: CredentialFindings,
+    meta: MetadataFindings,
+    reading: PixelReading | None,
+    threshold: float,
+    policy: BandPolicy,
+) -> Fused:
     """Combine every signal into label, probability, confidence, band and a plain-language summary."""
     raw = [s for s in (_credential_signal(found), *_metadata_signals(meta), _pixel_signal(reading)) if s is not None]
     total = sum(s.weight for s in raw)
@@ -159,7 +215,9 @@ def fuse(found: CredentialFindings, meta: MetadataFindings, reading: PixelReadin
         band = Band.MEDIUM
     else:
         band = Band.LOW
-    signals = tuple(Signal(s.name, round(s.score, 4), round(s.weight / total, 4) if total else 0.0, s.explanation) for s in raw)
+    signals = tuple(
+        Signal(s.name, round(s.score, 4), round(s.weight / total, 4) if total else 0.0, s.explanation) for s in raw
+    )
     return Fused(label, prob_ai, confidence, band, signals, _summary(label, band, raw))
 
 
@@ -170,9 +228,13 @@ def _summary(label: Label, band: Band, signals: list[Signal]) -> str:
         head = f"We cannot tell reliably whether this image was made by AI; the evidence leans slightly towards {lean}."
     else:
         strength = "very likely" if band is Band.HIGH else "probably"
-        head = f"This image was {strength} generated by AI." if label is Label.AI else f"This image is {strength} a real photograph."
+        head = (
+            f"This image was {strength} generated by AI."
+            if label is Label.AI
+            else f"This image is {strength} a real photograph."
+        )
     weighted = [s for s in signals if s.weight > 0]
     if not weighted:
-        return "We found no usable evidence either way: the file carries no provenance and is too small for pixel analysis."
-    reason = max(weighted, key=lambda s: s.weight).explanation if weighted else "No usable evidence was found in the file."
+        return f"{head} The file carries no provenance and is too small for the pixel-texture model to judge."
+    reason = max(weighted, key=lambda s: s.weight).explanation
     return f"{head} {reason}"

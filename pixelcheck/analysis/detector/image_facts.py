@@ -15,15 +15,73 @@ _FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
 
 # IJG reference luminance table (JPEG Annex K), in natural order; quality is estimated against it.
 _STANDARD_LUMINANCE = np.array(
-    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ],
     dtype=np.float64,
-)
-_ZIGZAG = np.array(
-    [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6,
-     7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31,
-     39, 46, 53, 60, 61, 54, 47, 55, 62, 63]
 )
 
 
@@ -32,11 +90,10 @@ class ImageUnreadable(Exception):
 
 
 def estimate_jpeg_quality(luminance_table: list[int] | tuple[int, ...]) -> int | None:
-    """IJG-equivalent quality (1..100) of a luminance quantisation table (Pillow gives it in zigzag order)."""
+    """IJG-equivalent quality (1..100) of a luminance quantisation table (natural order, as Pillow gives it)."""
     if len(luminance_table) != 64:
         return None
-    table = np.empty(64)
-    table[_ZIGZAG] = np.asarray(luminance_table, dtype=np.float64)
+    table = np.asarray(luminance_table, dtype=np.float64)
     scale = float(np.mean(table * 100.0 / _STANDARD_LUMINANCE))
     quality = 5000.0 / scale if scale > 100 else (200.0 - scale) / 2.0
     return int(min(100, max(1, round(quality))))

@@ -24,9 +24,30 @@ _STEALTH_MAX_BITS = 8 * (1 << 20)
 
 # Names of generators as they appear in Software / CreatorTool / free text (lower case).
 GENERATOR_NAMES = (
-    "midjourney", "dall-e", "dall·e", "dalle", "stable diffusion", "stablediffusion", "novelai", "firefly",
-    "imagen", "ideogram", "leonardo.ai", "comfyui", "invokeai", "automatic1111", "fooocus", "gpt-4o",
-    "chatgpt", "sora", "flux", "gemini", "bing image creator", "nightcafe", "dreamstudio", "playground ai",
+    "midjourney",
+    "dall-e",
+    "dall·e",
+    "dalle",
+    "stable diffusion",
+    "stablediffusion",
+    "novelai",
+    "firefly",
+    "imagen",
+    "ideogram",
+    "leonardo.ai",
+    "comfyui",
+    "invokeai",
+    "automatic1111",
+    "fooocus",
+    "gpt-4o",
+    "chatgpt",
+    "sora",
+    "flux",
+    "gemini",
+    "bing image creator",
+    "nightcafe",
+    "dreamstudio",
+    "playground ai",
 )
 _CAPTURE_TAGS = {33434: "exposure time", 33437: "f-number", 34855: "ISO", 37386: "focal length", 36867: "capture date"}
 
@@ -132,17 +153,23 @@ def _text_chunk_traces(texts: dict[str, str]) -> list[tuple[str, str]]:
     if "fooocus_scheme" in keys or ("parameters" in keys and "fooocus" in parameters.lower()):
         traces.append(("Fooocus parameters in PNG text chunk", "Fooocus"))
     elif parameters and ("Steps:" in parameters or "Sampler:" in parameters or "Seed:" in parameters):
-        traces.append(("Stable Diffusion web UI (AUTOMATIC1111/Forge) parameters in PNG text chunk", "Stable Diffusion"))
+        traces.append(
+            ("Stable Diffusion web UI (AUTOMATIC1111/Forge) parameters in PNG text chunk", "Stable Diffusion")
+        )
     elif parameters:
         traces.append(("generation parameters in PNG text chunk", "Stable Diffusion"))
-    if {"prompt", "workflow"} & keys and any(t.lstrip().startswith("{") for t in (texts.get("prompt", ""), texts.get("workflow", ""))):
+    if {"prompt", "workflow"} & keys and any(
+        t.lstrip().startswith("{") for t in (texts.get("prompt", ""), texts.get("workflow", ""))
+    ):
         traces.append(("ComfyUI prompt/workflow in PNG text chunk", "ComfyUI"))
     if {"invokeai_metadata", "invokeai_graph", "sd-metadata", "Dream"} & keys:
         traces.append(("InvokeAI metadata in PNG text chunk", "InvokeAI"))
     if texts.get("Software", "").lower().startswith("novelai") or "AI generated image" in texts.get("Title", ""):
         traces.append(("NovelAI metadata in PNG text chunk", "NovelAI"))
     description = texts.get("Description", "")
-    if "Job ID:" in description and ("--v " in description or "--ar " in description or "midjourney" in description.lower()):
+    if "Job ID:" in description and (
+        "--v " in description or "--ar " in description or "midjourney" in description.lower()
+    ):
         traces.append(("Midjourney job description in PNG text chunk", "Midjourney"))
     return traces
 
@@ -206,13 +233,17 @@ def scan_metadata(data: bytes, image: Image.Image | None) -> MetadataFindings:
         capture = [label for tag, label in _CAPTURE_TAGS.items() if tag in sub]
         user_comment = _decode_user_comment(sub.get(37510, b""))
     if "Steps:" in user_comment and ("Sampler:" in user_comment or "Seed:" in user_comment):
-        traces.append(("Stable Diffusion web UI (AUTOMATIC1111/Forge) parameters in EXIF UserComment", "Stable Diffusion"))
+        traces.append(
+            ("Stable Diffusion web UI (AUTOMATIC1111/Forge) parameters in EXIF UserComment", "Stable Diffusion")
+        )
     for field_name, value in (("EXIF Software", software), ("XMP CreatorTool", xmp_tool)):
         name = _generator_in(value)
         if name:
             traces.append((f"{field_name} names a generator ({value.strip()[:60]})", name.title()))
     if image is not None and stealth_parameters(image):
-        traces.append(("Stable Diffusion web UI parameters hidden in the alpha channel (stealth PNG info)", "Stable Diffusion"))
+        traces.append(
+            ("Stable Diffusion web UI parameters hidden in the alpha channel (stealth PNG info)", "Stable Diffusion")
+        )
     return MetadataFindings(
         generator_traces=tuple(dict.fromkeys(trace for trace, _ in traces)),
         generator_name=traces[0][1] if traces else "",

@@ -59,9 +59,7 @@ def data_digest(samples: list[Sample]) -> str:
     return digest.hexdigest()
 
 
-def split_by_source(
-    samples: list[Sample], seed: int, fractions: tuple[float, float] = (0.15, 0.15)
-) -> np.ndarray:
+def split_by_source(samples: list[Sample], seed: int, fractions: tuple[float, float] = (0.15, 0.15)) -> np.ndarray:
     """Assign each sample to 0=train, 1=validation, 2=test so that one source never spans two splits.
 
     Sources are shuffled within each group, so every group is represented in every split it can be.

@@ -45,8 +45,13 @@ def summary(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.
     }
 
 
-def choose_bands(probabilities: np.ndarray, labels: np.ndarray, high_precision: float = 0.97,
-                 medium_precision: float = 0.85, minimum: int = 20) -> dict[str, float]:
+def choose_bands(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    high_precision: float = 0.97,
+    medium_precision: float = 0.85,
+    minimum: int = 20,
+) -> dict[str, float]:
     """Lowest confidence thresholds at which predictions above them reach the wanted accuracy on validation."""
     predicted = probabilities >= 0.5
     confidence = np.where(predicted, probabilities, 1 - probabilities)
@@ -70,7 +75,11 @@ def band_report(probabilities: np.ndarray, labels: np.ndarray, bands: dict[str, 
     confidence = np.where(predicted, probabilities, 1 - probabilities)
     correct = predicted == labels.astype(bool)
     out: dict[str, float] = {}
-    for name, low, high in (("high", bands["high"], 2.0), ("medium", bands["medium"], bands["high"]), ("low", 0.0, bands["medium"])):
+    for name, low, high in (
+        ("high", bands["high"], 2.0),
+        ("medium", bands["medium"], bands["high"]),
+        ("low", 0.0, bands["medium"]),
+    ):
         inside = (confidence >= low) & (confidence < high)
         out[f"{name}_coverage"] = round(float(inside.mean()), 4)
         out[f"{name}_accuracy"] = round(float(correct[inside].mean()), 4) if inside.any() else float("nan")

@@ -27,7 +27,11 @@ class ResidualNet(nn.Module):
     def __init__(self, widths: Sequence[int] = (16, 24, 48, 64, 96)) -> None:
         super().__init__()
         self.local_mean = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-        layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        layers: list[nn.Module] = [
+            nn.Conv2d(6, widths[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+        ]
         for before, after in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Conv2d(before, after, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(after), nn.ReLU()]
         self.features = nn.Sequential(*layers)
@@ -35,7 +39,13 @@ class ResidualNet(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels: N×3×H×W floats in 0..255 → N logits (positive = AI)."""
-        residual = (pixels - self.local_mean(pixels)) / 8.0
+        high_pass = pixels - self.local_mean(pixels)
+        # Neighbouring-pixel relation: each pixel minus the top-left pixel of its 2×2 cell (upsampling traces).
+        height, width = pixels.shape[2] // 2 * 2, pixels.shape[3] // 2 * 2
+        even = pixels[:, :, :height, :width]
+        anchor = even[:, :, ::2, ::2].repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+        neighbour = even - anchor
+        residual = torch.cat([high_pass[:, :, :height, :width], neighbour], dim=1) / 8.0
         pooled = self.features(residual).mean(dim=(2, 3))
         return self.head(pooled).squeeze(1)
 
@@ -46,8 +56,8 @@ def _random_crop(array: np.ndarray, size: int, rng: np.random.Generator) -> np.n
     if height < size or width < size:
         array = np.pad(array, ((0, max(0, size - height)), (0, max(0, size - width)), (0, 0)), mode="reflect")
         height, width = array.shape[:2]
-    y = int(rng.integers(0, height - size + 1))
-    x = int(rng.integers(0, width - size + 1))
+    y = int(rng.integers(0, (height - size) // 2 + 1)) * 2  # even offsets keep the 2×2 pixel grid in phase
+    x = int(rng.integers(0, (width - size) // 2 + 1)) * 2
     return array[y : y + size, x : x + size]
 
 

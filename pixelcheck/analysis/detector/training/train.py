@@ -59,18 +59,32 @@ def _seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _fit(images: list[np.ndarray], samples: list[Sample], mask: np.ndarray, epochs: int, seed: int,
-         log: Callable[[str], None]) -> torch.nn.Module:
+def _fit(
+    images: list[np.ndarray],
+    samples: list[Sample],
+    mask: np.ndarray,
+    epochs: int,
+    seed: int,
+    log: Callable[[str], None],
+) -> torch.nn.Module:
     """Train one network on the samples selected by mask."""
     _seed_everything(seed)
     indices = np.where(mask)[0]
     labels = np.array([s.is_ai for s in samples])
     weights = balanced_weights(samples, mask)
-    return train_network([images[i] for i in indices], labels[indices], weights[indices], epochs=epochs, seed=seed, log=log)
+    return train_network(
+        [images[i] for i in indices], labels[indices], weights[indices], epochs=epochs, seed=seed, log=log
+    )
 
 
-def leave_one_generator_out(images: list[np.ndarray], samples: list[Sample], split: np.ndarray, epochs: int,
-                            seed: int, log: Callable[[str], None]) -> list[dict[str, object]]:
+def leave_one_generator_out(
+    images: list[np.ndarray],
+    samples: list[Sample],
+    split: np.ndarray,
+    epochs: int,
+    seed: int,
+    log: Callable[[str], None],
+) -> list[dict[str, object]]:
     """Train without each generator (small ones together) and measure recall on it, plus real-photo accuracy."""
     groups = np.array([s.group for s in samples])
     labels = np.array([s.is_ai for s in samples])
@@ -101,7 +115,10 @@ def _per_group(probabilities: np.ndarray, samples: list[Sample], indices: np.nda
     for group in sorted({samples[i].group for i in indices}):
         inside = np.array([samples[i].group == group for i in indices])
         labels = np.array([samples[i].is_ai for i in indices])[inside]
-        out[group] = {"n": int(inside.sum()), "accuracy": round(float(((probabilities[inside] >= 0.5) == labels).mean()), 4)}
+        out[group] = {
+            "n": int(inside.sum()),
+            "accuracy": round(float(((probabilities[inside] >= 0.5) == labels).mean()), 4),
+        }
     return out
 
 
@@ -114,7 +131,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     split = split_by_source(samples, args.seed)
     images = [np.asarray(Image.open(s.path).convert("RGB")) for s in samples]
     labels = np.array([s.is_ai for s in samples])
-    log(f"{len(samples)} images ({labels.sum()} AI), split sizes {np.bincount(split).tolist()}, data sha256 {digest[:12]}")
+    log(
+        f"{len(samples)} images ({labels.sum()} AI), split sizes {np.bincount(split).tolist()}, "
+        f"data sha256 {digest[:12]}"
+    )
     model = _fit(images, samples, split == 0, args.epochs, args.seed, log)
     val, test = np.where(split == 1)[0], np.where(split == 2)[0]
     val_logits = predict_logits(model, [images[i] for i in val])
@@ -152,9 +172,17 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     return _write_artifact(args, model, metrics, slope, intercept, bands, digest, samples, started)
 
 
-def _write_artifact(args: argparse.Namespace, model: torch.nn.Module, metrics: dict[str, object], slope: float,
-                    intercept: float, bands: dict[str, float], digest: str, samples: list[Sample],
-                    started: float) -> dict[str, object]:
+def _write_artifact(
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    metrics: dict[str, object],
+    slope: float,
+    intercept: float,
+    bands: dict[str, float],
+    digest: str,
+    samples: list[Sample],
+    started: float,
+) -> dict[str, object]:
     """Export ONNX weights and metadata.json into args.out."""
     from pixelcheck.analysis.detector.training.network import export_onnx  # needs the onnx package
 
@@ -177,32 +205,42 @@ def _write_artifact(args: argparse.Namespace, model: torch.nn.Module, metrics: d
         "bands": bands,
         "input": {
             "description": f"up to 5 native-resolution RGB crops of {CROP_SIZE}x{CROP_SIZE} (8-aligned), "
-                           "float 0..255, NCHW; mean logit, then Platt calibration",
+            "float 0..255, NCHW; mean logit, then Platt calibration",
             "crops": 5,
             "crop_size": CROP_SIZE,
         },
         "preprocessing": "decode to RGB, no resizing; the network subtracts a 3x3 local mean (high-pass residual)",
         "training": {
-            "seed": args.seed, "epochs": args.epochs, "train_crop": TRAIN_CROP,
-            "augmentation": "random downscale 0.5-0.95, Gaussian blur 0.3-1.3, JPEG q55-95, horizontal flip, random crops",
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "train_crop": TRAIN_CROP,
+            "augmentation": "random downscale 0.5-0.95, Gaussian blur 0.3-1.3, JPEG q55-95, "
+            "horizontal flip, random even-aligned crops",
             "balancing": "per-group weights ~ 1/sqrt(group size), classes equal",
             "split": "by source image, per group 70/15/15",
             "seconds": round(time.perf_counter() - started, 1),
         },
         "training_data": {
             "description": f"{len(samples)} images, {sum(s.is_ai for s in samples)} AI in "
-                           f"{len({s.group for s in samples if s.is_ai})} groups, "
-                           f"{sum(not s.is_ai for s in samples)} real in {len({s.group for s in samples if not s.is_ai})} groups",
+            f"{len({s.group for s in samples if s.is_ai})} groups, "
+            f"{sum(not s.is_ai for s in samples)} real in {len({s.group for s in samples if not s.is_ai})} groups",
             "sha256": digest,
         },
         "licence_note": args.licence_note,
         "metrics_summary": {
-            "test_accuracy": test["accuracy"], "test_roc_auc": test["roc_auc"], "test_f1": test["f1"],
-            "test_ece": test["ece"], "validation_accuracy": val["accuracy"], "validation_ece": val["ece"],
+            "test_accuracy": test["accuracy"],
+            "test_roc_auc": test["roc_auc"],
+            "test_f1": test["f1"],
+            "test_ece": test["ece"],
+            "validation_accuracy": val["accuracy"],
+            "validation_ece": val["ece"],
             "high_band_precision": metrics["test_bands"]["high_accuracy"],
             "high_band_coverage": metrics["test_bands"]["high_coverage"],
-            **({"logo_mean_accuracy": metrics["leave_one_generator_out"]["mean_accuracy"]}
-               if "leave_one_generator_out" in metrics else {}),
+            **(
+                {"logo_mean_accuracy": metrics["leave_one_generator_out"]["mean_accuracy"]}
+                if "leave_one_generator_out" in metrics
+                else {}
+            ),
         },
         "metrics": metrics,
     }

@@ -1,0 +1,97 @@
+"""End-to-end fixtures: a migrated database and the real gRPC server, in-process on a free port.
+
+`live_server` is module-scoped and built from `server_settings`; a test module that needs other settings
+(a short lockout window, real argon2 costs) overrides `server_settings` in the module and gets a server
+of its own. `start_live_server` starts further servers on the same database and Redis (several processes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pytest
+import pytest_asyncio
+from grpc import aio
+from pixelcheck.v1 import auth_pb2_grpc
+
+from pixelcheck.api.server import RunningServer, start_server
+from pixelcheck.bootstrap import Container, build_container
+from pixelcheck.db import upgrade
+from pixelcheck.settings import Settings
+from tests.e2e.worker import WorkerProcess
+
+StubT = TypeVar("StubT")
+
+
+@dataclass
+class LiveServer:
+    """A started server and a client channel to it."""
+
+    address: str
+    settings: Settings
+    container: Container
+    running: RunningServer
+    channel: aio.Channel
+
+    def stub(self, stub_class: type[StubT]) -> StubT:
+        """A client stub of stub_class on this server's channel."""
+        return stub_class(self.channel)  # type: ignore[call-arg]
+
+    @property
+    def auth(self) -> auth_pb2_grpc.AuthServiceStub:
+        return self.stub(auth_pb2_grpc.AuthServiceStub)
+
+    async def stop(self) -> None:
+        await self.channel.close()
+        await self.running.stop(grace=1.0)
+        self.container.close()
+
+
+async def start_live_server(settings: Settings) -> LiveServer:
+    """Start the real server for settings on 127.0.0.1 and a free port, with a channel to it."""
+    container = build_container(settings, role="server")
+    running = await start_server(container, "127.0.0.1:0")
+    address = f"127.0.0.1:{running.port}"
+    channel = aio.insecure_channel(address)
+    await channel.channel_ready()
+    return LiveServer(address, settings, container, running, channel)
+
+
+@pytest.fixture(scope="session")
+def migrated_database_url(database_url: str) -> str:
+    """This run's database with every migration applied (roles seeded)."""
+    upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="module")
+def server_settings(base_settings: Settings, migrated_database_url: str) -> Settings:
+    """Settings of the module's live server; override in a test module to change them.
+
+    Every test client connects from 127.0.0.1, so the per-peer sign-in limit would lock the whole module
+    out after a few deliberate failures: it is raised here and tested in test_signin_lockout.py.
+    """
+    return base_settings.with_overrides(signin_max_failures=10_000)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def live_server(server_settings: Settings) -> AsyncIterator[LiveServer]:
+    """The real PixelCheck server for this test module."""
+    server = await start_live_server(server_settings)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """A real Celery worker process on the live server's database and Redis, for this test module."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = WorkerProcess(live_server.settings, log_path).start()
+    try:
+        yield process
+    finally:
+        process.stop()

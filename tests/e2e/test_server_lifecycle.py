@@ -1,0 +1,119 @@
+"""The server as an operator sees it: reflection, health, unknown methods, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pixelcheck.db import upgrade
+from pixelcheck.settings import Settings
+from pixelcheck.v1 import auth_pb2, auth_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
+from tests import images
+from tests.e2e.uploads import upload_messages
+from tests.e2e.worker import ServerProcess, free_port
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICES = ["", *(f"pixelcheck.v1.{n}Service" for n in ("Auth", "Ingestion", "Results", "Reports", "Audit"))]
+
+
+@pytest.fixture
+def server(base_settings: Settings, database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    upgrade(database_url)
+    process = ServerProcess(base_settings.with_overrides(grace_seconds=8.0), tmp_path / "server.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_every_service_and_reflection_is_listed_and_serving(server: ServerProcess) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in SERVICES:
+            assert health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status == SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = list(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
+            list_services="")]), timeout=5))
+        listed = {s.name for s in responses[0].list_services_response.service}
+    assert {n for n in SERVICES if n} <= listed
+    assert {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+            "grpc.reflection.v1.ServerReflection"} <= listed
+
+
+def test_unknown_method_is_unimplemented(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        call = channel.unary_unary("/pixelcheck.v1.AuthService/DoesNotExist")
+        with pytest.raises(grpc.RpcError) as caught:
+            call(b"", timeout=5)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_every_response_carries_the_request_id(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=(("x-request-id", "trace-123"),))
+        assert ("x-request-id", "trace-123") in tuple(caught.value.trailing_metadata())
+        _, call = auth.SignUp.with_call(auth_pb2.SignUpRequest(
+            username="lifecycle_rid", email="rid@example.org", password="violet-harbour-7421"))
+        generated = dict(call.trailing_metadata())["x-request-id"]
+        assert len(generated) >= 16
+
+
+def test_sigterm_lets_an_upload_in_flight_finish_and_flips_health_first(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        auth.SignUp(auth_pb2.SignUpRequest(username="lifecycle_u", email="lc@example.org",
+                                           password="violet-harbour-7421"))
+        token = auth.SignIn(auth_pb2.SignInRequest(login="lifecycle_u", password="violet-harbour-7421")).access_token
+        data = images.jpeg(1600, 1200, seed=9)
+        terminated = threading.Event()
+
+        def slow_messages() -> Iterator[ingestion_pb2.UploadImageRequest]:
+            for number, message in enumerate(upload_messages(data, chunk=64 * 1024)):
+                if number == 2:
+                    server.terminate()  # SIGTERM while the upload is in flight
+                    terminated.set()
+                if number >= 2:
+                    time.sleep(0.1)
+                yield message
+
+        stub = ingestion_pb2_grpc.IngestionServiceStub(channel)
+        started = time.monotonic()
+        response = stub.UploadImage(slow_messages(), metadata=(("authorization", f"Bearer {token}"),), timeout=30)
+        assert terminated.is_set() and response.image.size_bytes == len(data)
+        assert time.monotonic() - started < 8.0 + 5.0
+    assert server.process is not None and server.process.wait(30) == 0
+
+
+def test_health_flips_to_not_serving_on_sigterm(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=20)
+        assert next(watch).status == SERVING
+        server.terminate()
+        assert next(watch).status == NOT_SERVING
+
+
+def test_health_is_not_serving_while_the_database_is_unreachable(base_settings: Settings, tmp_path: Path) -> None:
+    unreachable = f"mysql+pymysql://root@127.0.0.1:{free_port()}/nothing"
+    settings = base_settings.with_overrides(database_url=unreachable)
+    process = ServerProcess(settings, tmp_path / "server.log")
+    try:
+        with pytest.raises(TimeoutError):
+            process.start(timeout=6)
+        with grpc.insecure_channel(process.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for name in SERVICES:
+                assert health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status == NOT_SERVING
+    finally:
+        process.stop()
