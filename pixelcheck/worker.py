@@ -28,6 +28,7 @@ TASK_MODULES = ["pixelcheck.analysis.tasks", "pixelcheck.reports.tasks", "pixelc
 def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
     """A Celery app on settings.redis_url with the reliability settings inference workers need."""
     keys = RedisKeys(settings.redis_key_prefix)
+    reconcile_every = max(5.0, settings.analysis_stale_seconds / 4)
     app = Celery("pixelcheck", broker=settings.redis_url, include=TASK_MODULES if include_tasks else [])
     app.conf.update(
         task_default_queue=keys.celery_queue,
@@ -49,7 +50,7 @@ def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
         worker_hijack_root_logger=False,
         worker_concurrency=settings.worker_concurrency,
         beat_schedule={
-            "reconcile-analyses": {"task": RECONCILE_ANALYSES, "schedule": max(5.0, settings.analysis_stale_seconds / 4)},
+            "reconcile-analyses": {"task": RECONCILE_ANALYSES, "schedule": reconcile_every},
             "apply-retention": {"task": APPLY_RETENTION, "schedule": 3600.0},
         },
         timezone="UTC",

@@ -35,6 +35,21 @@ class ReportQueue(Protocol):
     def build_report(self, report_id: str) -> None: ...
 
 
+class _StageClock:
+    """Times each stage of one run (for the stored breakdown and the stage-duration metric)."""
+
+    def __init__(self, started: float, observe: Callable[[str, float], None] | None) -> None:
+        self.timings: dict[str, float] = {}
+        self._stage, self._at, self._observe = "DECODING", started, observe
+
+    def enter(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[self._stage] = round((now - self._at) * 1000, 2)
+        if self._observe is not None:
+            self._observe(self._stage, now - self._at)
+        self._stage, self._at = stage, now
+
+
 class AnalysisPipeline:
     def __init__(self, *, sessions: sessionmaker[Session], blobs: BlobStore, detector: Callable[[], Detector],
                  publisher: ProgressPublisher, audit: AuditLog, reports: AutomaticReports | None,
@@ -58,15 +73,11 @@ class AnalysisPipeline:
         if attempt is None:
             return "skipped"
         started = time.perf_counter()
-        timings: dict[str, float] = {}
-        current = {"stage": "DECODING", "at": started}
+        clock = _StageClock(started, self._observe_stage)
+        timings = clock.timings
 
         def enter(stage: Stage | str) -> None:
-            now = time.perf_counter()
-            timings[current["stage"]] = round((now - current["at"]) * 1000, 2)  # type: ignore[operator]
-            if self._observe_stage is not None:
-                self._observe_stage(str(current["stage"]), now - current["at"])  # type: ignore[operator]
-            current.update(stage=str(stage), at=now)
+            clock.enter(str(stage))
             self._set_stage(image_id, attempt, str(stage))
 
         with unit_of_work(self._sessions) as session:
@@ -90,7 +101,7 @@ class AnalysisPipeline:
             if row is None or row.attempts != attempt or row.state != "RUNNING":
                 return "skipped"  # deleted meanwhile, or a newer attempt took over
             store_verdict(row, verdict)
-            timings["SAVING"] = round((time.perf_counter() - current["at"]) * 1000, 2)  # type: ignore[operator]
+            clock.enter("DONE")
             row.state, row.stage, row.progress = "SUCCEEDED", "DONE", 1.0
             row.duration_ms, row.stage_timings_ms = duration_ms, timings
             row.finish_time = row.update_time = utcnow()

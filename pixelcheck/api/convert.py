@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pixelcheck.audit.chain import ChainedEvent, Verification
 from pixelcheck.audit.service import EventFilter, UsageStatistics
+from pixelcheck.errors import InvalidInput
 from pixelcheck.iam.service import Account
 from pixelcheck.reports.service import ReportFile, ReportView
 from pixelcheck.v1 import audit_pb2, auth_pb2, common_pb2, reports_pb2
@@ -62,10 +63,17 @@ def report_file_header(header: ReportFile) -> reports_pb2.DownloadReportResponse
 
 # -- audit ------------------------------------------------------------------------------------------
 def optional_time(message: Message, field: str) -> datetime | None:
-    """The aware UTC datetime in a Timestamp field, None when the field is unset."""
+    """The aware UTC datetime in a Timestamp field, None when the field is unset.
+
+    Raises InvalidInput (INVALID_TIMESTAMP) for a Timestamp outside the years 1-9999.
+    """
     if not message.HasField(field):
         return None
-    return getattr(message, field).ToDatetime(tzinfo=UTC)
+    try:
+        return getattr(message, field).ToDatetime(tzinfo=UTC)
+    except ValueError:  # seconds beyond years 1-9999 or nanos out of range: the client's mistake
+        raise InvalidInput(f"{field} must be a valid time between the years 1 and 9999",
+                           reason="INVALID_TIMESTAMP", violations=[(field, "out of range")]) from None
 
 
 def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:

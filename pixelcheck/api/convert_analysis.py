@@ -11,6 +11,7 @@ from pixelcheck.analysis.detector import ModelInfo
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.progress import STAGE_MESSAGES, ProgressEvent
 from pixelcheck.analysis.service import ModelStatistics, ResultFilters
+from pixelcheck.api.convert import optional_time
 from pixelcheck.errors import InvalidInput
 from pixelcheck.ingestion.service import ImageView
 from pixelcheck.ingestion.validation import UploadMetadata
@@ -107,8 +108,7 @@ def result_filters(request: results_pb2.ListResultsRequest) -> ResultFilters:
         raise InvalidInput(f"label {request.label} is not a Label value", reason="INVALID_ENUM_VALUE",
                            violations=[("label", "unknown enum value")])
     label = {common_pb2.LABEL_AI: "AI", common_pb2.LABEL_REAL: "REAL"}.get(request.label, "")
-    since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
-    until = request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None
+    since, until = optional_time(request, "since"), optional_time(request, "until")
     return ResultFilters(label=label, since=since, until=until, filename_contains=request.filename_contains,
                          order_by=request.order_by)
 

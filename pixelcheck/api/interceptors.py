@@ -17,11 +17,13 @@ from typing import Any, Protocol
 
 import grpc
 from grpc import aio
+from sqlalchemy.exc import DBAPIError
 
 from pixelcheck import errors
 from pixelcheck.api.access import required_roles
 from pixelcheck.api.calls import CallInfo, begin_call, current_call
 from pixelcheck.api.errors import DETAILS_KEY, details_for, status_details
+from pixelcheck.db import is_connection_error
 from pixelcheck.iam.principal import Principal
 
 log = logging.getLogger("pixelcheck.rpc")
@@ -139,7 +141,14 @@ class ErrorInterceptor(_ScopedInterceptor):
                 await _abort(context, code, exc.message, status)
             except (aio.AbortError, grpc.RpcError):
                 raise
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, DBAPIError) and is_connection_error(exc):
+                    # Reads outside unit_of_work meet an unreachable database as a raw driver error.
+                    down = errors.Unavailable("The database is unreachable; try again shortly",
+                                              reason="DATABASE_UNAVAILABLE", retry_after_seconds=2)
+                    code, status = details_for(down)
+                    await _abort(context, code, down.message, status)
+                    return
                 info = current_call()
                 request_id = info.request_id if info else ""
                 log.exception("unexpected error in %s", details.method, extra={"request_id": request_id})

@@ -33,6 +33,7 @@ from pixelcheck.errors import (
 )
 from pixelcheck.iam.models import UserRole
 from pixelcheck.iam.principal import ADMIN, PROFESSIONAL, Principal
+from pixelcheck.ids import check_id
 from pixelcheck.ingestion.models import Image
 from pixelcheck.paging import decode_token, encode_token, page_size
 from pixelcheck.reports.assembly import load_document
@@ -269,10 +270,10 @@ class Reports:
                 return
             report.state = ReportState.GENERATING
             owner_id, format = report.owner_id, report.format
+        model = self._serving_model()
         try:
             with unit_of_work(self._read_sessions) as session:
-                document = load_document(session, self._blobs, session.get_one(Report, report_id),
-                                         self._model_info())
+                document = load_document(session, self._blobs, session.get_one(Report, report_id), model)
             data = _RENDERERS[format](document)
         except Unavailable:
             raise
@@ -282,6 +283,13 @@ class Reports:
                                            f"again or quote report id {report_id} to support")
             return
         self._finish_ready(report_id, owner_id, document.title, format, data)
+
+    def _serving_model(self) -> ModelInfo | None:
+        try:
+            return self._model_info()
+        except Exception:  # noqa: BLE001 - stored verdicts still make a report; only the model section is left out
+            log.warning("no detector description for reports", exc_info=True)
+            return None
 
     def _finish_ready(self, report_id: str, owner_id: str, title: str, format: str, data: bytes) -> None:
         digest = hashlib.sha256(data).hexdigest()
@@ -324,7 +332,7 @@ def _new_report(owner_id: str, images: list[tuple[str, str]], *, format: str, ti
 
 
 def _visible_report(session: Session, principal: Principal, report_id: str) -> Report:
-    report = session.get(Report, report_id) if _ID_PATTERN.fullmatch(report_id) else None
+    report = session.get(Report, check_id(report_id, "report_id"))
     # Another user's report is reported as missing: existence is not leaked.
     if report is None or not principal.can_see(report.owner_id):
         raise NotFound(f"Report {report_id} does not exist", reason="REPORT_NOT_FOUND",

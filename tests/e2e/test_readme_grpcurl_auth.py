@@ -49,7 +49,7 @@ async def test_the_readme_grpcurl_session_signs_up_signs_in_and_gets_the_user(li
 
     signed_up, current = json_documents(result.stdout)
     documented = json_documents(section_blocks("json")[0])[0]
-    for field in ("username", "email", "displayName", "roles"):
+    for field in ("username", "email", "display_name", "roles"):
         assert signed_up["user"][field] == documented["user"][field]
     assert current == signed_up
     assert set(current["user"]) == set(documented["user"])

@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pixelcheck.v1 import auth_pb2, auth_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
 
 from pixelcheck.db import upgrade
 from pixelcheck.settings import Settings
-from pixelcheck.v1 import auth_pb2, auth_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
 from tests import images
 from tests.e2e.uploads import upload_messages
 from tests.e2e.worker import ServerProcess, free_port

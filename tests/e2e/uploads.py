@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterator
 
 from grpc import aio
-
 from pixelcheck.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc, results_pb2, results_pb2_grpc
 
 MIB = 1024 * 1024

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image as PILImage
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector.verdict import (
@@ -35,6 +35,7 @@ from pixelcheck.iam.models import User, UserRole
 from pixelcheck.iam.principal import ADMIN, PROFESSIONAL, SERVICE, USER, Principal
 from pixelcheck.ingestion.models import Image
 from pixelcheck.paging import token_key
+from pixelcheck.reports import service
 from pixelcheck.reports.models import Report
 from pixelcheck.reports.service import Reports
 
@@ -241,10 +242,13 @@ def test_reports_are_visible_to_owner_admin_and_service_only(world: World) -> No
 
     for reader in (pro, admin, service):
         assert world.reports.get_report(reader, report.id).id == report.id
-    for missing in (report.id, new_id(), "../etc"):
+    for missing in (report.id, new_id()):
         with pytest.raises(NotFound) as excinfo:
             world.reports.get_report(stranger, missing)
         assert excinfo.value.reason == "REPORT_NOT_FOUND"
+    with pytest.raises(InvalidInput) as malformed:
+        world.reports.get_report(stranger, "../etc")
+    assert malformed.value.reason == "INVALID_ID"
     with pytest.raises(NotFound):
         world.reports.open_download(stranger, report.id)
 
@@ -388,21 +392,33 @@ def test_a_ready_report_still_downloads_after_its_image_is_deleted(world: World)
         image_id,)
 
 
-def test_a_report_that_cannot_be_made_fails_with_a_readable_reason(world: World) -> None:
-    def unavailable_model() -> ModelInfo:
+def test_a_report_that_cannot_be_rendered_fails_with_a_readable_reason(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_renderer(document: Any) -> bytes:
+        raise ValueError("layout overflow in table cell")
+
+    monkeypatch.setitem(service._RENDERERS, "PDF", broken_renderer)
+    pro = add_user(world, PROFESSIONAL)
+    report = world.reports.create_report(pro, image_ids=[add_image(world, pro)], format="PDF", title="")
+
+    world.reports.build(report.id)
+
+    failed = world.reports.get_report(pro, report.id)
+    assert failed.state == "FAILED" and "could not be rendered" in failed.failure_reason
+    assert "overflow" not in failed.failure_reason  # internals stay in the log
+    with pytest.raises(FailedPrecondition) as excinfo:
+        world.reports.open_download(pro, report.id)
+    assert excinfo.value.reason == "REPORT_NOT_READY"
+    assert world.audit.events == []
+
+
+def test_a_report_is_built_without_the_model_section_when_the_detector_cannot_load(world: World) -> None:
+    def unloadable_detector() -> ModelInfo:
         raise RuntimeError("weights file unreadable")
 
     pro = add_user(world, PROFESSIONAL)
-    reports = world.make_reports(model_info=unavailable_model)
-    report = reports.create_report(pro, image_ids=[add_image(world, pro)], format="PDF", title="")
-
+    reports = world.make_reports(model_info=unloadable_detector)
+    report = reports.create_report(pro, image_ids=[add_image(world, pro, analysed=verdict())], format="PDF",
+                                   title="")
     reports.build(report.id)
-
-    failed = reports.get_report(pro, report.id)
-    assert failed.state == "FAILED" and "could not be rendered" in failed.failure_reason
-    assert "weights" not in failed.failure_reason  # internals stay in the log
-    with pytest.raises(FailedPrecondition) as excinfo:
-        reports.open_download(pro, report.id)
-    assert excinfo.value.reason == "REPORT_NOT_READY"
-    with world.sessions() as session:
-        assert session.scalar(select(Report.size_bytes).where(Report.id == report.id)) == 0
+    assert reports.get_report(pro, report.id).state == "READY"

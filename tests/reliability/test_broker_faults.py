@@ -1,0 +1,63 @@
+"""Redis restarted (and emptied) during a burst of uploads: uploads succeed or fail with UNAVAILABLE, and
+every accepted upload is analysed once Redis is back. Runs on a private Redis: the shared one is never
+touched."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import pytest
+
+from pixelcheck.embedded_redis import EmbeddedRedis
+from pixelcheck.settings import Settings
+from tests.e2e.conftest import start_live_server
+from tests.e2e.flows import new_user
+from tests.e2e.worker import WorkerProcess
+from tests.processes import BeatProcess
+from tests.reliability.conftest import Launcher
+from tests.reliability.steps import UploadOutcome, count_states, small_jpegs, try_upload, wait_until_finished
+
+pytestmark = [pytest.mark.reliability, pytest.mark.asyncio(loop_scope="session")]
+
+UPLOADS = 40
+SPACING_SECONDS = 0.1  # the burst lasts 4 s; Redis is down from 1 s to 3 s into it
+OUTAGE_STARTS_AFTER = 1.0
+OUTAGE_SECONDS = 2.0
+
+
+async def test_redis_restart_during_uploads_fails_only_with_unavailable_and_loses_no_accepted_upload(
+        reliability_settings: Settings, launcher: Launcher, tmp_path: Path) -> None:
+    redis_dir = tmp_path / "redis"
+    broker = EmbeddedRedis(redis_dir).start()
+    port = broker.port
+    settings = reliability_settings.with_overrides(redis_url=broker.url)
+    server = await start_live_server(settings)
+    try:
+        launcher.keep(BeatProcess(settings, launcher.log("beat"))).start()
+        launcher.keep(WorkerProcess(settings, launcher.log("worker"))).start()
+        user = await new_user(server.auth)  # sign-in counts failures in Redis: done before the outage
+        payloads = small_jpegs(UPLOADS, seed=7000)
+
+        async def paced_upload(i: int) -> UploadOutcome:
+            await asyncio.sleep(i * SPACING_SECONDS)
+            return await try_upload(server.channel, user.metadata, payloads[i], f"burst-{i}.jpg")
+
+        burst = asyncio.gather(*(paced_upload(i) for i in range(UPLOADS)))
+        await asyncio.sleep(OUTAGE_STARTS_AFTER)
+        await asyncio.to_thread(broker.stop)
+        await asyncio.sleep(OUTAGE_SECONDS)
+        broker = await asyncio.to_thread(EmbeddedRedis(redis_dir, port=port).start)  # empty: queue lost
+        outcomes = await burst
+
+        codes = {o.code for o in outcomes}
+        assert codes <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, codes
+        accepted = [o.image_id for o in outcomes if o.code is grpc.StatusCode.OK]
+        assert len(accepted) >= UPLOADS // 2  # the database was up all along: most uploads are accepted
+        states = await wait_until_finished(server.container.read_sessions, accepted, timeout=150)
+        assert count_states(states) == {"SUCCEEDED": len(accepted)}, count_states(states)
+    finally:
+        await server.stop()
+        launcher.stop_all()  # before the broker goes: a worker shuts down quickly only while it can reach it
+        broker.stop()

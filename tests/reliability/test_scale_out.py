@@ -1,0 +1,102 @@
+"""Two server processes and two workers on one MariaDB and one Redis, as users grow past one machine:
+upload through one server, watch and read through the other; lockout counts across both; either worker
+takes any analysis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+from grpc import aio
+from pixelcheck.v1 import auth_pb2_grpc, results_pb2, results_pb2_grpc
+
+from pixelcheck.settings import Settings
+from tests.e2e.flows import PASSWORD, fails, new_user, sign_in, sign_up, unique_username
+from tests.e2e.uploads import state_name, watch
+from tests.e2e.worker import WorkerProcess
+from tests.processes import ServerProcess
+from tests.reliability.conftest import BACKEND
+from tests.reliability.steps import small_jpegs, try_upload
+
+pytestmark = [
+    pytest.mark.reliability, pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.skipif(BACKEND == "sqlite", reason="scale-out spans machines, which share a networked MariaDB "
+                       "and Redis; a SQLite file belongs to one machine (set PIXELCHECK_TEST_DATABASE_URL)"),
+]
+
+UPLOADS = 20
+MAX_FAILURES = 5
+
+
+@dataclass
+class Cluster:
+    servers: list[ServerProcess]
+    workers: list[WorkerProcess]
+    channels: list[aio.Channel]
+
+
+@pytest.fixture(scope="module")
+def processes(reliability_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[tuple[list[ServerProcess], list[WorkerProcess]]]:
+    settings = reliability_settings.with_overrides(signin_max_failures=MAX_FAILURES)
+    folder = Path(tmp_path_factory.mktemp("cluster"))
+    servers = [ServerProcess(settings, folder / f"server-{n}.log") for n in "ab"]
+    workers = [WorkerProcess(settings, folder / f"worker-{n}.log", name=n) for n in "ab"]
+    try:
+        for process in (*servers, *workers):
+            process.start()
+        yield servers, workers
+    finally:
+        for process in (*workers, *servers):
+            process.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def cluster(processes: tuple[list[ServerProcess], list[WorkerProcess]]) -> AsyncIterator[Cluster]:
+    servers, workers = processes
+    channels = [aio.insecure_channel(s.address) for s in servers]
+    try:
+        yield Cluster(servers, workers, channels)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+def _analyses_done_by(worker: WorkerProcess) -> int:
+    return worker.log_path.read_text(errors="replace").count(": 'succeeded'")
+
+
+async def test_uploads_through_one_server_are_watched_and_read_through_the_other_by_either_worker(
+        cluster: Cluster) -> None:
+    one, other = cluster.channels
+    user = await new_user(auth_pb2_grpc.AuthServiceStub(one))
+    outcomes = await asyncio.gather(*(try_upload(one, user.metadata, data, f"spread-{i}.jpg")
+                                      for i, data in enumerate(small_jpegs(UPLOADS, seed=9300))))
+    assert [o.code for o in outcomes] == [grpc.StatusCode.OK] * UPLOADS
+    watched = await asyncio.gather(*(watch(other, user.metadata, o.image_id, timeout=120) for o in outcomes))
+    assert [state_name(events[-1].state) for events in watched] == ["SUCCEEDED"] * UPLOADS
+    results = results_pb2_grpc.ResultsServiceStub(other)
+    for outcome, events in zip(outcomes, watched, strict=True):
+        read = await results.GetResult(results_pb2.GetResultRequest(image_id=outcome.image_id),
+                                       metadata=user.metadata)
+        assert read.result == events[-1].result
+    assert all(_analyses_done_by(w) > 0 for w in cluster.workers), [_analyses_done_by(w) for w in cluster.workers]
+
+
+async def test_sign_in_lockout_counts_failures_made_on_both_servers(cluster: Cluster) -> None:
+    # Last in the module: the failures also lock the shared peer 127.0.0.1 for this module's namespace.
+    auths = [auth_pb2_grpc.AuthServiceStub(c) for c in cluster.channels]
+    username = unique_username("spread")
+    await sign_up(auths[0], username)
+    for attempt in range(MAX_FAILURES):
+        failure = await fails(sign_in(auths[attempt % 2], username, "not-the-password-1"))
+        assert failure.code is grpc.StatusCode.UNAUTHENTICATED
+    for auth in auths:
+        locked = await fails(sign_in(auth, username, PASSWORD))
+        assert locked.code is grpc.StatusCode.RESOURCE_EXHAUSTED and locked.reason == "TOO_MANY_SIGNIN_ATTEMPTS"
+        assert locked.retry_delay_seconds is not None and locked.retry_delay_seconds > 0

@@ -1,0 +1,87 @@
+"""SIGTERM while 20 uploads are in flight: those that can finish within the grace period complete, the rest
+fail cleanly, and nothing is half-stored (every stored image has its bytes and its analysis)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc import aio
+from pixelcheck.v1 import auth_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc
+from sqlalchemy import select
+
+from pixelcheck.analysis.models import Analysis
+from pixelcheck.blobs import make_blob_store
+from pixelcheck.db import make_engine, make_session_factory
+from pixelcheck.ingestion.models import Image
+from pixelcheck.ingestion.service import image_key
+from pixelcheck.settings import Settings
+from tests.e2e.flows import new_user
+from tests.e2e.uploads import upload_messages
+from tests.processes import ServerProcess
+from tests.reliability.steps import UploadOutcome, small_jpegs
+
+pytestmark = [pytest.mark.reliability, pytest.mark.asyncio(loop_scope="session")]
+
+UPLOADS = 20
+GRACE_SECONDS = 2.0
+CHUNK = 4 * 1024
+
+
+async def _paced(data: bytes, pause: float) -> AsyncIterator[ingestion_pb2.UploadImageRequest]:
+    for message in upload_messages(data, "inflight.jpg", chunk=CHUNK):
+        yield message
+        await asyncio.sleep(pause)
+
+
+async def _upload(channel: aio.Channel, metadata: tuple[tuple[str, str], ...], data: bytes,
+                  pause: float) -> UploadOutcome:
+    stub = ingestion_pb2_grpc.IngestionServiceStub(channel)
+    try:
+        response = await stub.UploadImage(_paced(data, pause), metadata=metadata, timeout=60)
+    except aio.AioRpcError as error:
+        return UploadOutcome(error.code())
+    return UploadOutcome(grpc.StatusCode.OK, response.image.id)
+
+
+async def test_sigterm_during_uploads_completes_or_cleanly_fails_each_and_stores_nothing_by_half(
+        reliability_settings: Settings, tmp_path: Path) -> None:
+    settings = reliability_settings.with_overrides(grace_seconds=GRACE_SECONDS)
+    server = ServerProcess(settings, tmp_path / "server.log").start()
+    channel = aio.insecure_channel(server.address)
+    try:
+        user = await new_user(auth_pb2_grpc.AuthServiceStub(channel))
+        payloads = small_jpegs(UPLOADS, seed=9500)
+        # Half need ~0.5 s more after SIGTERM (they finish in the grace period), half ~5 s (they cannot).
+        pauses = [0.05 if i % 2 == 0 else 0.5 for i in range(UPLOADS)]
+        inflight = asyncio.gather(*(_upload(channel, user.metadata, data, pause)
+                                    for data, pause in zip(payloads, pauses, strict=True)))
+        await asyncio.sleep(0.3)
+        server.signal(signal.SIGTERM)
+        outcomes = await inflight
+        exit_code = await asyncio.to_thread(server.wait, GRACE_SECONDS + 20)
+    finally:
+        await channel.close()
+        server.stop()
+
+    assert exit_code == 0
+    codes = Counter(o.code for o in outcomes)
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, codes
+    assert codes[grpc.StatusCode.OK] >= UPLOADS // 2, codes  # the quick half finished within the grace period
+    accepted = {o.image_id for o in outcomes if o.code is grpc.StatusCode.OK}
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    blobs = make_blob_store(settings.blob_store, settings.resolved_blob_dir)
+    try:
+        with make_session_factory(engine)() as session:
+            stored = set(session.scalars(select(Image.id).where(Image.owner_id == user.user.id)))
+            analysed = set(session.scalars(select(Analysis.image_id).where(Analysis.image_id.in_(stored))))
+            with_bytes = {i for i in stored if blobs.get(session, image_key(i)) is not None}
+    finally:
+        engine.dispose()
+    assert stored == accepted  # nothing stored for an upload that failed
+    assert analysed == stored and with_bytes == stored  # and nothing stored by half
