@@ -1,7 +1,7 @@
 """Where bytes live: a small blob-store seam, shared by images and reports.
 
 `SqlBlobStore` (default) keeps bytes in their own table, apart from the metadata rows, in the same
-transaction. `FileBlobStore` keeps them in a directory; files appear only when the transaction commits.
+transaction, split into parts of at most 1 MiB (a MySQL statement must fit in max_allowed_packet). `FileBlobStore` keeps them in a directory; files appear only when the transaction commits.
 An S3-compatible store would implement the same four methods.
 """
 
@@ -13,18 +13,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import BigInteger, String, delete, event, select
+from sqlalchemy import Integer, String, delete, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pixelcheck.db import Base, Blob, UtcDateTime, utcnow
 
 
+PART_BYTES = 1024 * 1024
+
+
 class BlobRow(Base):
+    """One part of the bytes stored under a key; the parts in order are the whole."""
+
     __tablename__ = "blobs"
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)  # e.g. "image/<id>", "report/<id>"
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(Blob)
-    size_bytes: Mapped[int] = mapped_column(BigInteger)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -43,10 +48,14 @@ class SqlBlobStore:
     """Bytes in the `blobs` table."""
 
     def put(self, session: Session, key: str, data: bytes) -> None:
-        session.add(BlobRow(key=key, data=data, size_bytes=len(data)))
+        view = memoryview(data)
+        now = utcnow()
+        session.add_all([BlobRow(key=key, part=n, data=bytes(view[start:start + PART_BYTES]), create_time=now)
+                         for n, start in enumerate(range(0, max(len(data), 1), PART_BYTES))])
 
     def get(self, session: Session, key: str) -> bytes | None:
-        return session.scalar(select(BlobRow.data).where(BlobRow.key == key))
+        parts = session.scalars(select(BlobRow.data).where(BlobRow.key == key).order_by(BlobRow.part)).all()
+        return b"".join(parts) if parts else None
 
     def delete(self, session: Session, key: str) -> None:
         session.execute(delete(BlobRow).where(BlobRow.key == key))

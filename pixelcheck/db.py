@@ -95,16 +95,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Writers take the lock at BEGIN: avoids "database is locked" on a lock upgrade under concurrency.
-    readonly = connection.get_execution_options().get(READONLY_OPTION, False)
-    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    # Readers run in autocommit (each statement sees committed data, WAL never blocks them).
+    if not connection.get_execution_options().get(READONLY_OPTION, False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 READONLY_OPTION = "pixelcheck_readonly"
 
 
 def make_session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
-    """Sessions for writing, or (readonly=True) for reading only, which never wait for SQLite's write lock."""
-    bind = engine.execution_options(**{READONLY_OPTION: True}) if readonly else engine
+    """Sessions for writing, or (readonly=True) for reading only: autocommit, so a read costs no BEGIN/COMMIT
+    round trips and never waits for SQLite's write lock."""
+    bind = engine.execution_options(isolation_level="AUTOCOMMIT", **{READONLY_OPTION: True}) if readonly else engine
     return sessionmaker(bind, expire_on_commit=False)
 
 

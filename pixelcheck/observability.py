@@ -7,9 +7,23 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from pixelcheck.api.calls import current_request_id
 from pixelcheck.settings import Settings
 
 _EXTRA_FIELDS = ("request_id", "method", "actor", "code", "duration_ms", "image_id", "task")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps every record logged during an RPC (also from offloaded threads) with the call's request id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", ""):
+            request_id = current_request_id()
+            if request_id:
+                record.request_id = request_id
+        rid = getattr(record, "request_id", "")
+        record.request_tag = f" [{rid}]" if rid else ""
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,7 +43,8 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s"))
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -76,7 +76,8 @@ class Settings:
     audit_batch_size: int = 500
     audit_retention_days: int = 0  # 0 = keep forever
     image_retention_days: int = 0  # 0 = keep forever
-    metrics_port: int = 0  # 0 = no Prometheus endpoint
+    metrics_port: int = 0  # the server's Prometheus endpoint; 0 = none
+    worker_metrics_port: int = 0  # a worker's first pool process serves here, the next on +1 ...; 0 = none
     log_format: str = "text"  # text | json
     log_level: str = "INFO"
 

@@ -80,7 +80,17 @@ def worker_container() -> Container:
     if _WorkerState.container is None:
         from pixelcheck.bootstrap import build_container
 
-        _WorkerState.container = build_container(Settings.from_env(), role="worker")
+        container = build_container(Settings.from_env(), role="worker")
+        container.metrics.connect_worker_signals()
+        if container.settings.worker_metrics_port > 0:
+            from billiard.process import current_process
+
+            from pixelcheck.metrics import start_metrics_server
+
+            # One port per pool process: worker_metrics_port + the process's pool index.
+            index = getattr(current_process(), "index", 0) or 0
+            start_metrics_server(container.settings.worker_metrics_port + index, container.metrics)
+        _WorkerState.container = container
     return _WorkerState.container
 
 
@@ -88,7 +98,7 @@ def worker_container() -> Container:
 def _init_worker_process(**_: Any) -> None:
     # Each (forked) worker process builds its own engine, pools and detector: nothing crosses a fork.
     _WorkerState.container = None
-    worker_container()
+    worker_container().detector  # noqa: B018 - load the model now, not on the first task
 
 
 @signals.worker_process_shutdown.connect

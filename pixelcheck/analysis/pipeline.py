@@ -69,6 +69,7 @@ class AnalysisPipeline:
     def run(self, image_id: str) -> str:
         """Analyse the image once. Returns what happened: "succeeded", "failed", "skipped" (finished, deleted
         or claimed by another run). Raises pixelcheck.errors.Unavailable on transient database trouble."""
+        detector = self._detector()  # before claiming: a worker without its model leaves the analysis QUEUED
         attempt = self._claim(image_id)
         if attempt is None:
             return "skipped"
@@ -84,7 +85,6 @@ class AnalysisPipeline:
             data = self._blobs.get(session, image_key(image_id))
         if data is None:
             return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})
-        detector = self._detector()
         try:
             verdict = detector.analyze(data, on_stage=enter)
         except ImageUnreadable as exc:

@@ -2,61 +2,21 @@
 
 `live_server` is module-scoped and built from `server_settings`; a test module that needs other settings
 (a short lockout window, real argon2 costs) overrides `server_settings` in the module and gets a server
-of its own. `start_live_server` starts further servers on the same database and Redis (several processes).
+of its own. `start_live_server` (tests/e2e/servers.py, re-exported here) starts further servers on the same
+database and Redis (several processes).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import TypeVar
 
 import pytest
 import pytest_asyncio
-from grpc import aio
-from pixelcheck.v1 import auth_pb2_grpc
 
-from pixelcheck.api.server import RunningServer, start_server
-from pixelcheck.bootstrap import Container, build_container
 from pixelcheck.db import upgrade
 from pixelcheck.settings import Settings
+from tests.e2e.servers import LiveServer, start_live_server
 from tests.e2e.worker import WorkerProcess
-
-StubT = TypeVar("StubT")
-
-
-@dataclass
-class LiveServer:
-    """A started server and a client channel to it."""
-
-    address: str
-    settings: Settings
-    container: Container
-    running: RunningServer
-    channel: aio.Channel
-
-    def stub(self, stub_class: type[StubT]) -> StubT:
-        """A client stub of stub_class on this server's channel."""
-        return stub_class(self.channel)  # type: ignore[call-arg]
-
-    @property
-    def auth(self) -> auth_pb2_grpc.AuthServiceStub:
-        return self.stub(auth_pb2_grpc.AuthServiceStub)
-
-    async def stop(self) -> None:
-        await self.channel.close()
-        await self.running.stop(grace=1.0)
-        self.container.close()
-
-
-async def start_live_server(settings: Settings) -> LiveServer:
-    """Start the real server for settings on 127.0.0.1 and a free port, with a channel to it."""
-    container = build_container(settings, role="server")
-    running = await start_server(container, "127.0.0.1:0")
-    address = f"127.0.0.1:{running.port}"
-    channel = aio.insecure_channel(address)
-    await channel.channel_ready()
-    return LiveServer(address, settings, container, running, channel)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import grpc
@@ -14,6 +15,7 @@ from pixelcheck.audit import actions
 from pixelcheck.audit.models import AuditEvent
 from pixelcheck.db import utcnow
 from pixelcheck.iam.models import RefreshToken
+from pixelcheck.observability import RequestIdFilter
 from tests.e2e.flows import PASSWORD, bearer, fails, new_admin, new_user, sign_in, sign_up, unique_username
 
 ME = auth_pb2.GetCurrentUserRequest()
@@ -303,3 +305,27 @@ async def test_an_unexpected_exception_is_internal_with_the_request_id_and_no_in
     assert failure.reason == "INTERNAL"
     assert "req-boom" in failure.message
     assert "SELECT" not in failure.message and "Traceback" not in failure.message
+
+
+async def test_log_lines_written_during_a_call_carry_its_request_id(live_server, monkeypatch):
+    user = await new_user(live_server.auth)
+    identity = live_server.container.identity
+    get_account = identity.get_account
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.addFilter(RequestIdFilter())
+    handler.emit = records.append  # type: ignore[method-assign]
+
+    def logging_get_account(user_id: str):
+        logging.getLogger("pixelcheck.iam").warning("looking up %s", user_id)  # in an offloaded thread
+        return get_account(user_id)
+
+    monkeypatch.setattr(identity, "get_account", logging_get_account)
+    logging.getLogger("pixelcheck").addHandler(handler)
+    try:
+        await live_server.auth.GetCurrentUser(ME, metadata=(*user.metadata, ("x-request-id", "req-logged")))
+    finally:
+        logging.getLogger("pixelcheck").removeHandler(handler)
+    inside = [r for r in records if r.getMessage() == f"looking up {user.user.id}"]
+    assert [r.request_id for r in inside] == ["req-logged"]
+    assert all(r.request_id == "req-logged" for r in records if r.name == "pixelcheck.rpc")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.servers import LiveServer
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Sign up and sign in with grpcurl"

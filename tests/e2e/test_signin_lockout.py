@@ -9,8 +9,8 @@ import secrets
 import grpc
 
 from pixelcheck.settings import Settings
-from tests.e2e.conftest import start_live_server
 from tests.e2e.flows import PASSWORD, fails, new_user, sign_in, unique_username
+from tests.e2e.servers import start_live_server
 
 WRONG = "definitely-wrong-9"
 

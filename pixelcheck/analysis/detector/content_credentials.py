@@ -40,7 +40,12 @@ CREDENTIAL_ONLY_CODES = frozenset(
 _IGNORED_CODES = frozenset(
     {"signingCredential.untrusted", "cawg.x509.credential.untrusted"}
 )  # no trust list configured
-_OFFLINE_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+# Never touch the network because of an uploaded file: no remote manifests, no OCSP, no host allowed at all;
+# and cap how far an embedded (compressed) manifest may inflate in memory.
+_OFFLINE_SETTINGS = {
+    "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+    "core": {"allowed_network_hosts": [], "max_decompressed_manifest_size_in_mb": 32},
+}
 _MAX_BYTES = 200 * 1024 * 1024  # larger than any accepted upload; refuses anything absurd outright
 
 

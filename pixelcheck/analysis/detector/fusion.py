@@ -61,10 +61,8 @@ def _credential_signal(found: CredentialFindings) -> Signal | None:
     problem = ", ".join(found.errors) or "validation failed"
     camera_signed = any(name in f"{found.signer} {found.claim_generator}".lower() for name in _CAMERA_SIGNERS)
     if found.source_type in AI_SOURCE_TYPES:
-        where = " in an earlier version of the file it was edited from" if found.source_in_ingredient else ""
-        claim = (
-            f"This file carries Content Credentials{signer} stating it was {_PLAIN_SOURCE[found.source_type]}{where}"
-        )
+        subject = "the image it was edited from was" if found.source_in_ingredient else "it was"
+        claim = f"This file carries Content Credentials{signer} stating {subject} {_PLAIN_SOURCE[found.source_type]}"
         if found.state is SignatureState.VALID:
             return Signal("content_credentials", 0.99, 4.0, claim + ".")
         if found.credential_only:
@@ -81,7 +79,11 @@ def _credential_signal(found: CredentialFindings) -> Signal | None:
             claim + f", but the credentials fail validation ({problem}), so they count for little.",
         )
     if found.source_type in CAPTURE_SOURCE_TYPES or camera_signed:
-        claim = f"This file carries Content Credentials{signer} stating it was captured by a camera"
+        claim = (
+            f"This file carries Content Credentials{signer} stating it was captured by a camera"
+            if found.source_type in CAPTURE_SOURCE_TYPES
+            else f"This file carries Content Credentials{signer}, a camera or capture-app maker"
+        )
         if found.state is SignatureState.VALID:
             return Signal("content_credentials", 0.03, 3.0, claim + ".")
         if found.credential_only:

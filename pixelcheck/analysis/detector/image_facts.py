@@ -116,14 +116,13 @@ def open_image(data: bytes) -> Image.Image:
     return image
 
 
-def decode_rgb(image: Image.Image) -> np.ndarray:
-    """Fully decode to an H×W×3 uint8 array (alpha dropped, palettes expanded)."""
+def decode_rgb(image: Image.Image) -> Image.Image:
+    """Fully decode; returns the picture in RGB mode (the same object when it already is: no 36 MB copy)."""
     try:
         image.load()
-        rgb = image.convert("RGB")
+        return image if image.mode == "RGB" else image.convert("RGB")
     except Exception as error:
         raise ImageUnreadable("The image data is damaged and could not be decoded.") from error
-    return np.asarray(rgb)
 
 
 def describe(image: Image.Image, data: bytes, has_exif: bool) -> ImageFacts:

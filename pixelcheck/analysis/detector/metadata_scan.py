@@ -117,8 +117,10 @@ def xmp_packets(data: bytes) -> list[str]:
 
 def _xmp_value(packet: str, name: str) -> str:
     """Value of an XMP property written as attribute or element, namespace prefix ignored."""
-    match = re.search(rf'[\w-]+:{name}\s*=\s*"([^"]*)"', packet) or re.search(
-        rf"<[\w-]+:{name}>\s*(?:<rdf:\w+>\s*<rdf:li[^>]*>)?([^<]*)<", packet
+    match = (
+        re.search(rf'[\w-]+:{name}\s*=\s*"([^"]*)"', packet)  # attribute
+        or re.search(rf'<[\w-]+:{name}\s+rdf:resource\s*=\s*"([^"]*)"', packet)  # resource reference
+        or re.search(rf"<[\w-]+:{name}>\s*(?:<rdf:\w+>\s*<rdf:li[^>]*>)?([^<]*)<", packet)  # element
     )
     return match.group(1).strip() if match else ""
 
@@ -179,15 +181,23 @@ def stealth_parameters(image: Image.Image) -> str:
     if image.mode != "RGBA":
         return ""
     alpha = np.asarray(image.getchannel("A"))
-    bits = (alpha.T.ravel()[: _STEALTH_MAX_BITS + 152] & 1).astype(np.uint8)
+    height = alpha.shape[0]
+
+    def first_bits(count: int) -> np.ndarray:
+        # Only the leading columns are transposed: the payload is read column by column from the left.
+        columns = alpha[:, : -(-count // max(height, 1))]
+        return (columns.T.ravel()[:count] & 1).astype(np.uint8)
+
+    bits = first_bits(152)
     if bits.size < 152:
         return ""
     signature = np.packbits(bits[:120]).tobytes()
     if signature not in _STEALTH_SIGNATURES:
         return ""
     length = int("".join(map(str, bits[120:152])), 2)
-    if length <= 0 or length > _STEALTH_MAX_BITS or 152 + length > bits.size:
+    if length <= 0 or length > _STEALTH_MAX_BITS or 152 + length > alpha.size:
         return ""
+    bits = first_bits(152 + length)
     payload = np.packbits(bits[152 : 152 + length]).tobytes()
     if _STEALTH_SIGNATURES[signature]:
         try:

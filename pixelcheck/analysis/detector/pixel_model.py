@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 CROP_SIZE = 256
 MIN_SIDE = 64  # below this there is too little texture for the residual model to judge
@@ -60,13 +61,14 @@ class PixelModel:
         """Raw network logit → calibrated P(AI)."""
         return sigmoid(self._slope * logit + self._intercept)
 
-    def run(self, rgb: np.ndarray) -> PixelReading | None:
-        """Read an H×W×3 uint8 image; None when it is too small to judge."""
-        height, width = rgb.shape[:2]
-        boxes = crop_boxes(width, height, self._crops)
+    def run(self, rgb: Image.Image) -> PixelReading | None:
+        """Read a decoded RGB picture; None when it is too small to judge."""
+        boxes = crop_boxes(rgb.width, rgb.height, self._crops)
         if not boxes:
             return None
-        batch = np.stack([rgb[y : y + s, x : x + s] for x, y, s in boxes]).transpose(0, 3, 1, 2)
+        # Only the crops become arrays: converting a 12 MP picture whole would cost more than the model.
+        crops = [np.asarray(rgb.crop((x, y, x + s, y + s))) for x, y, s in boxes]
+        batch = np.stack(crops).transpose(0, 3, 1, 2)
         logits = self._session.run(None, {self._input: batch.astype(np.float32)})[0].astype(np.float64).ravel()
         mean = float(logits.mean())
         agreement = float(np.mean(np.sign(logits) == np.sign(mean))) if mean != 0 else 0.5

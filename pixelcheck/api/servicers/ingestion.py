@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from grpc import aio
@@ -24,6 +25,9 @@ async def _messages(requests: AsyncIterator[ingestion_pb2.UploadImageRequest]) -
             yield "chunk", request.chunk
         else:
             yield "empty", None
+    # grpc.aio ends the request stream of a call cut off by the client or by shutdown as if the client had
+    # finished sending, and delivers the cancellation at the next await: take it here, before anything is stored.
+    await asyncio.sleep(0)
 
 
 class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):

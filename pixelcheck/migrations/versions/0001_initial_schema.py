@@ -76,6 +76,7 @@ def upgrade() -> None:
     op.create_table(
         "blobs",
         sa.Column("key", sa.String(length=80), nullable=False),
+        sa.Column("part", sa.Integer(), nullable=False),
         sa.Column(
             "data",
             sa.LargeBinary()
@@ -83,9 +84,8 @@ def upgrade() -> None:
             .with_variant(mysql.LONGBLOB(), "mysql"),
             nullable=False,
         ),
-        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("create_time", pixelcheck.db.UtcDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_blobs")),
+        sa.PrimaryKeyConstraint("key", "part", name=op.f("pk_blobs")),
     )
     op.create_table(
         "roles",

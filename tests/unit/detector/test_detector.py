@@ -18,7 +18,8 @@ from pixelcheck.analysis.detector import (
     Stage,
     load_detector,
 )
-from tests.unit.detector.conftest import jpeg_bytes, photo_like, png_bytes, shared_root
+from tests.unit.detector.conftest import shared_root
+from tests.unit.detector.synthesized import jpeg_bytes, photo_like, png_bytes
 
 A1111 = "a duck\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512"
 

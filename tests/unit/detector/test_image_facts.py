@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from pixelcheck.analysis.detector.image_facts import ImageUnreadable, describe, estimate_jpeg_quality, open_image
-from tests.unit.detector.conftest import jpeg_bytes, photo_like, png_bytes
+from tests.unit.detector.synthesized import jpeg_bytes, photo_like, png_bytes
 
 
 @pytest.mark.parametrize("quality", [30, 50, 70, 85, 95])

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from pixelcheck.analysis.detector.metadata_scan import scan_metadata
-from tests.unit.detector.conftest import jpeg_bytes, photo_like, png_bytes, png_with_trailing_text, stealth_png
+from tests.unit.detector.synthesized import jpeg_bytes, photo_like, png_bytes, png_with_trailing_text, stealth_png
 
 A1111 = "a duck on a pond\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512"
 
@@ -57,6 +57,18 @@ def test_xmp_digital_source_type_is_read() -> None:
     )
     found = _scan(png_bytes(photo_like(64, 64), {"XML:com.adobe.xmp": xmp}))
     assert found.xmp_source_type == "trainedAlgorithmicMedia"
+
+
+def test_xmp_digital_source_type_as_element_and_resource() -> None:
+    uri = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+    for body in (
+        f"<Iptc4xmpExt:DigitalSourceType>{uri}</Iptc4xmpExt:DigitalSourceType>",
+        f'<Iptc4xmpExt:DigitalSourceType rdf:resource="{uri}"/>',
+    ):
+        xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description>{body}</rdf:Description></rdf:RDF>'
+        xmp += "</x:xmpmeta>"
+        found = _scan(png_bytes(photo_like(64, 64), {"XML:com.adobe.xmp": xmp}))
+        assert found.xmp_source_type == "compositeWithTrainedAlgorithmicMedia"
 
 
 def test_a1111_parameters_in_exif_user_comment() -> None:
