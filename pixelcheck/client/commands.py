@@ -61,7 +61,7 @@ def _guarded(handler: Handler) -> Handler:
         except PixelCheckError as exc:
             code = UNREACHABLE if exc.unreachable else REFUSED
             return _fail(args, code, str(exc), {"code": exc.code.name, "reason": exc.reason,
-                                                "message": exc.message, "requestId": exc.request_id})
+                                                "message": exc.message, "request_id": exc.request_id})
         except IntegrityError as exc:
             return _fail(args, REFUSED, str(exc))
         except OSError as exc:
@@ -144,7 +144,7 @@ def _logout(args: argparse.Namespace, settings: Settings) -> int:
     except PixelCheckError as exc:  # forget the tokens here even when the server cannot be told
         print(f"pixelcheck: could not end the session on the server: {exc}", file=sys.stderr)
     forgotten = forget_login(credentials_path())
-    print(to_json({"signedOut": forgotten}) if args.json else "Signed out" if forgotten else "Not signed in")
+    print(to_json({"signed_out": forgotten}) if args.json else "Signed out" if forgotten else "Not signed in")
     return OK
 
 
@@ -234,7 +234,7 @@ def _report_download(args: argparse.Namespace, settings: Settings) -> int:
                 return _fail(args, FAILED, f"report {report.id} FAILED: {report.failure_reason}")
         with ProgressBar(f"{args.report_id[:8]} downloading", enabled=not args.json) as bar:
             path = client.download_report(args.report_id, args.output, progress=bar.bytes_done)
-    print(to_json({"reportId": args.report_id, "path": str(path), "sizeBytes": path.stat().st_size})
+    print(to_json({"report_id": args.report_id, "path": str(path), "size_bytes": path.stat().st_size})
           if args.json else f"Saved {path}")
     return OK
 

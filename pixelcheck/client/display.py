@@ -80,14 +80,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def to_json(value: Message | Sequence[Message] | dict[str, Any] | list[dict[str, Any]]) -> str:
-    """Messages in the proto3 JSON mapping (the same field names grpcurl prints)."""
+    """Messages as proto3 JSON with the proto field names, exactly as grpcurl prints them."""
     return json.dumps(as_json(value), indent=2)
 
 
 def as_json(value: Any) -> Any:
     """A message, or dicts and lists of them, as plain JSON values."""
     if isinstance(value, Message):
-        return json_format.MessageToDict(value)
+        return json_format.MessageToDict(value, preserving_proto_field_name=True)
     if isinstance(value, dict):
         return {key: as_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -16,11 +16,11 @@ import grpc
 import jwt
 import pytest
 from pixelcheck.v1 import auth_pb2, common_pb2
-from tests.e2e.servers import LiveServer
 
 from pixelcheck.client import PixelCheckClient, PixelCheckError
 from tests import images
 from tests.e2e.flows import PASSWORD, new_admin, unique_username
+from tests.e2e.servers import LiveServer
 from tests.e2e.worker import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

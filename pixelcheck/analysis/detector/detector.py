@@ -38,7 +38,7 @@ class Detector:
             threshold=self._threshold,
             input_description=str(meta.get("input", {}).get("description", "")),
             training_data=str(meta.get("training_data", {}).get("description", "")),
-            metrics={k: float(v) for k, v in meta.get("metrics_summary", {}).items()},
+            metrics={k: float(v) for k, v in meta.get("metrics_summary", {}).items() if v is not None},
             licence_note=str(meta.get("licence_note", "")),
         )
 

@@ -81,7 +81,7 @@ def png_text_chunks(data: bytes) -> tuple[dict[str, str], bytes | None]:
         length, kind = struct.unpack(">I4s", data[position : position + 8])
         body = data[position + 8 : position + 8 + length]
         position += 12 + length
-        seen += 1
+        seen += kind != b"IDAT"  # image data chunks are skipped, not parsed: only the others are capped
         if kind == b"tEXt" and b"\0" in body:
             key, value = body.split(b"\0", 1)
             texts[key.decode("latin-1")] = value[:_MAX_TEXT].decode("latin-1")

@@ -64,3 +64,19 @@ def stealth_png(image: Image.Image, text: str) -> bytes:
     buffer = io.BytesIO()
     rgba.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_with_many_data_chunks(image: Image.Image, pieces: int, key: str, value: str) -> bytes:
+    """PNG whose image data is split into many IDAT chunks, with a tEXt chunk after them."""
+    data = png_bytes(image)
+    start = data.index(b"IDAT") - 4
+    length = struct.unpack(">I", data[start : start + 4])[0]
+    payload = data[start + 8 : start + 8 + length]
+    step = max(1, -(-len(payload) // pieces))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    idats = b"".join(chunk(b"IDAT", payload[i : i + step]) for i in range(0, len(payload), step))
+    text = chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
+    return data[:start] + idats + text + data[start + 12 + length :]

@@ -51,6 +51,17 @@ def test_generator_metadata_png_is_ai_high(detector: Detector) -> None:
     assert verdict.provenance.generator_name == "Stable Diffusion"
 
 
+def test_screenshot_like_graphic_is_low(detector: Detector) -> None:
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("RGB", (600, 400), "white")
+    draw = ImageDraw.Draw(canvas)
+    for row in range(0, 400, 24):
+        draw.text((20, row), "Content Credentials  issued by OpenAI  2025-04-01", fill="black")
+    verdict = detector.analyze(png_bytes(canvas))
+    assert verdict.band is Band.LOW and "screenshot" in verdict.signals[0].explanation
+
+
 def test_one_pixel_image_is_low_without_crashing(detector: Detector) -> None:
     verdict = detector.analyze(png_bytes(photo_like(1, 1)))
     assert verdict.band is Band.LOW

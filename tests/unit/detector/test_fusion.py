@@ -83,6 +83,13 @@ def test_confident_pixel_model_with_disagreeing_crops_is_not_high() -> None:
     assert fuse(NOTHING, NO_META, _pixel(0.97), 0.5, POLICY).band is Band.HIGH
 
 
+def test_graphics_like_picture_makes_the_pixel_model_count_little_and_band_low() -> None:
+    reading = PixelReading(prob_ai=0.97, crop_logits=(3.0,), agreement=1.0, flat_share=0.9)
+    fused = fuse(NOTHING, NO_META, reading, 0.5, POLICY)
+    assert fused.band is Band.LOW and fused.prob_ai < 0.8
+    assert "screenshot" in fused.signals[0].explanation
+
+
 def test_no_evidence_at_all_is_low_and_not_an_accusation() -> None:
     fused = fuse(NOTHING, NO_META, None, 0.5, POLICY)
     assert (fused.label, fused.band, fused.prob_ai) == (Label.REAL, Band.LOW, 0.5)

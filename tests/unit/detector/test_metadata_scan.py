@@ -8,7 +8,14 @@ import pytest
 from PIL import Image
 
 from pixelcheck.analysis.detector.metadata_scan import scan_metadata
-from tests.unit.detector.synthesized import jpeg_bytes, photo_like, png_bytes, png_with_trailing_text, stealth_png
+from tests.unit.detector.synthesized import (
+    jpeg_bytes,
+    photo_like,
+    png_bytes,
+    png_with_many_data_chunks,
+    png_with_trailing_text,
+    stealth_png,
+)
 
 A1111 = "a duck on a pond\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512"
 
@@ -26,6 +33,12 @@ def test_a1111_parameters_chunk_is_a_generator_trace() -> None:
 def test_text_chunk_after_image_data_is_found() -> None:
     found = _scan(png_with_trailing_text(photo_like(64, 64), "parameters", A1111))
     assert found.generator_traces
+
+
+def test_text_chunk_after_thousands_of_data_chunks_is_found() -> None:
+    data = png_with_many_data_chunks(photo_like(96, 96), 6000, "parameters", A1111)
+    assert data.count(b"IDAT") > 5000
+    assert scan_metadata(data, Image.open(io.BytesIO(data))).generator_traces
 
 
 def test_compressed_itxt_chunk_is_inflated() -> None:

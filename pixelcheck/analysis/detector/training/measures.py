@@ -32,13 +32,13 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     return float(error)
 
 
-def summary(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """accuracy, roc_auc, f1 (AI as positive) and ece of calibrated probabilities."""
+def summary(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float | None]:
+    """accuracy, roc_auc (None with one class only), f1 (AI as positive) and ece of calibrated probabilities."""
     predicted = probabilities >= threshold
     both = len(np.unique(labels)) == 2
     return {
         "accuracy": round(float((predicted == labels.astype(bool)).mean()), 4),
-        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 4) if both else float("nan"),
+        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 4) if both else None,
         "f1": round(float(f1_score(labels.astype(int), predicted.astype(int), zero_division=0)), 4),
         "ece": round(expected_calibration_error(probabilities, labels), 4),
         "n": int(len(labels)),
@@ -69,12 +69,12 @@ def choose_bands(
     return {"high": high, "medium": min(lowest(medium_precision, 0.6), high)}
 
 
-def band_report(probabilities: np.ndarray, labels: np.ndarray, bands: dict[str, float]) -> dict[str, float]:
-    """Coverage and accuracy of each band on a set of examples."""
+def band_report(probabilities: np.ndarray, labels: np.ndarray, bands: dict[str, float]) -> dict[str, float | None]:
+    """Coverage and accuracy (None when a band is empty) of each band on a set of examples."""
     predicted = probabilities >= 0.5
     confidence = np.where(predicted, probabilities, 1 - probabilities)
     correct = predicted == labels.astype(bool)
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     for name, low, high in (
         ("high", bands["high"], 2.0),
         ("medium", bands["medium"], bands["high"]),
@@ -82,5 +82,5 @@ def band_report(probabilities: np.ndarray, labels: np.ndarray, bands: dict[str, 
     ):
         inside = (confidence >= low) & (confidence < high)
         out[f"{name}_coverage"] = round(float(inside.mean()), 4)
-        out[f"{name}_accuracy"] = round(float(correct[inside].mean()), 4) if inside.any() else float("nan")
+        out[f"{name}_accuracy"] = round(float(correct[inside].mean()), 4) if inside.any() else None
     return out

@@ -1,9 +1,6 @@
-"""Sign-in takes the same time for an unknown login as for a wrong password (production argon2 costs)."""
+"""Sign-in does the same work for an unknown login as for a wrong password (production argon2 costs)."""
 
 from __future__ import annotations
-
-import statistics
-import time
 
 import grpc
 import pytest
@@ -13,8 +10,6 @@ from pixelcheck.iam.models import User
 from pixelcheck.iam.passwords import Passwords
 from pixelcheck.settings import Settings
 from tests.e2e.flows import fails, new_user, sign_in, unique_username
-
-ROUNDS = 15
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +21,32 @@ def server_settings(base_settings: Settings, migrated_database_url: str) -> Sett
         redis_key_prefix=f"{base_settings.redis_key_prefix}-timing")
 
 
-async def test_unknown_login_and_wrong_password_take_the_same_time(live_server):
+async def test_unknown_login_costs_one_argon2_check_like_a_wrong_password(live_server, monkeypatch):
+    # Equal time by construction: both paths run exactly one argon2 verification with the same costs.
+    # (Measured, not asserted: scripts/bench/signin_latency.py times both cases in one run.)
+    passwords = live_server.container.identity._passwords
+    real_hasher = passwords._hasher
+    verified: list[str] = []
+
+    class CountingHasher:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real_hasher, name)
+
+        def verify(self, stored_hash: str, password: str) -> bool:
+            verified.append(stored_hash)
+            return real_hasher.verify(stored_hash, password)
+
+    monkeypatch.setattr(passwords, "_hasher", CountingHasher())
     user = await new_user(live_server.auth)
-    timings: dict[str, list[float]] = {"wrong password": [], "unknown login": []}
-    for _ in range(ROUNDS):  # interleaved, so drift on a busy machine hits both alike
-        for case, login in (("wrong password", user.username), ("unknown login", unique_username("ghost"))):
-            started = time.perf_counter()
-            failure = await fails(sign_in(live_server.auth, login, "wrong-password-1"))
-            timings[case].append(time.perf_counter() - started)
-            assert failure.code is grpc.StatusCode.UNAUTHENTICATED
-            assert failure.reason == "INVALID_CREDENTIALS"
-    wrong, unknown = (statistics.median(timings[c]) for c in ("wrong password", "unknown login"))
-    assert wrong > 0.005, "argon2 with production costs takes milliseconds; is it really running?"
-    assert 0.67 < unknown / wrong < 1.5, f"wrong password {wrong * 1000:.1f} ms, unknown login {unknown * 1000:.1f} ms"
+    outcomes = {}
+    for case, login in (("wrong password", user.username), ("unknown login", unique_username("ghost"))):
+        verified.clear()
+        failure = await fails(sign_in(live_server.auth, login, "wrong-password-1"))
+        assert len(verified) == 1, case
+        assert "m=19456,t=2,p=1" in verified[0], case  # production costs on both paths
+        outcomes[case] = (failure.code, failure.reason, failure.message)
+    assert outcomes["wrong password"] == outcomes["unknown login"]
+    assert outcomes["unknown login"][:2] == (grpc.StatusCode.UNAUTHENTICATED, "INVALID_CREDENTIALS")
 
 
 async def test_a_hash_made_with_old_costs_is_upgraded_at_sign_in(live_server):
