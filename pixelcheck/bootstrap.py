@@ -138,7 +138,8 @@ class Container:
         recorder = AuditRecorder(self.sessions, self.settings,
                                  on_write_failure=self.metrics.audit_write_failures.inc,
                                  on_drop=self.metrics.audit_dropped_events.inc)
-        self._closers.append(recorder.close)
+        # Shutdown waits for the audit trail at most as long as for calls in flight.
+        self._closers.append(lambda: recorder.close(timeout=self.settings.grace_seconds))
         return recorder
 
     @cached_property
@@ -184,7 +185,7 @@ class Container:
 
     async def on_server_stopped(self) -> None:
         await self.progress_hub.close()
-        self.audit_recorder.flush()
+        self.audit_recorder.flush(timeout=self.settings.grace_seconds)
 
     def close(self) -> None:
         for closer in reversed(self._closers):

@@ -26,7 +26,10 @@ SERVICES = ["", *(f"pixelcheck.v1.{n}Service" for n in ("Auth", "Ingestion", "Re
 @pytest.fixture
 def server(base_settings: Settings, database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     upgrade(database_url)
-    process = ServerProcess(base_settings.with_overrides(grace_seconds=8.0), tmp_path / "server.log").start()
+    # A key prefix of its own: other modules' deliberate sign-in failures from 127.0.0.1 must not lock us out.
+    settings = base_settings.with_overrides(grace_seconds=8.0, redis_key_prefix=f"{base_settings.redis_key_prefix}-"
+                                            f"{tmp_path.name}", signin_max_failures=10_000)
+    process = ServerProcess(settings, tmp_path / "server.log").start()
     try:
         yield process
     finally:
@@ -106,7 +109,7 @@ def test_health_flips_to_not_serving_on_sigterm(server: ServerProcess) -> None:
 
 def test_health_is_not_serving_while_the_database_is_unreachable(base_settings: Settings, tmp_path: Path) -> None:
     unreachable = f"mysql+pymysql://root@127.0.0.1:{free_port()}/nothing"
-    settings = base_settings.with_overrides(database_url=unreachable)
+    settings = base_settings.with_overrides(database_url=unreachable, grace_seconds=1.0)
     process = ServerProcess(settings, tmp_path / "server.log")
     try:
         with pytest.raises(TimeoutError):
