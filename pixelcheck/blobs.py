@@ -1,7 +1,8 @@
 """Where bytes live: a small blob-store seam, shared by images and reports.
 
 `SqlBlobStore` (default) keeps bytes in their own table, apart from the metadata rows, in the same
-transaction, split into parts of at most 1 MiB (a MySQL statement must fit in max_allowed_packet). `FileBlobStore` keeps them in a directory; files appear only when the transaction commits.
+transaction, split into parts of at most 1 MiB (a MySQL statement must fit in max_allowed_packet).
+`FileBlobStore` keeps them in a directory; files appear only when the transaction commits.
 An S3-compatible store would implement the same four methods.
 """
 
@@ -17,7 +18,6 @@ from sqlalchemy import Integer, String, delete, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pixelcheck.db import Base, Blob, UtcDateTime, utcnow
-
 
 PART_BYTES = 1024 * 1024
 

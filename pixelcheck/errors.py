@@ -67,6 +67,12 @@ class Unavailable(DomainError):
     default_reason = "UNAVAILABLE"
 
 
+class Cancelled(DomainError):
+    """The caller went away (client cancel or server shutdown) before the work was kept."""
+
+    default_reason = "CANCELLED"
+
+
 class Conflict(DomainError):
     """Concurrent modification lost a race (ABORTED); retrying helps."""
 

@@ -23,6 +23,7 @@ _CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Conflict: grpc.StatusCode.ABORTED,
+    errors.Cancelled: grpc.StatusCode.CANCELLED,
 }
 
 

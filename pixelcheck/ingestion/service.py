@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,7 +16,7 @@ from pixelcheck import paging
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
-from pixelcheck.errors import DomainError, NotFound
+from pixelcheck.errors import Cancelled, DomainError, NotFound
 from pixelcheck.iam.principal import Principal
 from pixelcheck.ids import check_id
 from pixelcheck.ingestion.models import Image, UploadRequest
@@ -79,12 +80,15 @@ class Ingestion:
                            payload={"reason": error.reason, "message": error.message, "sha256": sha256,
                                     "size_bytes": size}, request_id=request_id, peer=peer)
 
-    def accept(self, principal: Principal, upload: ReceivedUpload, *, request_id: str = "",
-               peer: str = "") -> tuple[ImageView, bool]:
+    def accept(self, principal: Principal, upload: ReceivedUpload, *, request_id: str = "", peer: str = "",
+               abandoned: Callable[[], bool] = lambda: False) -> tuple[ImageView, bool]:
         """Stores a received upload and queues its analysis; returns the image and whether it was a duplicate.
 
         A replayed request_id returns the first response; the same bytes from the same user return the
         existing image. Raises InvalidInput/TooLarge for an image that fails the rules (nothing is stored).
+        `abandoned` is asked just before committing: a call the client or a shutdown already cancelled stores
+        nothing (a cancel that lands during the commit leaves a complete image, which a replay of the
+        request_id returns).
         """
         meta = upload.metadata
         existing = self._replay_or_duplicate(principal.user_id, meta.request_id, upload.sha256)
@@ -110,6 +114,8 @@ class Ingestion:
                     session.add(UploadRequest(owner_id=principal.user_id, request_id=meta.request_id,
                                               image_id=image.id, duplicate=False))
                 view = _view(image, "QUEUED")
+                if abandoned():
+                    raise Cancelled("The upload was cancelled before it was stored")
         except IntegrityError:
             # A concurrent upload of the same bytes (or request id) by this user won the race.
             existing = self._replay_or_duplicate(principal.user_id, meta.request_id, upload.sha256)

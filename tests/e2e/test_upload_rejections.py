@@ -10,12 +10,12 @@ import grpc
 import pytest
 from pixelcheck.v1 import ingestion_pb2, ingestion_pb2_grpc
 from sqlalchemy import func, select
-from tests.e2e.servers import LiveServer
 
 from pixelcheck.audit.models import AuditEvent
 from pixelcheck.ingestion.models import Image
 from tests import images
 from tests.e2e.flows import SignedInUser, fails, new_user
+from tests.e2e.servers import LiveServer
 from tests.e2e.uploads import MIB, upload_messages
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

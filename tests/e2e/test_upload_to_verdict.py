@@ -8,12 +8,12 @@ import grpc
 import pytest
 from pixelcheck.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc, results_pb2, results_pb2_grpc
 from sqlalchemy import func, select
-from tests.e2e.servers import LiveServer
 
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.ingestion.models import Image
 from tests import images
 from tests.e2e.flows import fails, new_user
+from tests.e2e.servers import LiveServer
 from tests.e2e.uploads import stage_names, state_name, upload, watch
 from tests.e2e.worker import WorkerProcess
 

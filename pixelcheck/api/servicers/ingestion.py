@@ -45,7 +45,8 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
 
         upload = await receive_upload(_messages(request_iterator), ingestion.limits, rejected)
         self._c.metrics.upload_bytes.inc(len(upload.data))
-        image, duplicate = await self._run(ingestion.accept, principal, upload, request_id=request_id, peer=peer)
+        image, duplicate = await self._run(ingestion.accept, principal, upload, request_id=request_id, peer=peer,
+                                           abandoned=context.cancelled)
         return ingestion_pb2.UploadImageResponse(image=image_to_proto(image), duplicate=duplicate)
 
     async def GetImage(self, request: ingestion_pb2.GetImageRequest,
