@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,9 +44,12 @@ class ModelStatistics:
 
 
 class Results:
-    def __init__(self, *, read_sessions: sessionmaker[Session], page_token_key: bytes) -> None:
+    def __init__(self, *, read_sessions: sessionmaker[Session], page_token_key: bytes,
+                 statistics_max_age_seconds: float = 1.0) -> None:
         self._read = read_sessions
         self._page_key = page_token_key
+        self._stats_max_age = statistics_max_age_seconds
+        self._stats_cache: dict[str, tuple[float, ModelStatistics]] = {}
 
     def get_result(self, principal: Principal, image_id: str) -> Analysis:
         """The analysis of an image the caller may see. Raises NotFound otherwise (existence is not leaked)."""
@@ -111,8 +115,17 @@ class Results:
         return ResultPage(page, token, int(total))
 
     def model_statistics(self, info: ModelInfo) -> ModelStatistics:
-        """Live statistics of one model version over every worker, from the stored analyses."""
+        """Live statistics of one model version over every worker, from the stored analyses (at most a second
+        old: four aggregate queries per GetModelInfo call would make a cheap call expensive)."""
         version = f"{info.name}-{info.version}"
+        cached = self._stats_cache.get(version)
+        if cached is not None and time.monotonic() - cached[0] < self._stats_max_age:
+            return cached[1]
+        stats = self._compute_statistics(version)
+        self._stats_cache[version] = (time.monotonic(), stats)
+        return stats
+
+    def _compute_statistics(self, version: str) -> ModelStatistics:
         with self._read() as session:
             done = select(Analysis.duration_ms).where(Analysis.model_version == version,
                                                       Analysis.state == "SUCCEEDED", Analysis.duration_ms.is_not(None))

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from pixelcheck.audit import actions
 from pixelcheck.db import new_id, unit_of_work, utcnow
@@ -143,7 +143,8 @@ class Identity:
     def get_account(self, user_id: str) -> Account:
         """The account with this id. Raises NotFound (USER_NOT_FOUND)."""
         with unit_of_work(self._read_sessions) as session:
-            user = session.get(User, user_id)
+            # One round trip: the user and its roles together (this read sits behind GetCurrentUser).
+            user = session.scalars(select(User).options(joinedload(User.roles)).where(User.id == user_id)).first()
             if user is None:
                 raise NotFound("The account no longer exists", reason="USER_NOT_FOUND")
             return Account.of(user)
