@@ -169,13 +169,15 @@ class Stack:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if worker.process.poll() is not None:
-                raise RuntimeError(f"worker exited; see {log}")
-            if b"ready." in log.read_bytes() and client.exists(
+                tail = log.read_bytes()[-2000:].decode(errors="replace")
+                raise RuntimeError(f"worker exited; the end of its log:\n{tail}")
+            if client.exists(  # the worker declared its queue binding: it consumes
                     f"{keys.celery_keyprefix}_kombu.binding.{keys.celery_queue}"):
                 client.close()
                 return worker
             time.sleep(0.2)
-        raise TimeoutError(f"worker not ready; see {log}")
+        tail = log.read_bytes()[-2000:].decode(errors="replace")
+        raise TimeoutError(f"worker not ready after 90 s; the end of its log:\n{tail}")
 
 
 @contextlib.contextmanager
