@@ -79,7 +79,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     add_stack_arguments(parser)
     args = parser.parse_args()
-    images = [synthetic_jpeg(*SIZE, seed=20_000 + i) for i in range(args.uploads)]
+    warm_up = 3  # the worker's first inferences, not measured
+    images = [synthetic_jpeg(*SIZE, seed=20_000 + i) for i in range(args.uploads + warm_up)]
     detector = load_detector(args.model)
     detector.analyze(images[0])  # warm-up
     bare: list[float] = []
@@ -88,8 +89,8 @@ def main() -> None:
         detector.analyze(data)
         bare.append((time.perf_counter() - began) * 1000)
     with pixelcheck_stack(args, workers=1) as stack:
-        asyncio.run(measure(stack.address, stack.metadata, images[:3]))  # warm-up: worker's first inference
-        totals, segments, failed = asyncio.run(measure(stack.address, stack.metadata, images[3:]))
+        asyncio.run(measure(stack.address, stack.metadata, images[:warm_up]))
+        totals, segments, failed = asyncio.run(measure(stack.address, stack.metadata, images[warm_up:]))
     backend = "MariaDB" if args.database_url else "SQLite"
     print_table(f"Upload -> verdict latency ({len(totals)} uploads of distinct {SIZE[0]}x{SIZE[1]} JPEGs "
                 f"(~{sum(map(len, images)) / len(images) / 1024:.0f} KiB), one worker, {backend}; "

@@ -265,3 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     metadata = run(parse_arguments(argv), log=lambda message: print(message, flush=True))
     print(json.dumps(metadata["metrics_summary"], indent=2))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
