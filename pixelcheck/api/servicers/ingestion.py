@@ -33,6 +33,7 @@ async def _messages(requests: AsyncIterator[ingestion_pb2.UploadImageRequest]) -
 class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
     def __init__(self, container: Container, offload: Offloader) -> None:
         self._c = container
+        self._offload = offload
         self._run = offload.run
 
     async def UploadImage(self, request_iterator: AsyncIterator[ingestion_pb2.UploadImageRequest],
@@ -45,8 +46,8 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
 
         upload = await receive_upload(_messages(request_iterator), ingestion.limits, rejected)
         self._c.metrics.upload_bytes.inc(len(upload.data))
-        image, duplicate = await self._run(ingestion.accept, principal, upload, request_id=request_id, peer=peer,
-                                           abandoned=context.cancelled)
+        image, duplicate = await self._offload.run_abandonable(ingestion.accept, principal, upload,
+                                                               request_id=request_id, peer=peer)
         return ingestion_pb2.UploadImageResponse(image=image_to_proto(image), duplicate=duplicate)
 
     async def GetImage(self, request: ingestion_pb2.GetImageRequest,
