@@ -30,6 +30,7 @@ from pixelcheck.reports.pdf_style import (
     PANEL,
     REAL_COLOUR,
     RULE,
+    SIGNAL_TITLES,
     SMALL,
     markup,
     percent,
@@ -157,7 +158,7 @@ def signal_chart(verdict: Verdict, width: float) -> Flowable:
         share = max(0.0, signal.weight) / total_weight
         weight = f' <font name="{FONT}" size="7.5" color="{MUTED.hexval()}">· weight {percent(share)}</font>'
         text = [
-            Paragraph(markup(signal.name) + weight, CELL_BOLD),
+            Paragraph(markup(SIGNAL_TITLES.get(signal.name, signal.name)) + weight, CELL_BOLD),
             Paragraph(markup(signal.explanation or "No explanation given."), CELL),
         ]
         bar = [

@@ -38,6 +38,12 @@ PENDING_COLOUR = colors.HexColor("#7b8794")
 FAILED_COLOUR = colors.HexColor("#b91c1c")
 
 VERDICT_WORDS = {Label.AI: "Likely AI-generated", Label.REAL: "Likely a real photograph"}
+SIGNAL_TITLES = {
+    "content_credentials": "Content Credentials (C2PA)",
+    "generator_metadata": "Generator traces in the file",
+    "camera_metadata": "Camera data (EXIF)",
+    "pixel_model": "Pixel texture model",
+}
 BAND_WORDS = {Band.LOW: "low confidence", Band.MEDIUM: "medium confidence", Band.HIGH: "high confidence"}
 BAND_SHORT = {Band.LOW: "low", Band.MEDIUM: "medium", Band.HIGH: "high"}
 STATE_WORDS = {
