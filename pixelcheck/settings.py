@@ -21,9 +21,9 @@ class SettingsError(ValueError):
 
 
 def _default_model_dir() -> str:
-    from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR
+    from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
 
-    return str(DEFAULT_MODEL_DIR)
+    return str(SHIPPED_MODEL_DIR)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from pixelcheck.analysis.detector.image_facts import decode_rgb, describe, open_
 from pixelcheck.analysis.detector.metadata_scan import scan_metadata
 from pixelcheck.analysis.detector.pixel_model import PixelModel
 from pixelcheck.analysis.detector.verdict import ModelInfo, Stage, Verdict
+from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "pixelcheck-residual-1.0.0"
+DEFAULT_MODEL_DIR = SHIPPED_MODEL_DIR
 
 
 class Detector:
