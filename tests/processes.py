@@ -1,8 +1,7 @@
-"""PixelCheck server and beat processes for tests that need real, separately killable processes.
+"""PixelCheck server, worker and beat processes for tests that need real, separately killable processes.
 
-The worker lives in tests/e2e/worker.py (WorkerProcess); these follow the same pattern: settings go to the
-child as PIXELCHECK_* variables, start() returns once the process is usable, kill() is a crash, stop() a
-clean SIGTERM shutdown.
+Settings go to the child as PIXELCHECK_* variables, start() returns once the process is usable, kill() is
+a crash, stop() a clean SIGTERM shutdown.
 """
 
 from __future__ import annotations
@@ -118,6 +117,34 @@ class ServerProcess(_ChildProcess):
                     pass
                 time.sleep(0.2)
         raise TimeoutError(f"server not SERVING after {timeout}s; see {self.log_path}")
+
+
+class WorkerProcess(_ChildProcess):
+    """`python -m pixelcheck worker` (solo pool by default); start() waits until it consumes the queue."""
+
+    def __init__(self, settings: Settings, log_path: Path, *, pool: str = "solo", name: str = "w1") -> None:
+        super().__init__(settings, log_path, ["worker", "--pool", pool, "--hostname", f"{name}-{os.getpid()}@%h"])
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        import redis
+
+        from pixelcheck.keys import RedisKeys
+
+        self._spawn()
+        keys = RedisKeys(self.settings.redis_key_prefix)
+        binding = f"{keys.celery_keyprefix}_kombu.binding.{keys.celery_queue}"
+        client = redis.Redis.from_url(self.settings.redis_url)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                self._check_alive()
+                # Ready once it logged so and its queue binding exists (it consumes our queue).
+                if b"ready." in self.log_path.read_bytes() and client.exists(binding):
+                    return self
+                time.sleep(0.2)
+        finally:
+            client.close()
+        raise TimeoutError(f"worker not ready after {timeout}s; see {self.log_path}")
 
 
 class BeatProcess(_ChildProcess):

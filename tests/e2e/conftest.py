@@ -16,7 +16,7 @@ import pytest_asyncio
 from pixelcheck.db import upgrade
 from pixelcheck.settings import Settings
 from tests.e2e.servers import LiveServer, start_live_server
-from tests.e2e.worker import WorkerProcess
+from tests.processes import WorkerProcess
 
 
 @pytest.fixture(scope="session")

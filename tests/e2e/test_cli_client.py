@@ -17,7 +17,7 @@ from pixelcheck.v1 import auth_pb2, common_pb2
 from tests import images
 from tests.e2e.flows import PASSWORD, fails, new_admin, unique_username
 from tests.e2e.servers import LiveServer
-from tests.e2e.worker import WorkerProcess
+from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

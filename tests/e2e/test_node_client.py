@@ -14,7 +14,7 @@ import pytest
 from tests import images
 from tests.e2e.flows import new_user
 from tests.e2e.servers import LiveServer
-from tests.e2e.worker import WorkerProcess
+from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests import images
 from tests.e2e.servers import LiveServer
-from tests.e2e.worker import WorkerProcess
+from tests.processes import WorkerProcess
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Walkthrough with grpcurl"

@@ -29,7 +29,7 @@ from pixelcheck.db import unit_of_work
 from tests import images
 from tests.e2e.flows import SignedInUser, fails, new_admin, new_user, sign_in
 from tests.e2e.uploads import state_name, upload, watch
-from tests.e2e.worker import WorkerProcess
+from tests.processes import WorkerProcess
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import LiveServer

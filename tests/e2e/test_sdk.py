@@ -21,7 +21,7 @@ from pixelcheck.client import PixelCheckClient, PixelCheckError
 from tests import images
 from tests.e2e.flows import PASSWORD, new_admin, unique_username
 from tests.e2e.servers import LiveServer
-from tests.e2e.worker import WorkerProcess
+from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pixelcheck.db import upgrade
 from pixelcheck.settings import Settings
 from tests import images
 from tests.e2e.uploads import upload_messages
-from tests.e2e.worker import ServerProcess, free_port
+from tests.processes import ServerProcess, free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -84,7 +85,7 @@ def test_sigterm_lets_an_upload_in_flight_finish_and_flips_health_first(server: 
         def slow_messages() -> Iterator[ingestion_pb2.UploadImageRequest]:
             for number, message in enumerate(upload_messages(data, chunk=64 * 1024)):
                 if number == 2:
-                    server.terminate()  # SIGTERM while the upload is in flight
+                    server.signal(signal.SIGTERM)  # while the upload is in flight
                     terminated.set()
                 if number >= 2:
                     time.sleep(0.1)
@@ -95,7 +96,7 @@ def test_sigterm_lets_an_upload_in_flight_finish_and_flips_health_first(server: 
         response = stub.UploadImage(slow_messages(), metadata=(("authorization", f"Bearer {token}"),), timeout=30)
         assert terminated.is_set() and response.image.size_bytes == len(data)
         assert time.monotonic() - started < 8.0 + 5.0
-    assert server.process is not None and server.process.wait(30) == 0
+    assert server.wait(30) == 0
 
 
 def test_health_flips_to_not_serving_on_sigterm(server: ServerProcess) -> None:
@@ -103,7 +104,7 @@ def test_health_flips_to_not_serving_on_sigterm(server: ServerProcess) -> None:
         health = health_pb2_grpc.HealthStub(channel)
         watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=20)
         assert next(watch).status == SERVING
-        server.terminate()
+        server.signal(signal.SIGTERM)
         assert next(watch).status == NOT_SERVING
 
 

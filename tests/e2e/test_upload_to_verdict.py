@@ -15,7 +15,7 @@ from tests import images
 from tests.e2e.flows import fails, new_user
 from tests.e2e.servers import LiveServer
 from tests.e2e.uploads import stage_names, state_name, upload, watch
-from tests.e2e.worker import WorkerProcess
+from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -14,8 +14,7 @@ from pixelcheck.embedded_redis import EmbeddedRedis
 from pixelcheck.settings import Settings
 from tests.e2e.conftest import start_live_server
 from tests.e2e.flows import new_user
-from tests.e2e.worker import WorkerProcess
-from tests.processes import BeatProcess
+from tests.processes import BeatProcess, WorkerProcess
 from tests.reliability.conftest import Launcher
 from tests.reliability.steps import UploadOutcome, count_states, small_jpegs, try_upload, wait_until_finished
 

@@ -18,8 +18,7 @@ from pixelcheck.v1 import auth_pb2_grpc, results_pb2, results_pb2_grpc
 from pixelcheck.settings import Settings
 from tests.e2e.flows import PASSWORD, fails, new_user, sign_in, sign_up, unique_username
 from tests.e2e.uploads import state_name, watch
-from tests.e2e.worker import WorkerProcess
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, WorkerProcess
 from tests.reliability.conftest import BACKEND
 from tests.reliability.steps import small_jpegs, try_upload
 

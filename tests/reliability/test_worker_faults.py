@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pixelcheck.settings import Settings
 from tests.e2e.conftest import start_live_server
 from tests.e2e.flows import new_user
-from tests.e2e.worker import WorkerProcess
-from tests.processes import BeatProcess
+from tests.processes import BeatProcess, WorkerProcess
 from tests.reliability.conftest import Launcher
 from tests.reliability.steps import (
     analysis_states,
