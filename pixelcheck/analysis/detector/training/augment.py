@@ -24,7 +24,7 @@ def jpeg(image: Image.Image, quality: int) -> Image.Image:
 def downscale(image: Image.Image, factor: float) -> Image.Image:
     """Shrink by factor (0..1] with a bicubic filter."""
     width, height = image.size
-    return image.resize((max(1, round(width * factor)), max(1, round(height * factor))), Image.BICUBIC)
+    return image.resize((max(1, round(width * factor)), max(1, round(height * factor))), Image.Resampling.BICUBIC)
 
 
 def blur(image: Image.Image, sigma: float) -> Image.Image:
@@ -48,5 +48,5 @@ def random_processing(image: Image.Image, rng: np.random.Generator) -> Image.Ima
     if rng.random() < 0.6:
         image = jpeg(image, int(rng.integers(55, 96)))
     if rng.random() < 0.5:
-        image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return image

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from pixelcheck.analysis.detector.pixel_model import CROP_SIZE
 from pixelcheck.analysis.detector.training import measures
 from pixelcheck.analysis.detector.training.augment import ROBUSTNESS_TRANSFORMS
 from pixelcheck.analysis.detector.training.dataset import Sample, data_digest, load_samples, split_by_source
-from pixelcheck.analysis.detector.training.network import TRAIN_CROP, predict_logits, train_network
+from pixelcheck.analysis.detector.training.network import TRAIN_CROP, ResidualNet, predict_logits, train_network
 
 RESEARCH_ONLY_NOTE = (
     "Trained on a pool of public images whose licences are mostly research-only or unstated "
@@ -66,7 +67,7 @@ def _fit(
     epochs: int,
     seed: int,
     log: Callable[[str], None],
-) -> torch.nn.Module:
+) -> ResidualNet:
     """Train one network on the samples selected by mask."""
     _seed_everything(seed)
     indices = np.where(mask)[0]
@@ -122,7 +123,7 @@ def _per_group(probabilities: np.ndarray, samples: list[Sample], indices: np.nda
     return out
 
 
-def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, object]:
+def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole training run; returns the metadata it wrote."""
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         robustness[name] = measures.summary(calibrate(predict_logits(model, transformed)), labels[test])["accuracy"]
     confidence = np.where(test_p >= 0.5, test_p, 1 - test_p)
     wrong = [int(i) for i in np.argsort(-confidence) if (test_p[i] >= 0.5) != labels[test][i]][:3]
-    metrics = {
+    metrics: dict[str, Any] = {
         "validation": measures.summary(val_p, labels[val]),
         "test": measures.summary(test_p, labels[test]),
         "test_bands": measures.band_report(test_p, labels[test], bands),
@@ -174,15 +175,15 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
 
 def _write_artifact(
     args: argparse.Namespace,
-    model: torch.nn.Module,
-    metrics: dict[str, object],
+    model: ResidualNet,
+    metrics: dict[str, Any],
     slope: float,
     intercept: float,
     bands: dict[str, float],
     digest: str,
     samples: list[Sample],
     started: float,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Export ONNX weights and metadata.json into args.out."""
     from pixelcheck.analysis.detector.training.network import export_onnx  # needs the onnx package
 
@@ -193,7 +194,7 @@ def _write_artifact(
         weights = Path(onnx_path).read_bytes()
     (args.out / "model.onnx").write_bytes(weights)
     test, val = metrics["test"], metrics["validation"]
-    metadata = {
+    metadata: dict[str, Any] = {
         "name": args.name,
         "version": args.version,
         "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
