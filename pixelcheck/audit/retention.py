@@ -79,31 +79,26 @@ def prune_audit_events(sessions: sessionmaker[Session], *, before: datetime) -> 
 
 def delete_old_images(sessions: sessionmaker[Session], blobs: BlobStore, *, before: datetime) -> int:
     """Delete images created before `before`, their bytes ("image/<id>") and (by cascade) analyses."""
-    total = 0
-    while True:
-        with unit_of_work(sessions) as session:
-            ids = list(session.scalars(
-                select(Image.id).where(Image.create_time < before).order_by(Image.create_time)
-                .limit(BATCH_SIZE)))
-            if not ids:
-                return total
-            for image_id in ids:
-                blobs.delete(session, f"image/{image_id}")
-            session.execute(delete(Image).where(Image.id.in_(ids)))
-            total += len(ids)
+    return _delete_older(sessions, blobs, Image, "image", before)
 
 
 def delete_old_reports(sessions: sessionmaker[Session], blobs: BlobStore, *, before: datetime) -> int:
     """Delete reports created before `before` and their files ("report/<id>")."""
+    return _delete_older(sessions, blobs, Report, "report", before)
+
+
+def _delete_older(sessions: sessionmaker[Session], blobs: BlobStore, model: type[Image] | type[Report],
+                  blob_prefix: str, before: datetime) -> int:
+    """Delete rows of model created before `before` with their blobs, in batches; the count deleted."""
     total = 0
     while True:
         with unit_of_work(sessions) as session:
             ids = list(session.scalars(
-                select(Report.id).where(Report.create_time < before).order_by(Report.create_time)
+                select(model.id).where(model.create_time < before).order_by(model.create_time)
                 .limit(BATCH_SIZE)))
             if not ids:
                 return total
-            for report_id in ids:
-                blobs.delete(session, f"report/{report_id}")
-            session.execute(delete(Report).where(Report.id.in_(ids)))
+            for row_id in ids:
+                blobs.delete(session, f"{blob_prefix}/{row_id}")
+            session.execute(delete(model).where(model.id.in_(ids)))
             total += len(ids)
