@@ -127,7 +127,8 @@ class Container:
                                   window_seconds=s.signin_window_seconds)
         return Identity(sessions=self.sessions, read_sessions=self.read_sessions,
                         passwords=Passwords.from_settings(s), tokens=self.tokens, throttle=throttle,
-                        audit=self.audit_recorder, refresh_ttl_seconds=s.refresh_token_ttl_seconds)
+                        audit=self.audit_recorder, refresh_ttl_seconds=s.refresh_token_ttl_seconds,
+                        account_cache_seconds=s.account_cache_seconds)
 
     # -- audit (pixelcheck.audit) -------------------------------------------------------------------
     @cached_property

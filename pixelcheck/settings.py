@@ -56,6 +56,7 @@ class Settings:
     argon2_parallelism: int = 1
     signin_max_failures: int = 5
     signin_window_seconds: int = 900
+    account_cache_seconds: float = 2.0  # how stale GetCurrentUser may be after another process's change
 
     upload_max_bytes: int = 10 * MIB
     upload_chunk_max_bytes: int = MIB
@@ -149,6 +150,8 @@ class Settings:
             raise SettingsError("PIXELCHECK_BLOB_STORE must be 'database' or 'filesystem'")
         if self.log_format not in ("text", "json"):
             raise SettingsError("PIXELCHECK_LOG_FORMAT must be 'text' or 'json'")
+        if self.account_cache_seconds < 0:
+            raise SettingsError("PIXELCHECK_ACCOUNT_CACHE_SECONDS must be 0 (off) or more")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",
                      "access_token_ttl_seconds", "refresh_token_ttl_seconds", "signin_max_failures",
                      "worker_concurrency", "report_max_images", "audit_batch_size"):

@@ -15,12 +15,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.audit import actions
 from pixelcheck.db import new_id, unit_of_work, utcnow
 from pixelcheck.errors import AlreadyExists, FailedPrecondition, NotFound, Unauthenticated, require_fields
 from pixelcheck.iam import validation
+from pixelcheck.iam.cache import TtlCache
 from pixelcheck.iam.lockout import SigninThrottle
 from pixelcheck.iam.models import ROLE_NAMES, RefreshToken, User, UserRole
 from pixelcheck.iam.passwords import Passwords
@@ -90,7 +91,7 @@ class Identity:
 
     def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session],
                  passwords: Passwords, tokens: TokenService, throttle: SigninThrottle, audit: AuditLog,
-                 refresh_ttl_seconds: int) -> None:
+                 refresh_ttl_seconds: int, account_cache_seconds: float = 0.0) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions
         self._passwords = passwords
@@ -98,6 +99,8 @@ class Identity:
         self._throttle = throttle
         self._audit = audit
         self._refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
+        # Accounts read by id, for GetCurrentUser: another process's change shows after this many seconds.
+        self._accounts: TtlCache[Account] = TtlCache(account_cache_seconds)
 
     # -- accounts ---------------------------------------------------------------------------------
     def sign_up(self, *, username: str, email: str, password: str, display_name: str,
@@ -141,13 +144,28 @@ class Identity:
                                 reason="USERNAME_OR_EMAIL_TAKEN") from None
 
     def get_account(self, user_id: str) -> Account:
-        """The account with this id. Raises NotFound (USER_NOT_FOUND)."""
+        """The account with this id, read at most account_cache_seconds ago. Raises NotFound (USER_NOT_FOUND)."""
+        cached = self._accounts.get(user_id)
+        if cached is not None:
+            return cached
+        # One round trip for the user and its roles, as plain rows (no ORM objects on this hot read).
+        query = (select(User.username, User.email, User.display_name, User.create_time, User.is_service,
+                        UserRole.role_name)
+                 .outerjoin(UserRole, UserRole.user_id == User.id).where(User.id == user_id))
         with unit_of_work(self._read_sessions) as session:
-            # One round trip: the user and its roles together (this read sits behind GetCurrentUser).
-            user = session.scalars(select(User).options(joinedload(User.roles)).where(User.id == user_id)).first()
-            if user is None:
-                raise NotFound("The account no longer exists", reason="USER_NOT_FOUND")
-            return Account.of(user)
+            rows = session.execute(query).all()
+        if not rows:
+            raise NotFound("The account no longer exists", reason="USER_NOT_FOUND")
+        first = rows[0]
+        account = Account(id=user_id, username=first.username, email=first.email, display_name=first.display_name,
+                          roles=tuple(sorted(r.role_name for r in rows if r.role_name is not None)),
+                          create_time=first.create_time, is_service=first.is_service)
+        self._accounts.put(user_id, account)
+        return account
+
+    def cached_account(self, user_id: str) -> Account | None:
+        """The account get_account would return without reading the database, or None (never blocks)."""
+        return self._accounts.get(user_id)
 
     def find_account(self, id_or_username: str) -> Account:
         """The account with this id or username. Raises NotFound (USER_NOT_FOUND)."""
@@ -195,6 +213,7 @@ class Identity:
                 UserRole(role_name=name) for name in sorted(wanted - set(before))]
             session.flush()
             account = Account.of(user)
+        self._accounts.forget(user_id)
         self._audit.record(actions.ROLES_CHANGED, actor_id=actor_id, target=f"user:{user_id}",
                            payload={"before": before, "after": list(account.roles)},
                            request_id=origin.request_id, peer=origin.peer)

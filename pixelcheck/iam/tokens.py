@@ -1,7 +1,10 @@
 """Access tokens: short-lived JWTs signed with one server-pinned algorithm (HS256, EdDSA or RS256).
 
 Verification needs only the secret or the public key and never touches the database, so it can sit on
-every RPC's path and other services can verify tokens with the public key alone.
+every RPC's path and other services can verify tokens with the public key alone. What a token proves is
+fixed by its bytes, so a verified token is remembered (bounded, per process) until it expires and is not
+decoded again; expiry is still checked on every call, and checks that can change for a token that is still
+signed and unexpired (revocation) belong after this one, never inside it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from pixelcheck.errors import Unauthenticated
+from pixelcheck.iam.cache import TtlCache
 from pixelcheck.iam.models import ROLE_NAMES
 from pixelcheck.iam.principal import SERVICE, Principal
 from pixelcheck.settings import Settings, SettingsError
@@ -25,6 +29,8 @@ from pixelcheck.settings import Settings, SettingsError
 ACCESS = "access"
 LEEWAY_SECONDS = 5  # tolerated clock skew between the issuing and the verifying host
 REQUIRED_CLAIMS = ["sub", "roles", "iat", "nbf", "exp", "iss", "aud", "jti", "typ"]
+VERIFIED_MAX_ENTRIES = 50_000  # distinct live tokens remembered per process (~0.5 KiB each)
+VERIFIED_MAX_SECONDS = 3600.0  # long-lived service tokens are decoded again at least hourly
 _KEY_TYPES: dict[str, tuple[type, ...]] = {
     "EdDSA": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
     "RS256": (rsa.RSAPublicKey,),
@@ -55,6 +61,9 @@ class TokenService:
             # A verify-only process (another service) has the public key and no private key.
             private = settings.jwt_private_key_file
             self._signing_key = load_pem_private_key(Path(private).read_bytes(), None) if private else None
+        # token -> (principal, exp): decoding and the signature check cost more than the rest of a call.
+        self._verified: TtlCache[tuple[Principal, int]] = TtlCache(VERIFIED_MAX_SECONDS,
+                                                                   max_entries=VERIFIED_MAX_ENTRIES)
 
     @property
     def access_ttl_seconds(self) -> int:
@@ -91,6 +100,19 @@ class TokenService:
         TOKEN_WRONG_AUDIENCE, WRONG_TOKEN_TYPE or TOKEN_INVALID (bad signature, another algorithm,
         `alg: none`, malformed, missing claims).
         """
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires = remembered
+            if time.time() < expires + LEEWAY_SECONDS:  # PyJWT's own rule: expired once exp + leeway passed
+                return principal
+            self._verified.forget(token)
+            raise Unauthenticated("The access token has expired; refresh it or sign in again",
+                                  reason="TOKEN_EXPIRED")
+        principal, expires = self._decode_access(token)
+        self._verified.put(token, (principal, expires), ttl_seconds=expires + LEEWAY_SECONDS - time.time())
+        return principal
+
+    def _decode_access(self, token: str) -> tuple[Principal, int]:
         try:
             claims = jwt.decode(
                 token, self._verifying_key, algorithms=[self._algorithm],  # pinned: never read from the token
@@ -117,7 +139,7 @@ class TokenService:
         if (not isinstance(subject, str) or not subject or not isinstance(roles, list)
                 or not all(isinstance(r, str) and r in ROLE_NAMES for r in roles)):
             raise Unauthenticated("The access token is invalid", reason="TOKEN_INVALID")
-        return Principal(user_id=subject, roles=frozenset(roles), token_id=str(claims["jti"]))
+        return Principal(user_id=subject, roles=frozenset(roles), token_id=str(claims["jti"])), int(claims["exp"])
 
 
 def _load_public_key(path: str, algorithm: str) -> Any:

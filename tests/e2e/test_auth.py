@@ -218,6 +218,17 @@ async def test_an_admin_grants_professional_and_the_next_refresh_carries_it(live
     assert event.payload == {"before": ["USER"], "after": ["PROFESSIONAL", "USER"]}
 
 
+async def test_get_current_user_shows_roles_set_on_the_same_server_at_once(live_server):
+    auth = live_server.auth
+    admin, user = await new_admin(live_server), await new_user(auth)
+    before = await auth.GetCurrentUser(ME, metadata=user.metadata)  # now remembered by the server
+    assert list(before.user.roles) == [common_pb2.ROLE_USER]
+    await auth.SetUserRoles(roles_request(user.user.id, common_pb2.ROLE_USER, common_pb2.ROLE_PROFESSIONAL),
+                            metadata=admin.metadata)
+    after = await auth.GetCurrentUser(ME, metadata=user.metadata)
+    assert list(after.user.roles) == [common_pb2.ROLE_PROFESSIONAL, common_pb2.ROLE_USER]
+
+
 @pytest.mark.parametrize("roles, bad", [
     ((), "at least one"),
     ((common_pb2.ROLE_UNSPECIFIED,), "UNSPECIFIED"),

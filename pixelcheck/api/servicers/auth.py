@@ -60,7 +60,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def GetCurrentUser(  # noqa: N802 - gRPC method name
         self, request: auth_pb2.GetCurrentUserRequest, context: aio.ServicerContext
     ) -> auth_pb2.GetCurrentUserResponse:
-        account = await self._run(self._c.identity.get_account, current_principal().user_id)
+        user_id = current_principal().user_id
+        # A recently read account is answered on the event loop: no thread hand-off for a memory lookup.
+        account = self._c.identity.cached_account(user_id) or await self._run(self._c.identity.get_account, user_id)
         return auth_pb2.GetCurrentUserResponse(user=convert.user_to_proto(account))
 
     async def SetUserRoles(  # noqa: N802 - gRPC method name

@@ -156,3 +156,23 @@ def test_a_public_key_of_the_wrong_type_is_refused_at_start(settings, tmp_path):
     _, public = pem_files(tmp_path, ed25519.Ed25519PrivateKey.generate())
     with pytest.raises(SettingsError):
         TokenService(settings.with_overrides(jwt_algorithm="RS256", jwt_public_key_file=public))
+
+
+def test_a_verified_token_is_not_decoded_again_but_still_expires(tokens, monkeypatch) -> None:
+    import pixelcheck.iam.tokens as module
+
+    token = jwt.encode(claims(exp=int(time.time()) + 30), SECRET, algorithm="HS256")
+    assert tokens.verify_access(token).user_id == "u1"
+    decoded: list[str] = []
+    monkeypatch.setattr(module.jwt, "decode", lambda *a, **k: decoded.append("again"))
+    assert tokens.verify_access(token).user_id == "u1"
+    assert decoded == []  # answered from memory
+    real_time = time.time
+    monkeypatch.setattr(module.time, "time", lambda: real_time() + 30 + module.LEEWAY_SECONDS)
+    assert rejected(tokens, token) == "TOKEN_EXPIRED"
+
+
+def test_a_refused_token_is_not_remembered(tokens) -> None:
+    token = jwt.encode(claims(), "another-secret-that-is-long-enough-99", algorithm="HS256")
+    assert rejected(tokens, token) == "TOKEN_INVALID"
+    assert rejected(tokens, token) == "TOKEN_INVALID"
