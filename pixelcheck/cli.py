@@ -14,9 +14,14 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from pixelcheck.api.supervisor import Supervisor, process_count
+
+    processes = process_count(settings, args.processes)
+    if processes > 1 and not args.supervised:
+        return Supervisor(settings, processes).run()
     from pixelcheck.api.server import serve
 
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, supervised=args.supervised))
     return 0
 
 
@@ -65,7 +70,12 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pixelcheck", description="PixelCheck: is this image AI-generated?")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the gRPC server").set_defaults(handler=_serve)
+    serve = sub.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--processes", type=int, default=None,
+                       help="server processes sharing the port (default: PIXELCHECK_SERVER_PROCESSES; 0 = one "
+                            "per core)")
+    serve.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)  # a child of the parent
+    serve.set_defaults(handler=_serve)
     worker = sub.add_parser("worker", help="run a Celery inference worker")
     worker.add_argument("--concurrency", type=int, default=0, help="worker processes (default: settings)")
     worker.add_argument("--pool", choices=["prefork", "solo", "threads"], default="")

@@ -39,7 +39,7 @@ def run_dev(settings: Settings, *, out: TextIO | None = None) -> int:
     return run_stack(
         settings,
         migrate=[*pixelcheck, "db", "upgrade"],
-        server=[*pixelcheck, "serve"],
+        server=[*pixelcheck, "serve", "--processes", "1"],  # one process is plenty on a developer's machine
         background={"worker": [*pixelcheck, "worker"], "beat": [*pixelcheck, "beat"]},
         out=out,
     )

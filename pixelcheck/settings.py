@@ -38,6 +38,7 @@ class Settings:
 
     grpc_address: str = "127.0.0.1:50051"
     grpc_max_workers: int = 16  # threads for blocking database work
+    server_processes: int = 0  # `pixelcheck serve` processes sharing the port; 0 = one per core
     grace_seconds: float = 10.0  # how long in-flight calls may finish after SIGTERM
     tls_cert_file: str = ""
     tls_key_file: str = ""
@@ -150,6 +151,8 @@ class Settings:
             raise SettingsError("PIXELCHECK_BLOB_STORE must be 'database' or 'filesystem'")
         if self.log_format not in ("text", "json"):
             raise SettingsError("PIXELCHECK_LOG_FORMAT must be 'text' or 'json'")
+        if self.server_processes < 0:
+            raise SettingsError("PIXELCHECK_SERVER_PROCESSES must be 0 (one per core) or more")
         if self.account_cache_seconds < 0:
             raise SettingsError("PIXELCHECK_ACCOUNT_CACHE_SECONDS must be 0 (off) or more")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",

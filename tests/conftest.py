@@ -159,4 +159,5 @@ def base_settings(
         data_dir=str(tmp_path_factory.mktemp("data")),
         argon2_time_cost=1,
         argon2_memory_cost_kib=1024,
+        server_processes=1,  # one `serve` process; tests of `--processes N` ask for more
     )

@@ -20,6 +20,7 @@ from pixelcheck.api.servicers.auth import AuthServicer
 from pixelcheck.api.servicers.ingestion import IngestionServicer
 from pixelcheck.api.servicers.reports import ReportsServicer
 from pixelcheck.api.servicers.results import ResultsServicer
+from pixelcheck.api.supervisor import watch_parent
 from pixelcheck.bootstrap import Container, build_container
 from pixelcheck.offload import Offloader
 from pixelcheck.settings import Settings
@@ -56,7 +57,7 @@ class RunningServer:
         self.offload.shutdown()
 
 
-def _options(settings: Settings) -> list[tuple[str, int]]:
+def _options(settings: Settings, *, reuse_port: bool = False) -> list[tuple[str, int]]:
     # Room for a 1 MiB chunk plus framing; keepalive so idle watchers behind NATs stay connected.
     limit = settings.upload_chunk_max_bytes + 64 * 1024
     return [
@@ -66,19 +67,22 @@ def _options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.so_reuseport", 0),
+        # Only the children of `serve --processes N` share a port; a lone server must not join another's.
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
 
 
-async def start_server(container: Container, address: str | None = None) -> RunningServer:
-    """Build, register and start the server on address (default: settings.grpc_address)."""
+async def start_server(container: Container, address: str | None = None, *,
+                       reuse_port: bool = False) -> RunningServer:
+    """Build, register and start the server on address (default: settings.grpc_address); with reuse_port
+    it listens with SO_REUSEPORT beside the other processes of `serve --processes N`."""
     settings = container.settings
     offload = Offloader(settings.grpc_max_workers)
     await container.on_server_starting()
     server = aio.server(
         interceptors=[CallContextInterceptor(container.call_observer), ErrorInterceptor(),
                       AuthInterceptor(container.tokens.verify_access)],
-        options=_options(settings),
+        options=_options(settings, reuse_port=reuse_port),
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(container, offload), server)
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(IngestionServicer(container, offload), server)
@@ -103,21 +107,32 @@ async def start_server(container: Container, address: str | None = None) -> Runn
         port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    await server.start()
+    # Statuses first: a process that joins a shared port must not answer health before it has probed.
     await health_monitor.start()
+    await server.start()
     log.info("PixelCheck gRPC listening on %s (port %d)", address, port)
     return RunningServer(server, port, health_monitor, container, offload)
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: Settings, *, supervised: bool = False) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully. supervised: a child of `serve --processes
+    N` (shares the port, and also stops when its parent is gone)."""
     container = build_container(settings, role="server")
-    running = await start_server(container)
+    running = await start_server(container, reuse_port=supervised)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(_watch_parent(stop)) if supervised else None
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     log.info("shutting down: health NOT_SERVING, %.1fs grace for in-flight calls", settings.grace_seconds)
     await running.stop()
     container.close()
+
+
+async def _watch_parent(stop: asyncio.Event, interval: float = 1.0) -> None:
+    orphaned = watch_parent(stop.set)
+    while not orphaned():
+        await asyncio.sleep(interval)
