@@ -201,7 +201,7 @@ def pixelcheck_stack(args: argparse.Namespace, *, server: bool = True, workers: 
         settings = Settings.from_env(environ={}, env_file="/nonexistent").with_overrides(
             data_dir=str(workdir), database_url=url, redis_url=redis_url,
             redis_key_prefix=f"pixelcheck-bench-{secrets.token_hex(4)}", log_level="WARNING",
-            signin_max_failures=10_000, **overrides)
+            signin_max_failures=10_000, signin_address_max_failures=10_000, **overrides)
         upgrade(settings.resolved_database_url)
         stack = Stack(settings, workdir)
         if server:
