@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from pixelcheck.api.interceptors import AuditSink
     from pixelcheck.audit.recorder import AuditRecorder
     from pixelcheck.audit.service import AuditTrail
+    from pixelcheck.api.client_address import ClientAddresses
+    from pixelcheck.iam.revocation import AccessVerifier, RevocationCache
     from pixelcheck.iam.service import Identity
+    from pixelcheck.iam.service_tokens import ServiceTokens
     from pixelcheck.iam.tokens import TokenService
     from pixelcheck.ingestion.service import Ingestion
     from pixelcheck.metrics import Metrics
@@ -118,16 +121,54 @@ class Container:
     @cached_property
     def identity(self) -> Identity:
         """Sign-up, sign-in, token rotation and roles."""
-        from pixelcheck.iam.lockout import SigninThrottle
+        from pixelcheck.iam.lockout import SigninThrottle, ThrottleLimits
         from pixelcheck.iam.passwords import Passwords
         from pixelcheck.iam.service import Identity
 
         s = self.settings
-        throttle = SigninThrottle(self.redis, self.keys, max_failures=s.signin_max_failures,
-                                  window_seconds=s.signin_window_seconds)
+        limits = ThrottleLimits(
+            pair_max=s.signin_max_failures, window_seconds=s.signin_window_seconds,
+            login_max=s.signin_login_max_failures, login_delay_seconds=s.signin_login_delay_seconds,
+            login_max_delay_seconds=s.signin_login_max_delay_seconds, address_max=s.signin_address_max_failures,
+            familiar_seconds=s.signin_familiar_address_seconds)
+        throttle = SigninThrottle(self.redis, self.keys, limits)
         return Identity(sessions=self.sessions, read_sessions=self.read_sessions,
                         passwords=Passwords.from_settings(s), tokens=self.tokens, throttle=throttle,
                         audit=self.audit_recorder, refresh_ttl_seconds=s.refresh_token_ttl_seconds)
+
+    @cached_property
+    def service_tokens(self) -> ServiceTokens:
+        """Issue, list and revoke service tokens."""
+        from pixelcheck.iam.service_tokens import ServiceTokens
+        from pixelcheck.paging import token_key
+
+        return ServiceTokens(sessions=self.sessions, read_sessions=self.read_sessions, tokens=self.tokens,
+                             audit=self.audit_recorder,
+                             page_token_key=token_key(self.settings.jwt_secret, "service-tokens"))
+
+    @cached_property
+    def revocations(self) -> RevocationCache:
+        """This process's view of revoked tokens and token versions (kept fresh by the server)."""
+        from pixelcheck.iam.revocation import RevocationCache
+
+        s = self.settings
+        return RevocationCache(self.read_sessions, self.sessions, access_ttl_seconds=s.access_token_ttl_seconds,
+                               refresh_seconds=s.revocation_refresh_seconds,
+                               last_used_flush_seconds=s.service_token_last_used_flush_seconds)
+
+    @cached_property
+    def access_verifier(self) -> AccessVerifier:
+        """Verifies an access token and refuses revoked or outdated ones, without I/O."""
+        from pixelcheck.iam.revocation import AccessVerifier
+
+        return AccessVerifier(self.tokens, self.revocations)
+
+    @cached_property
+    def client_addresses(self) -> ClientAddresses:
+        """The caller's address from the peer, or x-forwarded-for behind PIXELCHECK_TRUSTED_PROXIES."""
+        from pixelcheck.api.client_address import ClientAddresses
+
+        return ClientAddresses(self.settings.trusted_proxy_networks)
 
     # -- audit (pixelcheck.audit) -------------------------------------------------------------------
     @cached_property
@@ -178,6 +219,8 @@ class Container:
 
     async def on_server_starting(self) -> None:
         self.audit_recorder.start()
+        self.revocations.start()
+        self._closers.append(self.revocations.close)
         if self.settings.metrics_port > 0:
             from pixelcheck.metrics import start_metrics_server
 

@@ -55,10 +55,30 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from pixelcheck.db import current_revision, upgrade
+    from pixelcheck.db import current_revision, database_problem, upgrade
 
-    upgrade(settings.resolved_database_url)
-    print(f"database at revision {current_revision(settings.resolved_database_url)}")
+    url = settings.resolved_database_url
+    try:
+        upgrade(url)
+        print(f"database at revision {current_revision(url)}")
+    except Exception as exc:
+        if (problem := database_problem(exc, url)) is None:
+            raise
+        print(f"pixelcheck: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _db_check(args: argparse.Namespace, settings: Settings) -> int:
+    from pixelcheck.db import DatabaseProblem, check_schema, current_revision
+
+    url = settings.resolved_database_url
+    try:
+        check_schema(url)
+    except DatabaseProblem as problem:
+        print(f"pixelcheck: {problem}", file=sys.stderr)
+        return 1
+    print(f"database reachable, schema up to date (revision {current_revision(url)})")
     return 0
 
 
@@ -76,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_dev)
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations up to the latest").set_defaults(handler=_db_upgrade)
+    db.add_parser("check", help="check that the database is reachable and migrated").set_defaults(
+        handler=_db_check)
     for add_commands in _context_commands():
         add_commands(sub)
     return parser

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -54,8 +55,16 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_memory_cost_kib: int = 19 * 1024
     argon2_parallelism: int = 1
-    signin_max_failures: int = 5
-    signin_window_seconds: int = 900
+    signin_max_failures: int = 5  # per (login, client address): this many failures lock that pair only
+    signin_window_seconds: int = 900  # the window every sign-in counter counts failures in
+    signin_login_max_failures: int = 20  # per login, any address: from here on an exponential delay
+    signin_login_delay_seconds: float = 1.0  # the first delay; it doubles with every further failure
+    signin_login_max_delay_seconds: float = 900.0
+    signin_address_max_failures: int = 100  # per client address, any login: further failures are refused
+    signin_familiar_address_seconds: int = 30 * 24 * 3600  # a successful sign-in makes its address familiar
+    trusted_proxies: str = ""  # CIDR list of proxies whose x-forwarded-for is believed
+    revocation_refresh_seconds: float = 2.0  # how often a server re-reads revocations and token versions
+    service_token_last_used_flush_seconds: float = 60.0  # how often last-used times are written
 
     upload_max_bytes: int = 10 * MIB
     upload_chunk_max_bytes: int = MIB
@@ -93,6 +102,11 @@ class Settings:
     @property
     def resolved_blob_dir(self) -> Path:
         return Path(self.blob_dir or Path(self.data_dir) / "blobs").resolve()
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """PIXELCHECK_TRUSTED_PROXIES parsed (comma- or space-separated CIDRs or single addresses)."""
+        return _networks(self.trusted_proxies)
 
     @property
     def uses_sqlite(self) -> bool:
@@ -151,9 +165,21 @@ class Settings:
             raise SettingsError("PIXELCHECK_LOG_FORMAT must be 'text' or 'json'")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",
                      "access_token_ttl_seconds", "refresh_token_ttl_seconds", "signin_max_failures",
-                     "worker_concurrency", "report_max_images", "audit_batch_size"):
+                     "signin_window_seconds", "signin_login_max_failures", "signin_login_delay_seconds",
+                     "signin_login_max_delay_seconds", "signin_address_max_failures",
+                     "signin_familiar_address_seconds", "revocation_refresh_seconds",
+                     "service_token_last_used_flush_seconds", "worker_concurrency", "report_max_images",
+                     "audit_batch_size"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+        _networks(self.trusted_proxies)
+
+
+def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    try:
+        return tuple(ip_network(part, strict=False) for part in text.replace(",", " ").split())
+    except ValueError as exc:
+        raise SettingsError(f"PIXELCHECK_TRUSTED_PROXIES: {exc} (expected CIDRs like 10.0.0.0/8, ::1)") from None
 
 
 def _convert(name: str, raw: str, kind: Any) -> Any:

@@ -77,7 +77,7 @@ async def start_server(container: Container, address: str | None = None) -> Runn
     await container.on_server_starting()
     server = aio.server(
         interceptors=[CallContextInterceptor(container.call_observer), ErrorInterceptor(),
-                      AuthInterceptor(container.tokens.verify_access)],
+                      AuthInterceptor(container.access_verifier)],
         options=_options(settings),
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(container, offload), server)
