@@ -1,10 +1,11 @@
 """Two server processes and two workers on one MariaDB and one Redis, as users grow past one machine:
-upload through one server, watch and read through the other; lockout counts across both; either worker
-takes any analysis."""
+upload through one server, watch and read through the other; lockout counts across both; a revoked service
+token is refused by both; either worker takes any analysis."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,11 @@ import grpc
 import pytest
 import pytest_asyncio
 from grpc import aio
-from pixelcheck.v1 import auth_pb2_grpc, results_pb2, results_pb2_grpc
+from pixelcheck.v1 import auth_pb2, auth_pb2_grpc, results_pb2, results_pb2_grpc
 
+from pixelcheck.bootstrap import build_container
 from pixelcheck.settings import Settings
-from tests.e2e.flows import PASSWORD, fails, new_user, sign_in, sign_up, unique_username
+from tests.e2e.flows import PASSWORD, bearer, fails, new_user, sign_in, sign_up, unique_username
 from tests.e2e.uploads import state_name, watch
 from tests.processes import ServerProcess, WorkerProcess
 from tests.reliability.conftest import BACKEND
@@ -85,6 +87,32 @@ async def test_uploads_through_one_server_are_watched_and_read_through_the_other
                                        metadata=user.metadata)
         assert read.result == events[-1].result
     assert all(_analyses_done_by(w) > 0 for w in cluster.workers), [_analyses_done_by(w) for w in cluster.workers]
+
+
+async def test_a_service_token_revoked_by_the_operator_is_refused_by_both_server_processes(
+        cluster: Cluster) -> None:
+    operator = build_container(cluster.servers[0].settings, role="cli")  # what `pixelcheck token …` uses
+    try:
+        issued = operator.service_tokens.issue(name=unique_username("svc"), ttl_seconds=3600,
+                                               issued_by="operator:test")
+        auths = [auth_pb2_grpc.AuthServiceStub(c) for c in cluster.channels]
+        me, token = auth_pb2.GetCurrentUserRequest(), bearer(issued.token)
+        for auth in auths:
+            assert (await auth.GetCurrentUser(me, metadata=token)).user.id == issued.account.id
+        operator.service_tokens.revoke(token_id=issued.record.id, revoked_by="operator:test")
+    finally:
+        operator.close()
+    bound = cluster.servers[0].settings.revocation_refresh_seconds + 3.0  # one refresh, plus slack
+    started = time.monotonic()
+    for auth in auths:
+        while True:
+            try:
+                await auth.GetCurrentUser(me, metadata=token)
+            except aio.AioRpcError as error:
+                assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+                break
+            assert time.monotonic() - started < bound, "a server still accepts the revoked token"
+            await asyncio.sleep(0.1)
 
 
 async def test_sign_in_lockout_counts_failures_made_on_both_servers(cluster: Cluster) -> None:
