@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     from pixelcheck.analysis.pipeline import AnalysisPipeline
     from pixelcheck.analysis.progress import ProgressHub
     from pixelcheck.analysis.service import Results
+    from pixelcheck.api.client_address import ClientAddresses
     from pixelcheck.api.interceptors import AuditSink
     from pixelcheck.audit.recorder import AuditRecorder
     from pixelcheck.audit.service import AuditTrail
-    from pixelcheck.api.client_address import ClientAddresses
     from pixelcheck.iam.revocation import AccessVerifier, RevocationCache
     from pixelcheck.iam.service import Identity
     from pixelcheck.iam.service_tokens import ServiceTokens

@@ -124,12 +124,13 @@ class ServiceTokens:
         return ServiceTokenPage(views, next_token)
 
     def revoke(self, *, token_id: str, revoked_by: str, actor_id: str = "",
-               origin: Origin = Origin()) -> ServiceTokenView:
+               origin: Origin | None = None) -> ServiceTokenView:
         """Revoke a service token; every server refuses it within seconds. Revoking twice changes nothing.
 
         Raises InvalidInput (malformed id), NotFound (SERVICE_TOKEN_NOT_FOUND).
         """
         require_fields(validation.id_violations("id", token_id))
+        origin = origin or Origin()
         with unit_of_work(self._sessions) as session:
             row = session.get(ServiceToken, token_id, with_for_update=True)
             if row is None:
