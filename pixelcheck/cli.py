@@ -55,29 +55,20 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from pixelcheck.db import current_revision, database_problem, upgrade
+    from pixelcheck.db import current_revision, explained_problems, upgrade
 
     url = settings.resolved_database_url
-    try:
+    with explained_problems(url):
         upgrade(url)
         print(f"database at revision {current_revision(url)}")
-    except Exception as exc:
-        if (problem := database_problem(exc, url)) is None:
-            raise
-        print(f"pixelcheck: {problem}", file=sys.stderr)
-        return 1
     return 0
 
 
 def _db_check(args: argparse.Namespace, settings: Settings) -> int:
-    from pixelcheck.db import DatabaseProblem, check_schema, current_revision
+    from pixelcheck.db import check_schema, current_revision
 
     url = settings.resolved_database_url
-    try:
-        check_schema(url)
-    except DatabaseProblem as problem:
-        print(f"pixelcheck: {problem}", file=sys.stderr)
-        return 1
+    check_schema(url)
     print(f"database reachable, schema up to date (revision {current_revision(url)})")
     return 0
 
@@ -132,7 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings)
     handler: Handler = args.handler
-    return handler(args, settings)
+    from pixelcheck.db import DatabaseProblem
+
+    try:
+        return handler(args, settings)
+    except DatabaseProblem as problem:  # one line naming the problem and its fix, never a traceback
+        print(f"pixelcheck: {problem}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -172,18 +172,26 @@ def database_problem(exc: BaseException, database_url: str) -> DatabaseProblem |
     return None
 
 
+@contextmanager
+def explained_problems(database_url: str) -> Iterator[None]:
+    """Raises DatabaseProblem for a bad URL or an unreachable server met inside the block."""
+    try:
+        yield
+    except DatabaseProblem:
+        raise
+    except Exception as exc:
+        if (problem := database_problem(exc, database_url)) is None:
+            raise
+        raise problem from exc
+
+
 def check_schema(database_url: str) -> None:
     """Raises DatabaseProblem unless the database is reachable and migrated to this release's head."""
     from alembic.script import ScriptDirectory
 
     heads = set(ScriptDirectory.from_config(_alembic_config(database_url)).get_heads())
-    try:
+    with explained_problems(database_url):
         revision = current_revision(database_url)
-    except Exception as exc:
-        problem = database_problem(exc, database_url)
-        if problem is None:
-            raise
-        raise problem from exc
     if revision is None:
         raise DatabaseProblem(f"the database at {safe_url(database_url)} has no PixelCheck schema yet; "
                               "run `pixelcheck db upgrade`")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pixelcheck.db import DatabaseProblem, check_schema, database_problem
+from pixelcheck.db import check_schema, explained_problems
 from pixelcheck.errors import DomainError
 from pixelcheck.iam.models import ROLE_NAMES
 from pixelcheck.iam.principal import ADMIN, Principal
@@ -56,21 +56,13 @@ def _with_identity(action: Callable[[Operator, argparse.Namespace], int]) -> Cal
         from pixelcheck.bootstrap import build_container
 
         url = settings.resolved_database_url
-        try:
-            check_schema(url)
-        except DatabaseProblem as problem:
-            print(f"pixelcheck: {problem}", file=sys.stderr)
-            return 1
+        check_schema(url)  # DatabaseProblem: `pixelcheck` prints it as one line
         container = build_container(settings, role="cli")
         try:
-            return action(Operator(container.identity, container.service_tokens), args)
+            with explained_problems(url):
+                return action(Operator(container.identity, container.service_tokens), args)
         except DomainError as exc:
             print(f"pixelcheck: {exc.message}", file=sys.stderr)
-            return 1
-        except Exception as exc:
-            if (problem := database_problem(exc, url)) is None:
-                raise
-            print(f"pixelcheck: {problem}", file=sys.stderr)
             return 1
         finally:
             container.close()  # also writes the audit events recorded by the command
