@@ -93,7 +93,9 @@ def configure_tracing(settings: Settings, *, role: str, engine: Engine | None = 
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    resource = Resource.create({"service.name": SERVICE_NAME, "pixelcheck.role": role})
+    resource = Resource.create({"pixelcheck.role": role})  # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES apply
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
     provider = TracerProvider(resource=resource, sampler=_sampler())
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))
     trace.set_tracer_provider(provider)
