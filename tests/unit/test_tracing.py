@@ -15,13 +15,13 @@ from opentelemetry.trace import Tracer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from pixelcheck import tracing
 from pixelcheck.analysis.pipeline import _StageClock
 from pixelcheck.api.calls import CallInfo
 from pixelcheck.audit.models import AuditEvent
 from pixelcheck.audit.recorder import AuditRecorder
 from pixelcheck.db import make_engine, make_session_factory, upgrade
 from pixelcheck.observability import JsonFormatter, RequestIdFilter
-from pixelcheck import tracing
 from pixelcheck.settings import Settings
 from pixelcheck.tracing import configure_tracing, current_trace_id
 
