@@ -19,6 +19,7 @@ from pixelcheck.blobs import BlobStore, make_blob_store
 from pixelcheck.db import make_engine, make_session_factory
 from pixelcheck.keys import RedisKeys
 from pixelcheck.settings import Settings
+from pixelcheck.tracing import Tracing, configure_tracing
 from pixelcheck.worker import TaskQueue, make_celery
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class Container:
     keys: RedisKeys
     blobs: BlobStore
     queue: TaskQueue
+    tracing: Tracing | None = None  # None: tracing off (no PIXELCHECK_OTLP_ENDPOINT)
     _closers: list[Any] = field(default_factory=list)
 
     @cached_property
@@ -238,6 +240,8 @@ class Container:
                 log.exception("error while closing %r", closer)
         self.redis.close()
         self.engine.dispose()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # exports the spans still buffered
 
 
 def build_container(settings: Settings, *, role: str = "server") -> Container:
@@ -245,6 +249,7 @@ def build_container(settings: Settings, *, role: str = "server") -> Container:
     engine = make_engine(settings.resolved_database_url, pool_size=max(5, settings.grpc_max_workers))
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5,
                                   health_check_interval=30)
+    tracing = configure_tracing(settings, role=role, engine=engine)
     return Container(
         settings=settings,
         role=role,
@@ -255,4 +260,5 @@ def build_container(settings: Settings, *, role: str = "server") -> Container:
         keys=RedisKeys(settings.redis_key_prefix),
         blobs=make_blob_store(settings.blob_store, settings.resolved_blob_dir),
         queue=TaskQueue(make_celery(settings)),
+        tracing=tracing,
     )

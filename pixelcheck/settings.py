@@ -87,6 +87,7 @@ class Settings:
     image_retention_days: int = 0  # 0 = keep forever
     metrics_port: int = 0  # the server's Prometheus endpoint; 0 = none
     worker_metrics_port: int = 0  # a worker's first pool process serves here, the next on +1 ...; 0 = none
+    otlp_endpoint: str = ""  # OTLP/gRPC collector (e.g. http://collector:4317); empty = tracing off
     log_format: str = "text"  # text | json
     log_level: str = "INFO"
 
@@ -124,6 +125,8 @@ class Settings:
         if path.is_file():
             values.update(_parse_env_file(path))
         values.update(os.environ if environ is None else environ)
+        if not values.get(PREFIX + "OTLP_ENDPOINT") and values.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            values[PREFIX + "OTLP_ENDPOINT"] = values["OTEL_EXPORTER_OTLP_ENDPOINT"]  # the standard variable
         hints = get_type_hints(cls)
         kwargs: dict[str, Any] = {}
         for f in fields(cls):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
 from pixelcheck.ingestion.service import AuditLog, image_key
+from pixelcheck.tracing import stage_span
 
 log = logging.getLogger("pixelcheck.analysis")
 
@@ -35,12 +37,20 @@ class ReportQueue(Protocol):
     def build_report(self, report_id: str) -> None: ...
 
 
-class _StageClock:
-    """Times each stage of one run (for the stored breakdown and the stage-duration metric)."""
+_STAGE_SPANS = {"DECODING": "analysis.decode", "PROVENANCE": "analysis.provenance",
+                "PIXEL_MODEL": "analysis.pixel_model", "FUSION": "analysis.fusion", "SAVING": "analysis.save"}
 
-    def __init__(self, started: float, observe: Callable[[str, float], None] | None) -> None:
+
+class _StageClock:
+    """Times each stage of one run (for the stored breakdown and the stage-duration metric) and traces it:
+    one span per stage, current while the stage runs, so its database calls nest under it."""
+
+    def __init__(self, started: float, observe: Callable[[str, float], None] | None, image_id: str) -> None:
         self.timings: dict[str, float] = {}
         self._stage, self._at, self._observe = "DECODING", started, observe
+        self._image_id = image_id
+        self._span: ExitStack | None = None
+        self._open_span("DECODING")
 
     def enter(self, stage: str) -> None:
         now = time.perf_counter()
@@ -48,6 +58,21 @@ class _StageClock:
         if self._observe is not None:
             self._observe(self._stage, now - self._at)
         self._stage, self._at = stage, now
+        self._open_span(stage)
+
+    def _open_span(self, stage: str) -> None:
+        if stage not in _STAGE_SPANS:
+            return  # DONE: the save span lasts until the run ends (commit, report, progress event)
+        self.close()
+        self._span = ExitStack()
+        self._span.enter_context(stage_span(_STAGE_SPANS[stage], {"pixelcheck.image_id": self._image_id,
+                                                                  "pixelcheck.stage": stage}))
+
+    def close(self) -> None:
+        """End the open stage's span (idempotent)."""
+        if self._span is not None:
+            span, self._span = self._span, None
+            span.close()
 
 
 class AnalysisPipeline:
@@ -74,7 +99,13 @@ class AnalysisPipeline:
         if attempt is None:
             return "skipped"
         started = time.perf_counter()
-        clock = _StageClock(started, self._observe_stage)
+        clock = _StageClock(started, self._observe_stage, image_id)
+        try:
+            return self._analyse(image_id, attempt, detector, clock, started)
+        finally:
+            clock.close()
+
+    def _analyse(self, image_id: str, attempt: int, detector: Detector, clock: _StageClock, started: float) -> str:
         timings = clock.timings
 
         def enter(stage: Stage | str) -> None:

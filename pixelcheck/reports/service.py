@@ -41,6 +41,7 @@ from pixelcheck.reports.csv_export import render_csv
 from pixelcheck.reports.document import ReportDocument
 from pixelcheck.reports.models import Report, ReportImage
 from pixelcheck.reports.pdf import render_pdf
+from pixelcheck.tracing import stage_span
 
 log = logging.getLogger("pixelcheck.reports")
 
@@ -264,6 +265,10 @@ class Reports:
         worker that died, is built again. Raises Unavailable when the database cannot be reached, so
         the task retries.
         """
+        with stage_span("report.build", {"pixelcheck.report_id": report_id}):
+            self._build(report_id)
+
+    def _build(self, report_id: str) -> None:
         with unit_of_work(self._sessions) as session:
             report = session.get(Report, report_id)
             if report is None or report.state in (ReportState.READY, ReportState.FAILED):
