@@ -202,14 +202,15 @@ def build_container(settings: Settings, *, role: str = "server") -> Container:
     engine = make_engine(settings.resolved_database_url, pool_size=max(5, settings.grpc_max_workers))
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5,
                                   health_check_interval=30)
+    read_sessions = make_session_factory(engine, readonly=True)
     return Container(
         settings=settings,
         role=role,
         engine=engine,
         sessions=make_session_factory(engine),
-        read_sessions=make_session_factory(engine, readonly=True),
+        read_sessions=read_sessions,
         redis=client,
         keys=RedisKeys(settings.redis_key_prefix),
-        blobs=make_blob_store(settings.blob_store, settings.resolved_blob_dir),
+        blobs=make_blob_store(settings, read_sessions),
         queue=TaskQueue(make_celery(settings)),
     )
