@@ -95,7 +95,8 @@ class Container:
 
         s = self.settings
         return AnalysisPipeline(
-            sessions=self.sessions, blobs=self.blobs, detector=lambda: self.detector,
+            sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
+            detector=lambda: self.detector,
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
             max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage)
