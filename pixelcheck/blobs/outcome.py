@@ -27,19 +27,19 @@ _ACTIONS = "pixelcheck.blob_actions"
 
 
 def _run_committed(session: Session) -> None:
-    commit_actions, rollback_actions = session.info[_ACTIONS]
-    pending = list(commit_actions)
-    commit_actions.clear()
-    rollback_actions.clear()
-    for action in pending:
-        action()
+    _run(session, committed=True)
 
 
 def _run_rolled_back(session: Session, previous_transaction: object) -> None:
     if getattr(previous_transaction, "nested", False) or getattr(previous_transaction, "parent", None) is not None:
         return  # a savepoint: the outer transaction may still commit
+    _run(session, committed=False)
+
+
+def _run(session: Session, *, committed: bool) -> None:
+    """Run (and forget) the actions for this outcome; the others are forgotten too."""
     commit_actions, rollback_actions = session.info[_ACTIONS]
-    pending = list(rollback_actions)
+    pending = list(commit_actions if committed else rollback_actions)
     commit_actions.clear()
     rollback_actions.clear()
     for action in pending:
