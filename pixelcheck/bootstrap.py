@@ -100,7 +100,8 @@ class Container:
 
         s = self.settings
         return AnalysisPipeline(
-            sessions=self.sessions, blobs=self.blobs, detector=lambda: self.detector,
+            sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
+            detector=lambda: self.detector,
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
             max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage)
@@ -250,15 +251,16 @@ def build_container(settings: Settings, *, role: str = "server") -> Container:
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5,
                                   health_check_interval=30)
     tracing = configure_tracing(settings, role=role, engine=engine)
+    read_sessions = make_session_factory(engine, readonly=True)
     return Container(
         settings=settings,
         role=role,
         engine=engine,
         sessions=make_session_factory(engine),
-        read_sessions=make_session_factory(engine, readonly=True),
+        read_sessions=read_sessions,
         redis=client,
         keys=RedisKeys(settings.redis_key_prefix),
-        blobs=make_blob_store(settings.blob_store, settings.resolved_blob_dir),
+        blobs=make_blob_store(settings, read_sessions),
         queue=TaskQueue(make_celery(settings)),
         tracing=tracing,
     )

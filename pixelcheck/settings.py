@@ -70,8 +70,17 @@ class Settings:
     upload_chunk_max_bytes: int = MIB
     image_max_side: int = 12_000
     image_max_pixels: int = 50_000_000
-    blob_store: str = "database"  # database | filesystem
+    blob_store: str = "database"  # database | filesystem | s3
     blob_dir: str = ""  # default: <data_dir>/blobs
+    blob_orphan_grace_seconds: int = 3600  # the sweep removes unreferenced objects older than this (s3)
+    s3_bucket: str = ""  # required with blob_store=s3
+    s3_prefix: str = ""  # prepended to every object key, e.g. "pixelcheck/"
+    s3_endpoint_url: str = ""  # empty: AWS; else e.g. http://minio:9000
+    s3_region: str = ""  # empty: boto3's default (AWS_REGION, the config file)
+    s3_addressing_style: str = "auto"  # auto | path | virtual
+    s3_access_key_id: str = ""  # empty: boto3's default credential chain
+    s3_secret_access_key: str = ""
+    s3_session_token: str = ""
 
     model_dir: str = field(default_factory=_default_model_dir)
     detector_threshold: float = -1.0  # < 0: the model's own threshold
@@ -162,8 +171,16 @@ class Settings:
             raise SettingsError(f"{self.jwt_algorithm} needs PIXELCHECK_JWT_PUBLIC_KEY_FILE")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise SettingsError("PIXELCHECK_TLS_CERT_FILE and PIXELCHECK_TLS_KEY_FILE go together")
-        if self.blob_store not in ("database", "filesystem"):
-            raise SettingsError("PIXELCHECK_BLOB_STORE must be 'database' or 'filesystem'")
+        if self.blob_store not in ("database", "filesystem", "s3"):
+            raise SettingsError("PIXELCHECK_BLOB_STORE must be 'database', 'filesystem' or 's3'")
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise SettingsError("PIXELCHECK_BLOB_STORE=s3 needs PIXELCHECK_S3_BUCKET")
+        if self.s3_addressing_style not in ("auto", "path", "virtual"):
+            raise SettingsError("PIXELCHECK_S3_ADDRESSING_STYLE must be 'auto', 'path' or 'virtual'")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise SettingsError("PIXELCHECK_S3_ACCESS_KEY_ID and PIXELCHECK_S3_SECRET_ACCESS_KEY go together")
+        if self.s3_session_token and not self.s3_access_key_id:
+            raise SettingsError("PIXELCHECK_S3_SESSION_TOKEN needs PIXELCHECK_S3_ACCESS_KEY_ID")
         if self.log_format not in ("text", "json"):
             raise SettingsError("PIXELCHECK_LOG_FORMAT must be 'text' or 'json'")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",
@@ -172,7 +189,7 @@ class Settings:
                      "signin_login_max_delay_seconds", "signin_address_max_failures",
                      "signin_familiar_address_seconds", "revocation_refresh_seconds",
                      "service_token_last_used_flush_seconds", "worker_concurrency", "report_max_images",
-                     "audit_batch_size"):
+                     "audit_batch_size", "blob_orphan_grace_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         _networks(self.trusted_proxies)

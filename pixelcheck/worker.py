@@ -22,6 +22,7 @@ ANALYZE_IMAGE = "pixelcheck.analyze_image"
 BUILD_REPORT = "pixelcheck.build_report"
 RECONCILE_ANALYSES = "pixelcheck.reconcile_analyses"
 APPLY_RETENTION = "pixelcheck.apply_retention"
+SWEEP_ORPHAN_BLOBS = "pixelcheck.sweep_orphan_blobs"
 TASK_MODULES = ["pixelcheck.analysis.tasks", "pixelcheck.reports.tasks", "pixelcheck.audit.tasks"]
 
 
@@ -52,6 +53,9 @@ def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
         beat_schedule={
             "reconcile-analyses": {"task": RECONCILE_ANALYSES, "schedule": reconcile_every},
             "apply-retention": {"task": APPLY_RETENTION, "schedule": 3600.0},
+            # Orphans become removable once older than the grace period: look twice per period, at most hourly.
+            "sweep-orphan-blobs": {"task": SWEEP_ORPHAN_BLOBS,
+                                   "schedule": float(min(3600, max(60, settings.blob_orphan_grace_seconds // 2)))},
         },
         timezone="UTC",
     )

@@ -2,6 +2,10 @@
 
 Exactly-once results under redelivery: a run first claims the row (QUEUED, or RUNNING but stale) with a
 compare-and-set that bumps `attempts`, and saves only while it still holds that attempt.
+
+Database writes are the ones a client reads: the claim (RUNNING) and the outcome (SUCCEEDED or FAILED),
+one short transaction each. The stages in between (PROVENANCE ... SAVING) go to the progress bus only:
+WatchAnalysis reads the snapshot (RUNNING) from the database and every later stage from Redis.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector import Detector, ImageUnreadable, Stage
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.progress import STAGE_MESSAGES, STAGE_PROGRESS, ProgressEvent, ProgressPublisher
-from pixelcheck.analysis.records import store_verdict
+from pixelcheck.analysis.records import verdict_columns
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
@@ -76,11 +80,13 @@ class _StageClock:
 
 
 class AnalysisPipeline:
-    def __init__(self, *, sessions: sessionmaker[Session], blobs: BlobStore, detector: Callable[[], Detector],
+    def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session], blobs: BlobStore,
+                 detector: Callable[[], Detector],
                  publisher: ProgressPublisher, audit: AuditLog, reports: AutomaticReports | None,
                  report_queue: ReportQueue, stale_after: timedelta, max_attempts: int,
                  stage_observer: Callable[[str, float], None] | None = None) -> None:
         self._sessions = sessions
+        self._read_sessions = read_sessions
         self._blobs = blobs
         self._detector = detector
         self._publisher = publisher
@@ -95,9 +101,10 @@ class AnalysisPipeline:
         """Analyse the image once. Returns what happened: "succeeded", "failed", "skipped" (finished, deleted
         or claimed by another run). Raises pixelcheck.errors.Unavailable on transient database trouble."""
         detector = self._detector()  # before claiming: a worker without its model leaves the analysis QUEUED
-        attempt = self._claim(image_id)
-        if attempt is None:
+        claimed = self._claim(image_id)
+        if claimed is None:
             return "skipped"
+        attempt, owner_id = claimed
         started = time.perf_counter()
         clock = _StageClock(started, self._observe_stage, image_id)
         try:
@@ -110,9 +117,9 @@ class AnalysisPipeline:
 
         def enter(stage: Stage | str) -> None:
             clock.enter(str(stage))
-            self._set_stage(image_id, attempt, str(stage))
+            self._publish(image_id, "RUNNING", str(stage), attempt)
 
-        with unit_of_work(self._sessions) as session:
+        with self._read_sessions() as session:  # autocommit: no BEGIN/COMMIT round trips for a read
             data = self._blobs.get(session, image_key(image_id))
         if data is None:
             return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})
@@ -128,19 +135,21 @@ class AnalysisPipeline:
         duration_ms = int((time.perf_counter() - started) * 1000)
         report_id = ""
         with unit_of_work(self._sessions) as session:
-            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id).with_for_update())
-            if row is None or row.attempts != attempt or row.state != "RUNNING":
-                return "skipped"  # deleted meanwhile, or a newer attempt took over
-            store_verdict(row, verdict)
             clock.enter("DONE")
-            row.state, row.stage, row.progress = "SUCCEEDED", "DONE", 1.0
-            row.duration_ms, row.stage_timings_ms = duration_ms, timings
-            row.finish_time = row.update_time = utcnow()
+            now = utcnow()
+            saved = session.execute(
+                update(Analysis)
+                .where(Analysis.image_id == image_id, Analysis.attempts == attempt, Analysis.state == "RUNNING")
+                .values(state="SUCCEEDED", stage="DONE", progress=1.0, duration_ms=duration_ms,
+                        stage_timings_ms=timings, finish_time=now, update_time=now, **verdict_columns(verdict))
+                .execution_options(synchronize_session=False))
+            if saved.rowcount != 1:  # type: ignore[attr-defined]
+                return "skipped"  # deleted meanwhile, or a newer attempt took over
             if self._reports is not None:
-                report_id = self._reports.add_automatic_report(session, owner_id=row.owner_id,
-                                                               image_id=image_id) or ""
-                row.report_id = report_id
-            owner_id = row.owner_id
+                report_id = self._reports.add_automatic_report(session, owner_id=owner_id, image_id=image_id) or ""
+                if report_id:
+                    session.execute(update(Analysis).where(Analysis.image_id == image_id)
+                                    .values(report_id=report_id).execution_options(synchronize_session=False))
         if report_id:
             self._enqueue_report(report_id)
         self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
@@ -149,7 +158,9 @@ class AnalysisPipeline:
         self._publish(image_id, "SUCCEEDED", "DONE", attempt)
         return "succeeded"
 
-    def _claim(self, image_id: str) -> int | None:
+    def _claim(self, image_id: str) -> tuple[int, str] | None:
+        """Take the analysis for one attempt: (attempt number, owner id), or None when another run holds it
+        or it is finished or gone."""
         now = utcnow()
         with unit_of_work(self._sessions) as session:
             result = session.execute(
@@ -158,31 +169,20 @@ class AnalysisPipeline:
                        or_(Analysis.state == "QUEUED",
                            (Analysis.state == "RUNNING") & (Analysis.update_time < now - self._stale_after)))
                 .values(state="RUNNING", stage="DECODING", progress=STAGE_PROGRESS["DECODING"],
-                        attempts=Analysis.attempts + 1, update_time=now)
+                        attempts=Analysis.attempts + 1, update_time=now,
+                        start_time=func.coalesce(Analysis.start_time, now))
                 .execution_options(synchronize_session=False))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id))
-            assert row is not None
-            if row.start_time is None:
-                row.start_time = now
-            attempt = row.attempts
-            too_many = attempt > self._max_attempts
-        if too_many:
+            # The row is locked by the UPDATE until the commit: nobody else changed attempts since.
+            attempt, owner_id = session.execute(
+                select(Analysis.attempts, Analysis.owner_id).where(Analysis.image_id == image_id)).one()
+        if attempt > self._max_attempts:
             self._fail(image_id, attempt, "The analysis was interrupted too many times; upload the image again",
                        time.perf_counter(), {})
             return None
         self._publish(image_id, "RUNNING", "DECODING", attempt)
-        return attempt
-
-    def _set_stage(self, image_id: str, attempt: int, stage: str) -> None:
-        with unit_of_work(self._sessions) as session:
-            session.execute(
-                update(Analysis).where(Analysis.image_id == image_id, Analysis.attempts == attempt,
-                                       Analysis.state == "RUNNING")
-                .values(stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0), update_time=utcnow())
-                .execution_options(synchronize_session=False))
-        self._publish(image_id, "RUNNING", stage, attempt)
+        return attempt, owner_id
 
     def _fail(self, image_id: str, attempt: int, reason: str, started: float, timings: dict[str, Any],
               info: Any = None) -> str:

@@ -246,3 +246,35 @@ def baseline_server() -> Iterator[tuple[str, ChildProcess]]:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[dict[str, str]]:
+    """A real S3-compatible server (moto in server mode) with an empty bucket, as Settings overrides."""
+    import urllib.request
+
+    import boto3
+
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="pixelcheck-bench-s3-"))
+    process = ChildProcess(["-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], {}, workdir / "s3.log")
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.process.poll() is not None:
+                    raise RuntimeError(f"the S3 server did not start; see {process.log_path}") from None
+                time.sleep(0.2)
+        overrides = {"blob_store": "s3", "s3_bucket": "pixelcheck-bench", "s3_prefix": "blobs/",
+                     "s3_endpoint_url": endpoint, "s3_region": "us-east-1", "s3_addressing_style": "path",
+                     "s3_access_key_id": "bench", "s3_secret_access_key": "bench-secret"}
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                     aws_secret_access_key="bench-secret").create_bucket(Bucket="pixelcheck-bench")
+        yield overrides
+    finally:
+        process.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
