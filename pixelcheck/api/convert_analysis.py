@@ -75,7 +75,7 @@ def result_to_proto(row: Analysis) -> results_pb2.AnalysisResult:
         c2pa_validation_errors=list(p.get("c2pa_validation_errors", [])), c2pa_signer=p.get("c2pa_signer", ""),
         generator_metadata=list(p.get("generator_metadata", [])), generator_name=p.get("generator_name", ""),
         camera_make=p.get("camera_make", ""), camera_model=p.get("camera_model", ""),
-        software=p.get("software", "")))
+        software=p.get("software", ""), invisible_watermarks=list(p.get("invisible_watermarks", []))))
     f = row.image_facts or {}
     if f:
         result.image_facts.CopyFrom(results_pb2.ImageFacts(

@@ -12,6 +12,7 @@ from pixelcheck.analysis.detector.image_facts import decode_rgb, describe, open_
 from pixelcheck.analysis.detector.metadata_scan import scan_metadata
 from pixelcheck.analysis.detector.pixel_model import PixelModel
 from pixelcheck.analysis.detector.verdict import ModelInfo, Stage, Verdict
+from pixelcheck.analysis.detector.watermarks import find_watermarks
 from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
 
 DEFAULT_MODEL_DIR = SHIPPED_MODEL_DIR
@@ -62,10 +63,11 @@ class Detector:
         notify(Stage.PROVENANCE)
         credentials = self._credentials.read(data)
         metadata = scan_metadata(data, image)
+        marks = find_watermarks(rgb)
         notify(Stage.PIXEL_MODEL)
         reading = self._pixel.run(rgb)
         notify(Stage.FUSION)
-        fused = fuse(credentials, metadata, reading, self._threshold, self._policy)
+        fused = fuse(credentials, metadata, reading, self._threshold, self._policy, marks)
         return Verdict(
             label=fused.label,
             prob_ai=round(fused.prob_ai, 4),
@@ -73,7 +75,7 @@ class Detector:
             band=fused.band,
             model_version=self.model_version,
             signals=fused.signals,
-            provenance=build_provenance(credentials, metadata),
+            provenance=build_provenance(credentials, metadata, marks),
             image_facts=describe(image, data, metadata.has_exif),
             summary=fused.summary,
         )
