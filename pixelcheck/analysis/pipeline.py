@@ -19,6 +19,7 @@ from pixelcheck.analysis.detector import Detector, ImageUnreadable, Stage
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.progress import STAGE_MESSAGES, STAGE_PROGRESS, ProgressEvent, ProgressPublisher
 from pixelcheck.analysis.records import store_verdict
+from pixelcheck.analysis.region_maps import start_region_map
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
@@ -33,6 +34,8 @@ class AutomaticReports(Protocol):
 
 class ReportQueue(Protocol):
     def build_report(self, report_id: str) -> None: ...
+
+    def map_regions(self, image_id: str) -> None: ...
 
 
 class _StageClock:
@@ -101,6 +104,7 @@ class AnalysisPipeline:
             if row is None or row.attempts != attempt or row.state != "RUNNING":
                 return "skipped"  # deleted meanwhile, or a newer attempt took over
             store_verdict(row, verdict)
+            mapping = start_region_map(row, verdict)
             clock.enter("DONE")
             row.state, row.stage, row.progress = "SUCCEEDED", "DONE", 1.0
             row.duration_ms, row.stage_timings_ms = duration_ms, timings
@@ -110,7 +114,9 @@ class AnalysisPipeline:
                                                                image_id=image_id) or ""
                 row.report_id = report_id
             owner_id = row.owner_id
-        if report_id:
+        if mapping:
+            self._enqueue_map(image_id)  # the map's task builds the automatic report once the map is done
+        elif report_id:
             self._enqueue_report(report_id)
         self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
                            payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
@@ -176,6 +182,12 @@ class AnalysisPipeline:
         self._publisher.publish(ProgressEvent(
             image_id=image_id, state=state, stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0),
             message=message or STAGE_MESSAGES.get(stage, ""), event_time=utcnow().isoformat(), attempt=attempt))
+
+    def _enqueue_map(self, image_id: str) -> None:
+        try:
+            self._report_queue.map_regions(image_id)
+        except Exception:  # the reconciler re-enqueues a map left PENDING
+            log.warning("could not enqueue the region map of image %s", image_id, exc_info=True)
 
     def _enqueue_report(self, report_id: str) -> None:
         try:

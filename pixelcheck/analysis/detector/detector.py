@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image
+
 from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact
 from pixelcheck.analysis.detector.content_credentials import CredentialReader
 from pixelcheck.analysis.detector.fusion import BandPolicy, build_provenance, fuse
@@ -53,6 +55,11 @@ class Detector:
     def model_version(self) -> str:
         """'<name>-<version>' as stamped on every verdict."""
         return self._artifact.full_name
+
+    def score_regions(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+        """Calibrated P(AI) of each (left, top, right, bottom) box of a decoded RGB picture, by the pixel model
+        that makes the verdicts (the region map's reading)."""
+        return self._pixel.score_boxes(rgb, boxes)
 
     def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None] | None = None) -> Verdict:
         """Analyse one uploaded file; raises ImageUnreadable when the bytes cannot be decoded."""

@@ -29,6 +29,27 @@ class RegionGrid:
         return list(self.boxes[row * self.columns : (row + 1) * self.columns])
 
 
+@dataclass(frozen=True)
+class RegionScore:
+    row: int
+    column: int
+    box: tuple[int, int, int, int]
+    prob_ai: float
+
+
+@dataclass(frozen=True)
+class RegionMapView:
+    """A region map as callers and reports see it."""
+
+    state: str  # PENDING, READY, UNAVAILABLE, FAILED, or "" before the verdict
+    rows: int = 0
+    columns: int = 0
+    regions: tuple[RegionScore, ...] = ()
+    disagreement: str = ""
+    reason: str = ""
+    progress: float = 0.0
+
+
 def _cells(side: int) -> int:
     return max(0, min(MAX_CELLS, side // MIN_REGION))
 
