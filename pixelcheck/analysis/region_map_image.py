@@ -56,8 +56,10 @@ def overlay(rgb: Image.Image, regions: tuple[RegionScore, ...], max_side: int) -
 
 def legend(width: int) -> Image.Image:
     """A colour bar from 0% to 100% AI with its labels, on white."""
-    text = _font(13)
-    height, margin, bar_top, bar_height = 58, 12, 22, 14
+    size = max(12, min(16, round(width / 32)))  # about 7 pt wherever the picture is printed in a report
+    text = _font(size)
+    margin, bar_top, bar_height = 12, size + 9, size
+    height = bar_top + bar_height + size + 10
     panel = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(panel)
     draw.text((margin, 3), "Pixel model's P(AI) per region", fill=(30, 30, 30), font=text)
