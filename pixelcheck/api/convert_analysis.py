@@ -8,8 +8,8 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pixelcheck.analysis.detector import ModelInfo
-from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.detector.regions import RegionMapView
+from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.progress import STAGE_MESSAGES, ProgressEvent
 from pixelcheck.analysis.region_maps import region_map_view
 from pixelcheck.analysis.service import ModelStatistics, ResultFilters
