@@ -21,6 +21,7 @@ from PIL import Image
 _STEP = 36.0  # the dwtDct quantisation step of the U channel (the package's default scales=[0, 36, 36])
 _BLOCK = 8  # pixels per side of one 4x4 block of the half-resolution LL band
 _STRIP_ROWS = 256  # half-size rows converted at a time: a 50 MP picture is never held as floats at once
+_MAX_BLOCKS = 32_768  # every bit repeats across the whole picture: ~240 votes per bit are plenty (2 MP read)
 _MIN_PIXELS = 256 * 256  # the encoder refuses smaller pictures, so nothing smaller carries a mark
 # U = 0.492 (B - Y) + 128 with Y = 0.299 R + 0.587 G + 0.114 B, as OpenCV's BGR2YUV computes it.
 _U_FROM_RGB = np.array([-0.492 * 0.299, -0.492 * 0.587, 0.492 * (1 - 0.114)], dtype=np.float32)
@@ -114,8 +115,11 @@ def find_watermarks(rgb: Image.Image) -> tuple[WatermarkFinding, ...]:
     # Pillow's 2x2 box reduction stands in for the 2x2 sums of the Haar LL band (C speed; its rounding moves
     # a coefficient by less than 1, against a margin of 9), and the colour transform is linear, so it runs
     # on a quarter of the values.
-    width, height = rgb.width // _BLOCK * _BLOCK, rgb.height // _BLOCK * _BLOCK
-    half = np.asarray(rgb.crop((0, 0, width, height)).reduce(2))
+    # Only the first block rows are read on large pictures: they hold every bit many times over, and the
+    # block numbering the message depends on starts there.
+    width = rgb.width // _BLOCK * _BLOCK
+    rows = min(rgb.height // _BLOCK, max(1, -(-_MAX_BLOCKS // max(1, width // _BLOCK))))
+    half = np.asarray(rgb.crop((0, 0, width, rows * _BLOCK)).reduce(2))
     found: dict[str, WatermarkFinding] = {}
     for blocks in block_bits(half):
         for scheme in SCHEMES:
