@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pixelcheck.analysis.detector import Detector
     from pixelcheck.analysis.pipeline import AnalysisPipeline
     from pixelcheck.analysis.progress import ProgressHub
+    from pixelcheck.analysis.region_maps import RegionMaps
     from pixelcheck.analysis.service import Results
     from pixelcheck.api.client_address import ClientAddresses
     from pixelcheck.api.interceptors import AuditSink
@@ -105,6 +106,22 @@ class Container:
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
             max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage)
+
+    @cached_property
+    def region_maps(self) -> RegionMaps:
+        """Scores region maps on a worker (after the verdict, yielding to it) and serves their pictures."""
+        from datetime import timedelta
+
+        from pixelcheck.analysis.region_maps import RegionMaps
+
+        s = self.settings
+        # Verdicts and reports wait in the queue's default-priority list; region maps in a lower one.
+        waiting_key = f"{self.keys.celery_keyprefix}{self.keys.celery_queue}"
+        return RegionMaps(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
+                          detector=lambda: self.detector, queue=self.queue,
+                          others_waiting=lambda: bool(self.redis.llen(waiting_key)),
+                          stale_after=timedelta(seconds=s.analysis_stale_seconds),
+                          max_attempts=s.analysis_max_attempts)
 
     @cached_property
     def progress_hub(self) -> ProgressHub:

@@ -24,6 +24,7 @@ from pixelcheck.analysis.detector import Detector, ImageUnreadable, Stage
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.progress import STAGE_MESSAGES, STAGE_PROGRESS, ProgressEvent, ProgressPublisher
 from pixelcheck.analysis.records import verdict_columns
+from pixelcheck.analysis.region_maps import region_map_columns
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
@@ -39,6 +40,8 @@ class AutomaticReports(Protocol):
 
 class ReportQueue(Protocol):
     def build_report(self, report_id: str) -> None: ...
+
+    def map_regions(self, image_id: str) -> None: ...
 
 
 _STAGE_SPANS = {"DECODING": "analysis.decode", "PROVENANCE": "analysis.provenance",
@@ -134,6 +137,7 @@ class AnalysisPipeline:
         enter("SAVING")
         duration_ms = int((time.perf_counter() - started) * 1000)
         report_id = ""
+        map_columns, mapping = region_map_columns(verdict)
         with unit_of_work(self._sessions) as session:
             clock.enter("DONE")
             now = utcnow()
@@ -141,7 +145,8 @@ class AnalysisPipeline:
                 update(Analysis)
                 .where(Analysis.image_id == image_id, Analysis.attempts == attempt, Analysis.state == "RUNNING")
                 .values(state="SUCCEEDED", stage="DONE", progress=1.0, duration_ms=duration_ms,
-                        stage_timings_ms=timings, finish_time=now, update_time=now, **verdict_columns(verdict))
+                        stage_timings_ms=timings, finish_time=now, update_time=now, **verdict_columns(verdict),
+                        **map_columns)
                 .execution_options(synchronize_session=False))
             if saved.rowcount != 1:  # type: ignore[attr-defined]
                 return "skipped"  # deleted meanwhile, or a newer attempt took over
@@ -150,7 +155,9 @@ class AnalysisPipeline:
                 if report_id:
                     session.execute(update(Analysis).where(Analysis.image_id == image_id)
                                     .values(report_id=report_id).execution_options(synchronize_session=False))
-        if report_id:
+        if mapping:
+            self._enqueue_map(image_id)  # the map's task builds the automatic report once the map is done
+        elif report_id:
             self._enqueue_report(report_id)
         self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
                            payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
@@ -207,6 +214,12 @@ class AnalysisPipeline:
         self._publisher.publish(ProgressEvent(
             image_id=image_id, state=state, stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0),
             message=message or STAGE_MESSAGES.get(stage, ""), event_time=utcnow().isoformat(), attempt=attempt))
+
+    def _enqueue_map(self, image_id: str) -> None:
+        try:
+            self._report_queue.map_regions(image_id)
+        except Exception:  # the reconciler re-enqueues a map left PENDING
+            log.warning("could not enqueue the region map of image %s", image_id, exc_info=True)
 
     def _enqueue_report(self, report_id: str) -> None:
         try:

@@ -57,6 +57,7 @@ def verdict_of(row: Analysis) -> Verdict | None:
         camera_make=str(p.get("camera_make", "")),
         camera_model=str(p.get("camera_model", "")),
         software=str(p.get("software", "")),
+        invisible_watermarks=tuple(p.get("invisible_watermarks", ())),
     )
     f = row.image_facts or {}
     facts = ImageFacts(format=f["format"], width=f["width"], height=f["height"], size_bytes=f["size_bytes"],

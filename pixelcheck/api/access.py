@@ -32,6 +32,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     f"{_P}ResultsService/WatchAnalysis": ANYONE,
     f"{_P}ResultsService/ListResults": ANYONE,
     f"{_P}ResultsService/GetModelInfo": ANYONE,
+    f"{_P}ResultsService/GetRegionMap": PEOPLE,
     f"{_P}ReportsService/CreateReport": REPORTERS,
     f"{_P}ReportsService/GetReport": REPORT_READERS,
     f"{_P}ReportsService/ListReports": REPORT_READERS,

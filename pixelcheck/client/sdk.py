@@ -179,6 +179,20 @@ class PixelCheckClient:
         """The analysis of an image, whatever its state. NOT_FOUND when unknown or not visible."""
         return self._unary(self._results.GetResult, results_pb2.GetResultRequest(image_id=image_id)).result
 
+    def region_map(self, image_id: str, *, max_side: int = 0, wait: float = 0.0) -> results_pb2.GetRegionMapResponse:
+        """The region-map PNG of an image (owner or ADMIN) and the map it shows. With wait > 0, keeps asking
+        for up to that many seconds while the server answers REGION_MAP_NOT_READY (the map is made after the
+        verdict). Raises PixelCheckError: NOT_FOUND, FAILED_PRECONDITION (not ready, or no map)."""
+        request = results_pb2.GetRegionMapRequest(image_id=image_id, max_side=max_side)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return self._unary(self._results.GetRegionMap, request)
+            except PixelCheckError as error:
+                if error.reason != "REGION_MAP_NOT_READY" or time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+
     def watch(self, image_id: str, *, timeout: float | None = None) -> Iterator[results_pb2.AnalysisEvent]:
         """Events of an analysis as they happen: the current snapshot first, ending after SUCCEEDED or
         FAILED. A dropped stream is reopened (it starts with a fresh snapshot)."""

@@ -90,3 +90,29 @@ class PixelModel:
         agreement = float(np.mean(np.sign(logits) == np.sign(mean))) if mean != 0 else 0.5
         flat = float(np.median([flat_share(crop) for crop in crops]))
         return PixelReading(self.calibrated(mean), tuple(float(v) for v in logits), agreement, flat)
+
+    def score_boxes(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+        """Calibrated P(AI) of each (left, top, right, bottom) box: its central window of at most
+        CROP_SIZE per side at native resolution (even-aligned, as the network's 2x2 residual wants)."""
+        windows: list[tuple[int, int, int, int]] = []
+        for left, top, right, bottom in boxes:
+            width, height = min(CROP_SIZE, right - left) // 2 * 2, min(CROP_SIZE, bottom - top) // 2 * 2
+            x = (left + (right - left - width) // 2) // 2 * 2
+            y = (top + (bottom - top - height) // 2) // 2 * 2
+            windows.append((x, y, width, height))
+        scores = [0.5] * len(boxes)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for index, (_, _, width, height) in enumerate(windows):
+            by_shape.setdefault((width, height), []).append(index)
+        for (width, height), indices in by_shape.items():
+            if min(width, height) < 2:
+                continue  # nothing to read: a degenerate box stays at 0.5
+            for start in range(0, len(indices), 16):  # 16 crops of 256² are ~12 MB of floats
+                chunk = indices[start : start + 16]
+                crops = [np.asarray(rgb.crop((windows[i][0], windows[i][1], windows[i][0] + width,
+                                              windows[i][1] + height))) for i in chunk]
+                batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
+                logits = self._session.run(None, {self._input: batch})[0].astype(np.float64).ravel()
+                for i, logit in zip(chunk, logits, strict=True):
+                    scores[i] = self.calibrated(float(logit))
+        return scores
