@@ -111,11 +111,12 @@ class AnalysisPipeline:
         started = time.perf_counter()
         clock = _StageClock(started, self._observe_stage, image_id)
         try:
-            return self._analyse(image_id, attempt, detector, clock, started)
+            return self._analyse(image_id, attempt, owner_id, detector, clock, started)
         finally:
             clock.close()
 
-    def _analyse(self, image_id: str, attempt: int, detector: Detector, clock: _StageClock, started: float) -> str:
+    def _analyse(self, image_id: str, attempt: int, owner_id: str, detector: Detector, clock: _StageClock,
+                 started: float) -> str:
         timings = clock.timings
 
         def enter(stage: Stage | str) -> None:
