@@ -167,3 +167,16 @@ def test_settings_cannot_be_changed_in_place() -> None:
     settings = settings_from()
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.grpc_address = "0.0.0.0:1"  # type: ignore[misc]
+
+
+def test_settings_know_no_context_and_the_composition_root_resolves_the_shipped_model(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, pixelcheck.settings; print(any(m.startswith('pixelcheck.analysis') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+    from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
+    from pixelcheck.bootstrap import model_dir
+
+    assert settings_from().model_dir == "" and model_dir(settings_from()) == SHIPPED_MODEL_DIR
+    assert model_dir(settings_from(PIXELCHECK_MODEL_DIR=str(tmp_path))) == tmp_path
