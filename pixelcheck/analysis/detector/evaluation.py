@@ -222,7 +222,8 @@ def render(name: str, summary: dict[str, Any]) -> str:
     lines = [
         f"== {name}: {summary['n']} images  accuracy {summary['accuracy']:.4f}  ROC AUC {summary['roc_auc']}  "
         f"ECE {summary['ece']:.4f}  AI recall {summary['ai_recall']}  real accuracy {summary['real_accuracy']}",
-        "  per band:  " + "  ".join(
+        "  per band:  "
+        + "  ".join(
             f"{band} {v['share']:.1%} of images, {v['accuracy'] if v['accuracy'] is not None else '-'} right"
             for band, v in summary["per_band"].items()
         ),
@@ -230,7 +231,9 @@ def render(name: str, summary: dict[str, Any]) -> str:
     ]
     lines += [f"    {group:<34} {v['n']:>5}  {v['accuracy']:.3f}" for group, v in summary["per_group"].items()]
     lines.append("  most confidently wrong:")
-    lines += [f"    {w['prob_ai']:.3f} {w['band']:<6} {w['group']:<24} {w['file']}" for w in summary["most_confidently_wrong"]]
+    lines += [
+        f"    {w['prob_ai']:.3f} {w['band']:<6} {w['group']:<24} {w['file']}" for w in summary["most_confidently_wrong"]
+    ]
     return "\n".join(lines)
 
 
@@ -241,8 +244,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("folder", type=Path, help="folder with ai/ and real/ (sub-folders = groups)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model artifact folder")
-    parser.add_argument("--split", choices=("test", "validation"),
-                        help="score only the model's pinned split of the training pool in FOLDER")
+    parser.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        help="score only the model's pinned split of the training pool in FOLDER",
+    )
     parser.add_argument("--robustness", action="store_true", help="also after JPEG q70, half size and blur σ1")
     parser.add_argument("--threads", type=int, default=1, help="images analysed at once (one core each)")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
@@ -258,11 +264,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eval-detector: {error}", file=sys.stderr)
         return 2
     detector = load_detector(args.model)
-    print(f"model {detector.model_version}: {len(items)} images "
-          f"({sum(i.is_ai for i in items)} AI) from {args.folder}{f' (pinned {args.split} split)' if args.split else ''}",
-          flush=True)
-    results = evaluate(detector, items, robustness=args.robustness, threads=args.threads,
-                       log=lambda text: print(text, flush=True))
+    print(
+        f"model {detector.model_version}: {len(items)} images "
+        f"({sum(i.is_ai for i in items)} AI) from {args.folder}{f' (pinned {args.split} split)' if args.split else ''}",
+        flush=True,
+    )
+    results = evaluate(
+        detector, items, robustness=args.robustness, threads=args.threads, log=lambda text: print(text, flush=True)
+    )
     if args.json:
         args.json.write_text(json.dumps({"model": detector.model_version, **results}, indent=2) + "\n")
     return 0

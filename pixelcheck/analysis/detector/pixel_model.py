@@ -91,7 +91,9 @@ class PixelModel:
 
     def _crops_of(self, rgb: Image.Image) -> list[np.ndarray]:
         # Only the crops become arrays: converting a 12 MP picture whole would cost more than the model.
-        return [np.asarray(rgb.crop((x, y, x + s, y + s))) for x, y, s in crop_boxes(rgb.width, rgb.height, self._crops)]
+        return [
+            np.asarray(rgb.crop((x, y, x + s, y + s))) for x, y, s in crop_boxes(rgb.width, rgb.height, self._crops)
+        ]
 
     def run(self, rgb: Image.Image) -> PixelReading | None:
         """Read a decoded RGB picture; None when it is too small to judge."""

@@ -41,7 +41,10 @@ def test_roc_auc_and_ece_match_hand_computed_values() -> None:
 
 def test_folder_groups_come_from_sub_folders(tmp_path: Path) -> None:
     items = folder_items(_folder(tmp_path))
-    assert [(i.path.name, i.is_ai, i.group) for i in items][:2] == [("a0.png", True, "ai/gen-a"), ("a1.png", True, "ai/gen-a")]
+    assert [(i.path.name, i.is_ai, i.group) for i in items][:2] == [
+        ("a0.png", True, "ai/gen-a"),
+        ("a1.png", True, "ai/gen-a"),
+    ]
     assert {i.group for i in items if not i.is_ai} == {"real"} and len(items) == 6
     with pytest.raises(EvaluationError, match="no images"):
         folder_items(tmp_path / "empty")

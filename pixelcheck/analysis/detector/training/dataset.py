@@ -61,7 +61,14 @@ def data_digest(samples: list[Sample]) -> str:
 
 # Photogrammetry sets: many views of one scene, so a whole group is one unit of the split.
 MULTI_VIEW_GROUPS = frozenset(
-    {"strecha-mvs", "sceaux-castle", "alicevision-monstree", "alicevision-buddha", "opensfm-lund", "drone-brighton-beach"}
+    {
+        "strecha-mvs",
+        "sceaux-castle",
+        "alicevision-monstree",
+        "alicevision-buddha",
+        "opensfm-lund",
+        "drone-brighton-beach",
+    }
 )
 # The SD.Next model-samples gallery renders one fixed prompt set with every model: a prompt is one unit.
 SHARED_PROMPT_MARK = "vladmandic__sd-samples__"

@@ -88,7 +88,9 @@ def _one(task: tuple[int, str, int, int, bool]) -> tuple[int, np.ndarray, np.nda
     image = Image.open(path).convert("RGB")
     rng = np.random.default_rng([seed, index])
     clean = service_features(image, crops)
-    augmented = np.stack([_run([_random_crop(random_processing(image, rng), rng)])[0] for _ in range(AUGMENTED_PER_IMAGE)])
+    augmented = np.stack(
+        [_run([_random_crop(random_processing(image, rng), rng)])[0] for _ in range(AUGMENTED_PER_IMAGE)]
+    )
     robustness = (
         np.stack([service_features(transform(image), crops) for transform in ROBUSTNESS_TRANSFORMS.values()])
         if robust

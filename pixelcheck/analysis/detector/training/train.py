@@ -153,8 +153,10 @@ def leave_one_generator_out(pool: Pool, split: np.ndarray, log: Callable[[str], 
         correct = np.concatenate(parts)
         fold = _fold_record(group, held, correct, float(np.mean(real_scores)), "real_test_accuracy")
         fold["held_out_by_prompt_too"] = bool(prompts)
-        log(f"LOGO {fold['left_out']:>22} crops {fold['crops']:>4}  recall {fold['accuracy_on_left_out']:.3f}  "
-            f"real test acc {fold['real_test_accuracy']:.3f}{'  (by prompt too)' if prompts else ''}")
+        log(
+            f"LOGO {fold['left_out']:>22} crops {fold['crops']:>4}  recall {fold['accuracy_on_left_out']:.3f}  "
+            f"real test acc {fold['real_test_accuracy']:.3f}{'  (by prompt too)' if prompts else ''}"
+        )
         folds.append(fold)
     return folds
 
@@ -170,8 +172,10 @@ def leave_one_real_source_out(pool: Pool, split: np.ndarray, log: Callable[[str]
         correct = pool.logits(head, np.where(held)[0]) <= 0
         ai_recall = float((pool.logits(head, ai_test) > 0).mean())
         fold = _fold_record(group, held, correct, ai_recall, "ai_test_recall")
-        log(f"LORO {group:>28} crops {fold['crops']:>4}  accuracy {fold['accuracy_on_left_out']:.3f}  "
-            f"AI test recall {ai_recall:.3f}")
+        log(
+            f"LORO {group:>28} crops {fold['crops']:>4}  accuracy {fold['accuracy_on_left_out']:.3f}  "
+            f"AI test recall {ai_recall:.3f}"
+        )
         folds.append(fold)
     return folds
 
@@ -206,8 +210,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     samples = load_samples(args.data)
     digest = data_digest(samples)
     split = split_by_source(samples, args.seed)
-    log(f"{len(samples)} images ({sum(s.is_ai for s in samples)} AI), split sizes {np.bincount(split).tolist()}, "
-        f"data sha256 {digest[:12]}")
+    log(
+        f"{len(samples)} images ({sum(s.is_ai for s in samples)} AI), split sizes {np.bincount(split).tolist()}, "
+        f"data sha256 {digest[:12]}"
+    )
     backbone = export_backbone_onnx()
     features = extract(
         [s.path for s in samples],
@@ -253,8 +259,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
             for i in wrong
         ],
     }
-    log(json.dumps({k: metrics[k] for k in ("validation", "test", "validation_bands", "test_bands",
-                                            "robustness_accuracy")}))
+    log(
+        json.dumps(
+            {k: metrics[k] for k in ("validation", "test", "validation_bands", "test_bands", "robustness_accuracy")}
+        )
+    )
     if args.logo:
         metrics["leave_one_generator_out"] = fold_summary(leave_one_generator_out(pool, split, log))
         metrics["leave_one_real_source_out"] = fold_summary(leave_one_real_source_out(pool, split, log))
@@ -328,9 +337,13 @@ def write_artifact(
         "seed": args.seed,
         "rule": "by source image; multi-view groups whole; shared-prompt (SD.Next) gallery by prompt; 70/15/15",
         **{
-            name: {s.path.name: hashlib.sha256(s.path.read_bytes()).hexdigest()
-                   for s, part in zip(samples, split, strict=True) if part == number}
-            for number, name in enumerate(SPLIT_NAMES) if name != "train"
+            name: {
+                s.path.name: hashlib.sha256(s.path.read_bytes()).hexdigest()
+                for s, part in zip(samples, split, strict=True)
+                if part == number
+            }
+            for number, name in enumerate(SPLIT_NAMES)
+            if name != "train"
         },
     }
     (args.out / SPLIT_FILE).write_text(json.dumps(pinned, indent=1) + "\n", encoding="utf-8")
@@ -418,10 +431,15 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--version", default="2.0.0")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2, help="feature-extraction processes (one thread each)")
-    parser.add_argument("--cache", type=Path, default=Path(".cache/detector-features"),
-                        help="folder for the feature table (reused when data, backbone and protocol match)")
-    parser.add_argument("--logo", action="store_true",
-                        help="also run leave-one-generator-out and leave-one-real-source-out folds")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(".cache/detector-features"),
+        help="folder for the feature table (reused when data, backbone and protocol match)",
+    )
+    parser.add_argument(
+        "--logo", action="store_true", help="also run leave-one-generator-out and leave-one-real-source-out folds"
+    )
     parser.add_argument("--licence-note", default=RESEARCH_ONLY_NOTE)
     return parser.parse_args(argv)
 
