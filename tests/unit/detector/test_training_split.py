@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-pytest.importorskip("sklearn")  # the training tools are the `train` extra
-
-from pixelcheck.analysis.detector.training.dataset import Sample, shared_prompt, split_by_source  # noqa: E402
-from pixelcheck.analysis.detector.training.measures import choose_bands, wilson_lower  # noqa: E402
+from pixelcheck.analysis.detector.training.dataset import Sample, shared_prompt, split_by_source
+from pixelcheck.analysis.detector.training.measures import choose_bands, wilson_lower
 
 
 def _sample(group: str, source: str, crop: int, is_ai: bool = True) -> Sample:

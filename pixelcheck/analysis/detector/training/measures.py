@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, roc_auc_score
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
@@ -14,6 +12,8 @@ def sigmoid(values: np.ndarray) -> np.ndarray:
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Slope and intercept so that σ(slope·logit + intercept) is calibrated on these examples."""
+    from sklearn.linear_model import LogisticRegression  # the train extra; the band rule below needs none
+
     model = LogisticRegression(C=1e4, max_iter=1000).fit(logits.reshape(-1, 1), labels.astype(int))
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
@@ -34,6 +34,8 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
 
 def summary(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float | None]:
     """accuracy, roc_auc (None with one class only), f1 (AI as positive) and ece of calibrated probabilities."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
     predicted = probabilities >= threshold
     both = len(np.unique(labels)) == 2
     return {
