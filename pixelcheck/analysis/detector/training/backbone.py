@@ -11,6 +11,7 @@ numbers per crop. The intermediate statistics keep low-level texture that the Im
 
 from __future__ import annotations
 
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -32,7 +33,10 @@ _STAGES = (
 _TAPPED_STAGES = (1, 2, 3, 4, 5, 6)  # stage indices whose output statistics become features
 HEAD_CHANNELS = 1280
 FEATURE_COUNT = HEAD_CHANNELS + 2 * sum(_STAGES[i][3] for i in _TAPPED_STAGES)
-_BN = {"eps": 1e-3, "momentum": 0.01}
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)  # the TensorFlow settings the weights came with
 
 
 class _Block(nn.Module):
@@ -44,11 +48,11 @@ class _Block(nn.Module):
         self.has_expand = expand != 1
         if self.has_expand:
             self._expand_conv = nn.Conv2d(inputs, hidden, 1, bias=False)
-            self._bn0 = nn.BatchNorm2d(hidden, **_BN)
+            self._bn0 = _bn(hidden)
         self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False)
-        self._bn1 = nn.BatchNorm2d(hidden, **_BN)
+        self._bn1 = _bn(hidden)
         self._project_conv = nn.Conv2d(hidden, outputs, 1, bias=False)
-        self._bn2 = nn.BatchNorm2d(outputs, **_BN)
+        self._bn2 = _bn(outputs)
         self.skip = stride == 1 and inputs == outputs
         self.act = nn.ReLU6()
 
@@ -65,7 +69,7 @@ class EfficientNetLite0(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
-        self._bn0 = nn.BatchNorm2d(32, **_BN)
+        self._bn0 = _bn(32)
         blocks: list[nn.Module] = []
         self._stage_ends: list[int] = []
         channels = 32
@@ -76,7 +80,7 @@ class EfficientNetLite0(nn.Module):
             self._stage_ends.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(channels, HEAD_CHANNELS, 1, bias=False)
-        self._bn1 = nn.BatchNorm2d(HEAD_CHANNELS, **_BN)
+        self._bn1 = _bn(HEAD_CHANNELS)
         self.act = nn.ReLU6()
         self._tapped = {self._stage_ends[i] for i in _TAPPED_STAGES}
 
@@ -92,6 +96,23 @@ class EfficientNetLite0(nn.Module):
                 stats += [mean, std]
         head = self.act(self._bn1(self._conv_head(x))).mean(dim=(2, 3))
         return torch.cat([head, *stats], dim=1)
+
+
+def onnx_bytes(module: nn.Module, output: str) -> bytes:
+    """The module as ONNX (opset 17): input `pixels` N×3×H×W floats 0..255, batch and crop size dynamic."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "model.onnx"
+        torch.onnx.export(
+            module.eval(),
+            (torch.zeros(1, 3, 224, 224),),
+            str(path),
+            input_names=["pixels"],
+            output_names=[output],
+            dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"}, output: {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+        return path.read_bytes()
 
 
 def weights_file() -> Path:

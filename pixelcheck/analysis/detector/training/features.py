@@ -16,7 +16,6 @@ Per image three kinds of rows:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import multiprocessing
 from collections.abc import Callable, Sequence
@@ -36,23 +35,10 @@ _session: Any = None
 
 
 def export_backbone_onnx() -> bytes:
-    """The frozen backbone (features output) as ONNX bytes, dynamic batch and crop size."""
-    import torch
+    """The frozen backbone (output `features`) as ONNX bytes, dynamic batch and crop size."""
+    from pixelcheck.analysis.detector.training.backbone import load_backbone, onnx_bytes
 
-    from pixelcheck.analysis.detector.training.backbone import load_backbone
-
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        load_backbone(),
-        (torch.zeros(1, 3, 224, 224),),
-        buffer,
-        input_names=["pixels"],
-        output_names=["features"],
-        dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"}, "features": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    return buffer.getvalue()
+    return onnx_bytes(load_backbone(), "features")
 
 
 def _init_worker(model: bytes) -> None:
@@ -145,5 +131,5 @@ def extract(
                 log(f"features: {done + 1}/{len(tasks)} images")
     if cached:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cached, **out)
+        np.savez(cached, clean=out["clean"], augmented=out["augmented"], robustness=out["robustness"])
     return out

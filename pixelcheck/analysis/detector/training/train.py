@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import time
 from collections.abc import Callable
@@ -278,7 +277,7 @@ def export_onnx(head: Head) -> bytes:
     import torch
     from torch import nn
 
-    from pixelcheck.analysis.detector.training.backbone import FEATURE_COUNT, load_backbone
+    from pixelcheck.analysis.detector.training.backbone import FEATURE_COUNT, load_backbone, onnx_bytes
 
     weight, bias = head.folded()
     linear = nn.Linear(FEATURE_COUNT, 1)
@@ -294,18 +293,7 @@ def export_onnx(head: Head) -> bytes:
         def forward(self, pixels: torch.Tensor) -> torch.Tensor:
             return self.head(self.backbone(pixels)).squeeze(1)
 
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        PixelNet().eval(),
-        (torch.zeros(1, 3, CROP_SIZE, CROP_SIZE),),
-        buffer,
-        input_names=["pixels"],
-        output_names=["logit"],
-        dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"}, "logit": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    return buffer.getvalue()
+    return onnx_bytes(PixelNet(), "logit")
 
 
 def write_artifact(
