@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pixelcheck.analysis.detector.evaluation import expected_calibration_error
+
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
     """Elementwise logistic function."""
@@ -16,20 +18,6 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 
     model = LogisticRegression(C=1e4, max_iter=1000).fit(logits.reshape(-1, 1), labels.astype(int))
     return float(model.coef_[0, 0]), float(model.intercept_[0])
-
-
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
-    """ECE over equal-width bins of the confidence in the predicted label."""
-    predicted = probabilities >= 0.5
-    confidence = np.where(predicted, probabilities, 1 - probabilities)
-    correct = predicted == labels.astype(bool)
-    edges = np.linspace(0.5, 1.0, bins + 1)
-    error = 0.0
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        inside = (confidence >= low) & ((confidence < high) | (high == 1.0))
-        if inside.any():
-            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(error)
 
 
 def summary(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float | None]:
