@@ -43,6 +43,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("pixelcheck")
 
 
+def model_dir(settings: Settings) -> Path:
+    """The detector model folder: PIXELCHECK_MODEL_DIR, or the model shipped with the package when unset."""
+    if settings.model_dir:
+        return Path(settings.model_dir)
+    from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
+
+    return SHIPPED_MODEL_DIR
+
+
 @dataclass
 class Container:
     """Everything a process needs, built from one Settings. `role` is "server", "worker" or "cli"."""
@@ -65,7 +74,7 @@ class Container:
         from pixelcheck.analysis.detector import load_detector
 
         threshold = self.settings.detector_threshold if self.settings.detector_threshold >= 0 else None
-        return load_detector(Path(self.settings.model_dir), threshold=threshold)
+        return load_detector(model_dir(self.settings), threshold=threshold)
 
     # -- ingestion and analysis (pixelcheck.ingestion, pixelcheck.analysis) ------------------------
     @cached_property

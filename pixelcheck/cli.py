@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from pixelcheck.settings import Settings, SettingsError
 
@@ -22,10 +21,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from pixelcheck.analysis.detector import DetectorLoadError, load_detector
+    from pixelcheck.bootstrap import model_dir
     from pixelcheck.worker import celery_app_for_worker
 
     try:  # a worker that cannot analyse must not take tasks from the queue
-        load_detector(Path(settings.model_dir))
+        load_detector(model_dir(settings))
     except DetectorLoadError as exc:
         print(f"pixelcheck worker: cannot load the detector: {exc}", file=sys.stderr)
         return 1

@@ -21,12 +21,6 @@ class SettingsError(ValueError):
     """A setting is missing, malformed or unsafe; the message names it."""
 
 
-def _default_model_dir() -> str:
-    from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
-
-    return str(SHIPPED_MODEL_DIR)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Each field is read from PIXELCHECK_<FIELD NAME IN CAPITALS>."""
@@ -82,7 +76,7 @@ class Settings:
     s3_secret_access_key: str = ""
     s3_session_token: str = ""
 
-    model_dir: str = field(default_factory=_default_model_dir)
+    model_dir: str = ""  # detector model folder; "" = the model shipped with the package
     detector_threshold: float = -1.0  # < 0: the model's own threshold
     analysis_stale_seconds: int = 120  # re-enqueue analyses queued or running longer than this
     analysis_max_attempts: int = 5

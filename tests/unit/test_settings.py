@@ -185,3 +185,16 @@ def test_beat_sweeps_orphan_blobs_twice_per_grace_period_at_most_hourly() -> Non
     for grace, every in ((600, 300.0), (3600, 1800.0), (86_400, 3600.0), (10, 60.0)):
         schedule = make_celery(settings_from(PIXELCHECK_BLOB_ORPHAN_GRACE_SECONDS=str(grace))).conf.beat_schedule
         assert schedule["sweep-orphan-blobs"] == {"task": SWEEP_ORPHAN_BLOBS, "schedule": every}
+
+
+def test_settings_know_no_context_and_the_composition_root_resolves_the_shipped_model(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, pixelcheck.settings; print(any(m.startswith('pixelcheck.analysis') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+    from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
+    from pixelcheck.bootstrap import model_dir
+
+    assert settings_from().model_dir == "" and model_dir(settings_from()) == SHIPPED_MODEL_DIR
+    assert model_dir(settings_from(PIXELCHECK_MODEL_DIR=str(tmp_path))) == tmp_path

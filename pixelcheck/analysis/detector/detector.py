@@ -31,7 +31,7 @@ class Detector:
             raise DetectorLoadError(f"threshold must lie strictly between 0 and 1, got {self._threshold}")
         self._policy = BandPolicy(high=float(meta["bands"]["high"]), medium=float(meta["bands"]["medium"]))
         try:
-            self._pixel = PixelModel(artifact.weights, meta["calibration"], int(meta.get("input", {}).get("crops", 5)))
+            self._pixel = PixelModel(artifact.weights, meta["calibration"], int(meta.get("input", {}).get("crops", 4)))
         except Exception as error:
             raise DetectorLoadError(f"model weights in {artifact.directory} cannot be loaded: {error}") from error
         self._credentials = CredentialReader()
@@ -50,6 +50,11 @@ class Detector:
     def info(self) -> ModelInfo:
         """Name, version, digest, threshold and headline metrics of the loaded model."""
         return self._info
+
+    @property
+    def pixel_model(self) -> PixelModel:
+        """The loaded pixel model, for callers that score regions (PixelModel.score_boxes)."""
+        return self._pixel
 
     @property
     def model_version(self) -> str:
