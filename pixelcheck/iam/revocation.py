@@ -32,6 +32,7 @@ log = logging.getLogger("pixelcheck.iam")
 # Each refresh re-reads this much before the previous one: a change written with a slightly late clock or
 # committed just after the previous read is still seen.
 OVERLAP_SECONDS = 10.0
+FIRST_LOAD_WAIT_SECONDS = 0.5  # start-up must not wait long for a database that is down
 
 
 class RevocationCache:
@@ -52,6 +53,8 @@ class RevocationCache:
         self._since: float | None = None  # start of the last successful read; None: not loaded yet
         self._last_flush = clock()
         self._stop = threading.Event()
+        self._first_load = threading.Event()
+        self._failing = False
         self._thread: threading.Thread | None = None
 
     # -- per call -----------------------------------------------------------------------------------
@@ -69,10 +72,11 @@ class RevocationCache:
 
     # -- background ---------------------------------------------------------------------------------
     def start(self) -> None:
-        """Load the current state, then keep it fresh from a daemon thread."""
-        self.refresh()
+        """Keep the state fresh from a daemon thread; wait (at most FIRST_LOAD_WAIT_SECONDS) for the first
+        load, so that an unreachable database delays start-up by no more than that."""
         self._thread = threading.Thread(target=self._run, name="pixelcheck-revocations", daemon=True)
         self._thread.start()
+        self._first_load.wait(FIRST_LOAD_WAIT_SECONDS)
 
     def close(self) -> None:
         """Stop the thread and write the last-used times collected so far."""
@@ -82,6 +86,8 @@ class RevocationCache:
         self._flush_last_used()
 
     def _run(self) -> None:
+        self.refresh()
+        self._first_load.set()
         while not self._stop.wait(self._refresh_seconds):
             self.refresh()
             if self._clock() - self._last_flush >= self._flush_seconds:
@@ -102,9 +108,15 @@ class RevocationCache:
                 revoked = revoked.where(ServiceToken.revoke_time.is_not(None) if first
                                         else ServiceToken.revoke_time >= _utc(since))
                 tokens = session.execute(revoked).all()
-        except Exception:  # the database is down: keep what we know and try again at the next tick
-            log.warning("cannot refresh token revocations; keeping the previous state", exc_info=True)
+        except Exception as exc:  # the database is down: keep what we know and try again at the next tick
+            if not self._failing:  # once per outage, not every tick
+                log.warning("cannot refresh token revocations (%s); keeping the previous state",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self._failing = True
             return
+        if self._failing:
+            log.info("token revocations are being refreshed again")
+            self._failing = False
         for user_id, version, disabled, changed in users:
             self._versions[user_id] = (version, disabled, changed.timestamp())
         for token_id, expires in tokens:
