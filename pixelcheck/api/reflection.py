@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
 from importlib import resources
+from typing import TypeAlias
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -21,7 +22,7 @@ V1ALPHA_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 DESCRIPTOR_SET = "pixelcheck.binpb"  # in the pixelcheck.v1 package, written by scripts/gen-protos
 
-FileProto = descriptor_pb2.FileDescriptorProto
+FileProto: TypeAlias = descriptor_pb2.FileDescriptorProto
 
 
 class DescriptorIndex:
