@@ -81,7 +81,8 @@ def configure_tracing(settings: Settings, *, role: str, engine: Engine | None = 
     """Install tracing for this process when settings.otlp_endpoint is set; None (and nothing done) otherwise.
 
     role ("server", "worker", "cli") becomes the resource attribute `pixelcheck.role`.
-    Call once per process, after any fork (a worker calls it in each pool process).
+    Call after any fork (a worker calls it in each pool process); a later call in the same process returns
+    the provider already installed (OpenTelemetry keeps one per process) without instrumenting again.
     """
     if not settings.otlp_endpoint:
         return None
@@ -93,6 +94,9 @@ def configure_tracing(settings: Settings, *, role: str, engine: Engine | None = 
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    installed = trace.get_tracer_provider()
+    if isinstance(installed, TracerProvider):  # a second container in this process: one provider per process
+        return Tracing(installed)
     resource = Resource.create({"pixelcheck.role": role})  # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES apply
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": SERVICE_NAME}))

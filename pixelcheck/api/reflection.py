@@ -10,8 +10,9 @@ name, wire-identical, so one servicer with v1alpha's messages serves both.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from importlib import resources
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -21,7 +22,7 @@ V1ALPHA_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 DESCRIPTOR_SET = "pixelcheck.binpb"  # in the pixelcheck.v1 package, written by scripts/gen-protos
 
-FileProto = descriptor_pb2.FileDescriptorProto
+FileProto: TypeAlias = descriptor_pb2.FileDescriptorProto
 
 
 class DescriptorIndex:
@@ -31,7 +32,8 @@ class DescriptorIndex:
     (under the enum's scope, as protobuf names them, and under the enum itself) and extensions.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fallback: descriptor_pool.DescriptorPool | None = None) -> None:
+        self._fallback = fallback  # asked for files and symbols not indexed (e.g. google.rpc.ErrorInfo)
         self._files: dict[str, FileProto] = {}
         self._symbols: dict[str, str] = {}
         self._extensions: dict[str, dict[int, str]] = {}  # extendee -> field number -> file name
@@ -81,10 +83,24 @@ class DescriptorIndex:
         return sorted(self._files)
 
     def file(self, name: str) -> FileProto | None:
+        if name not in self._files and self._fallback is not None:
+            self._add_from_fallback(lambda pool: pool.FindFileByName(name))
         return self._files.get(name)
 
     def file_containing_symbol(self, symbol: str) -> str | None:
-        return self._symbols.get(symbol.lstrip("."))
+        symbol = symbol.lstrip(".")
+        if symbol not in self._symbols and self._fallback is not None:
+            self._add_from_fallback(lambda pool: pool.FindFileContainingSymbol(symbol))
+        return self._symbols.get(symbol)
+
+    def _add_from_fallback(self, find: Callable[[descriptor_pool.DescriptorPool], Any]) -> None:
+        assert self._fallback is not None
+        try:
+            name = find(self._fallback).name
+        except KeyError:
+            return
+        for file in _from_pool(name, self._fallback):
+            self.add(file)
 
     def file_containing_extension(self, extendee: str, number: int) -> str | None:
         return self._extensions.get(extendee.lstrip("."), {}).get(number)
@@ -92,7 +108,7 @@ class DescriptorIndex:
     def extension_numbers(self, extendee: str) -> list[int] | None:
         """The extension numbers of message type extendee; None when no such message is indexed."""
         name = extendee.lstrip(".")
-        if name not in self._symbols:
+        if self.file_containing_symbol(name) is None:
             return None
         return sorted(self._extensions.get(name, {}))
 
@@ -146,18 +162,34 @@ def load_descriptor_set() -> descriptor_pb2.FileDescriptorSet:
     return descriptor_pb2.FileDescriptorSet.FromString(data)
 
 
+def _json_name(field_name: str) -> str:
+    """protoc's default JSON name: underscores removed, the letter after each one capitalised."""
+    head, *rest = field_name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _drop_default_json_names(messages: Iterable[descriptor_pb2.DescriptorProto]) -> None:
+    # protoc writes every field's json_name; the stubs' descriptors (served until now) leave the default
+    # ones out, and grpcurl prints proto field names (access_token) only without them. Keep that output.
+    for message in messages:
+        for field in message.field:
+            if field.json_name == _json_name(field.name):
+                field.ClearField("json_name")
+        _drop_default_json_names(message.nested_type)
+
+
 def build_index(service_names: Iterable[str]) -> DescriptorIndex:
     """An index of PixelCheck's documented files, plus the files of any other service in service_names
-    (health) and of reflection itself. Raises KeyError for a service no descriptor describes."""
-    index = DescriptorIndex()
+    (health), of reflection itself and, on demand, of any type the process knows (error details).
+    Raises KeyError for a service no descriptor describes."""
+    index = DescriptorIndex(fallback=descriptor_pool.Default())
     for file in load_descriptor_set().file:
+        _drop_default_json_names(file.message_type)
         index.add(file)
     index.add(_reflection_v1_file())
-    pool = descriptor_pool.Default()
     for service in (*service_names, V1ALPHA_SERVICE):
         if index.file_containing_symbol(service) is None:
-            for file in _from_pool(pool.FindFileContainingSymbol(service).name, pool):
-                index.add(file)
+            raise KeyError(f"no descriptor describes the service {service}")
     return index
 
 

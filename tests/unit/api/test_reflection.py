@@ -126,3 +126,17 @@ def test_nested_types_their_members_and_extensions_are_indexed() -> None:
     assert list(response.all_extension_numbers_response.extension_number) == [101, 150]
     response = servicer.answer(Request(all_extension_numbers_of_type="acme.v1.Outer.Inner"))
     assert list(response.all_extension_numbers_response.extension_number) == []
+
+
+def test_error_detail_types_resolve_so_clients_can_decode_status_details(servicer: ReflectionServicer) -> None:
+    from google.rpc import error_details_pb2  # noqa: F401 - grpcio-status's types, as the server has them
+
+    files = files_of(servicer.answer(Request(file_containing_symbol="google.rpc.ErrorInfo")))
+    assert files[0].name == "google/rpc/error_details.proto"
+
+
+def test_fields_keep_their_proto_names_in_json_as_before(servicer: ReflectionServicer) -> None:
+    # grpcurl prints access_token, not accessToken, as it did with the stubs' descriptors.
+    files = files_of(servicer.answer(Request(file_containing_symbol="pixelcheck.v1.SignInResponse")))
+    fields = {f.name: f for m in files[0].message_type if m.name == "SignInResponse" for f in m.field}
+    assert not fields["access_token"].HasField("json_name")
