@@ -16,7 +16,13 @@ log = logging.getLogger("pixelcheck.analysis.tasks")
              retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=8)
 def analyze_image(image_id: str) -> str:
     """Analyse one image (a no-op when it is already finished, deleted, or being analysed elsewhere)."""
-    return worker_container().analysis_pipeline.run(image_id)
+    container = worker_container()
+    try:
+        return container.analysis_pipeline.run(image_id)
+    finally:
+        # A worker has no background audit writer: write "analysis.succeeded"/"analysis.failed" now, before
+        # the message is acknowledged, so a worker that exits afterwards loses none.
+        container.audit_recorder.flush()
 
 
 @shared_task(name=MAP_REGIONS, acks_late=True, autoretry_for=(Unavailable, ConnectionError),

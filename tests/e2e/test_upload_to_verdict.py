@@ -10,6 +10,7 @@ from pixelcheck.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc, results
 from sqlalchemy import func, select
 
 from pixelcheck.analysis.models import Analysis
+from pixelcheck.audit.models import AuditEvent
 from pixelcheck.ingestion.models import Image
 from tests import images
 from tests.e2e.flows import fails, new_user
@@ -63,6 +64,18 @@ async def test_watching_a_finished_analysis_yields_one_event_and_ends(live_serve
     events = await watch(live_server.channel, user.metadata, image_id)
     assert len(events) == 1 and events[0].HasField("result")
     assert state_name(events[0].state) == "SUCCEEDED"
+
+
+async def test_the_workers_verdict_is_in_the_audit_trail_when_the_analysis_ends(live_server: LiveServer,
+                                                                                worker: WorkerProcess) -> None:
+    user = await new_user(live_server.auth)
+    image_id = (await upload(live_server.channel, user.metadata, images.jpeg(seed=8))).image.id
+    await watch(live_server.channel, user.metadata, image_id)
+    # Read straight from the database: the worker, not this process, must have written the event.
+    with live_server.container.read_sessions() as session:
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "analysis.succeeded",
+                                                               AuditEvent.target == f"image:{image_id}")))
+    assert [event.actor_id for event in events] == [user.user.id]
 
 
 async def test_same_bytes_again_return_the_existing_image_without_a_second_analysis(
