@@ -19,23 +19,37 @@ from pixelcheck.blobs import BlobStore, make_blob_store
 from pixelcheck.db import make_engine, make_session_factory
 from pixelcheck.keys import RedisKeys
 from pixelcheck.settings import Settings
+from pixelcheck.tracing import Tracing, configure_tracing
 from pixelcheck.worker import TaskQueue, make_celery
 
 if TYPE_CHECKING:
     from pixelcheck.analysis.detector import Detector
     from pixelcheck.analysis.pipeline import AnalysisPipeline
     from pixelcheck.analysis.progress import ProgressHub
+    from pixelcheck.analysis.region_maps import RegionMaps
     from pixelcheck.analysis.service import Results
+    from pixelcheck.api.client_address import ClientAddresses
     from pixelcheck.api.interceptors import AuditSink
     from pixelcheck.audit.recorder import AuditRecorder
     from pixelcheck.audit.service import AuditTrail
+    from pixelcheck.iam.revocation import AccessVerifier, RevocationCache
     from pixelcheck.iam.service import Identity
+    from pixelcheck.iam.service_tokens import ServiceTokens
     from pixelcheck.iam.tokens import TokenService
     from pixelcheck.ingestion.service import Ingestion
     from pixelcheck.metrics import Metrics
     from pixelcheck.reports.service import Reports
 
 log = logging.getLogger("pixelcheck")
+
+
+def model_dir(settings: Settings) -> Path:
+    """The detector model folder: PIXELCHECK_MODEL_DIR, or the model shipped with the package when unset."""
+    if settings.model_dir:
+        return Path(settings.model_dir)
+    from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
+
+    return SHIPPED_MODEL_DIR
 
 
 @dataclass
@@ -51,6 +65,7 @@ class Container:
     keys: RedisKeys
     blobs: BlobStore
     queue: TaskQueue
+    tracing: Tracing | None = None  # None: tracing off (no PIXELCHECK_OTLP_ENDPOINT)
     _closers: list[Any] = field(default_factory=list)
 
     @cached_property
@@ -59,7 +74,7 @@ class Container:
         from pixelcheck.analysis.detector import load_detector
 
         threshold = self.settings.detector_threshold if self.settings.detector_threshold >= 0 else None
-        return load_detector(Path(self.settings.model_dir), threshold=threshold)
+        return load_detector(model_dir(self.settings), threshold=threshold)
 
     # -- ingestion and analysis (pixelcheck.ingestion, pixelcheck.analysis) ------------------------
     @cached_property
@@ -95,10 +110,27 @@ class Container:
 
         s = self.settings
         return AnalysisPipeline(
-            sessions=self.sessions, blobs=self.blobs, detector=lambda: self.detector,
+            sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
+            detector=lambda: self.detector,
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
             max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage)
+
+    @cached_property
+    def region_maps(self) -> RegionMaps:
+        """Scores region maps on a worker (after the verdict, yielding to it) and serves their pictures."""
+        from datetime import timedelta
+
+        from pixelcheck.analysis.region_maps import RegionMaps
+
+        s = self.settings
+        # Verdicts and reports wait in the queue's default-priority list; region maps in a lower one.
+        waiting_key = f"{self.keys.celery_keyprefix}{self.keys.celery_queue}"
+        return RegionMaps(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
+                          detector=lambda: self.detector, queue=self.queue,
+                          others_waiting=lambda: bool(self.redis.llen(waiting_key)),
+                          stale_after=timedelta(seconds=s.analysis_stale_seconds),
+                          max_attempts=s.analysis_max_attempts)
 
     @cached_property
     def progress_hub(self) -> ProgressHub:
@@ -118,17 +150,55 @@ class Container:
     @cached_property
     def identity(self) -> Identity:
         """Sign-up, sign-in, token rotation and roles."""
-        from pixelcheck.iam.lockout import SigninThrottle
+        from pixelcheck.iam.lockout import SigninThrottle, ThrottleLimits
         from pixelcheck.iam.passwords import Passwords
         from pixelcheck.iam.service import Identity
 
         s = self.settings
-        throttle = SigninThrottle(self.redis, self.keys, max_failures=s.signin_max_failures,
-                                  window_seconds=s.signin_window_seconds)
+        limits = ThrottleLimits(
+            pair_max=s.signin_max_failures, window_seconds=s.signin_window_seconds,
+            login_max=s.signin_login_max_failures, login_delay_seconds=s.signin_login_delay_seconds,
+            login_max_delay_seconds=s.signin_login_max_delay_seconds, address_max=s.signin_address_max_failures,
+            familiar_seconds=s.signin_familiar_address_seconds)
+        throttle = SigninThrottle(self.redis, self.keys, limits)
         return Identity(sessions=self.sessions, read_sessions=self.read_sessions,
                         passwords=Passwords.from_settings(s), tokens=self.tokens, throttle=throttle,
                         audit=self.audit_recorder, refresh_ttl_seconds=s.refresh_token_ttl_seconds,
                         account_cache_seconds=s.account_cache_seconds)
+
+    @cached_property
+    def service_tokens(self) -> ServiceTokens:
+        """Issue, list and revoke service tokens."""
+        from pixelcheck.iam.service_tokens import ServiceTokens
+        from pixelcheck.paging import token_key
+
+        return ServiceTokens(sessions=self.sessions, read_sessions=self.read_sessions, tokens=self.tokens,
+                             audit=self.audit_recorder,
+                             page_token_key=token_key(self.settings.jwt_secret, "service-tokens"))
+
+    @cached_property
+    def revocations(self) -> RevocationCache:
+        """This process's view of revoked tokens and token versions (kept fresh by the server)."""
+        from pixelcheck.iam.revocation import RevocationCache
+
+        s = self.settings
+        return RevocationCache(self.read_sessions, self.sessions, access_ttl_seconds=s.access_token_ttl_seconds,
+                               refresh_seconds=s.revocation_refresh_seconds,
+                               last_used_flush_seconds=s.service_token_last_used_flush_seconds)
+
+    @cached_property
+    def access_verifier(self) -> AccessVerifier:
+        """Verifies an access token and refuses revoked or outdated ones, without I/O."""
+        from pixelcheck.iam.revocation import AccessVerifier
+
+        return AccessVerifier(self.tokens, self.revocations)
+
+    @cached_property
+    def client_addresses(self) -> ClientAddresses:
+        """The caller's address from the peer, or x-forwarded-for behind PIXELCHECK_TRUSTED_PROXIES."""
+        from pixelcheck.api.client_address import ClientAddresses
+
+        return ClientAddresses(self.settings.trusted_proxy_networks)
 
     # -- audit (pixelcheck.audit) -------------------------------------------------------------------
     @cached_property
@@ -179,6 +249,8 @@ class Container:
 
     async def on_server_starting(self) -> None:
         self.audit_recorder.start()
+        self.revocations.start()
+        self._closers.append(self.revocations.close)
         if self.settings.metrics_port > 0:
             from pixelcheck.metrics import start_metrics_server
 
@@ -196,6 +268,8 @@ class Container:
                 log.exception("error while closing %r", closer)
         self.redis.close()
         self.engine.dispose()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # exports the spans still buffered
 
 
 def build_container(settings: Settings, *, role: str = "server") -> Container:
@@ -203,14 +277,17 @@ def build_container(settings: Settings, *, role: str = "server") -> Container:
     engine = make_engine(settings.resolved_database_url, pool_size=max(5, settings.grpc_max_workers))
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5,
                                   health_check_interval=30)
+    tracing = configure_tracing(settings, role=role, engine=engine)
+    read_sessions = make_session_factory(engine, readonly=True)
     return Container(
         settings=settings,
         role=role,
         engine=engine,
         sessions=make_session_factory(engine),
-        read_sessions=make_session_factory(engine, readonly=True),
+        read_sessions=read_sessions,
         redis=client,
         keys=RedisKeys(settings.redis_key_prefix),
-        blobs=make_blob_store(settings.blob_store, settings.resolved_blob_dir),
+        blobs=make_blob_store(settings, read_sessions),
         queue=TaskQueue(make_celery(settings)),
+        tracing=tracing,
     )

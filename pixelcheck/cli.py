@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from pixelcheck.settings import Settings, SettingsError
 
@@ -27,10 +26,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from pixelcheck.analysis.detector import DetectorLoadError, load_detector
+    from pixelcheck.bootstrap import model_dir
     from pixelcheck.worker import celery_app_for_worker
 
     try:  # a worker that cannot analyse must not take tasks from the queue
-        load_detector(Path(settings.model_dir))
+        load_detector(model_dir(settings))
     except DetectorLoadError as exc:
         print(f"pixelcheck worker: cannot load the detector: {exc}", file=sys.stderr)
         return 1
@@ -60,10 +60,21 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from pixelcheck.db import current_revision, upgrade
+    from pixelcheck.db import current_revision, explained_problems, upgrade
 
-    upgrade(settings.resolved_database_url)
-    print(f"database at revision {current_revision(settings.resolved_database_url)}")
+    url = settings.resolved_database_url
+    with explained_problems(url):
+        upgrade(url)
+        print(f"database at revision {current_revision(url)}")
+    return 0
+
+
+def _db_check(args: argparse.Namespace, settings: Settings) -> int:
+    from pixelcheck.db import check_schema, current_revision
+
+    url = settings.resolved_database_url
+    check_schema(url)
+    print(f"database reachable, schema up to date (revision {current_revision(url)})")
     return 0
 
 
@@ -86,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_dev)
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations up to the latest").set_defaults(handler=_db_upgrade)
+    db.add_parser("check", help="check that the database is reachable and migrated").set_defaults(
+        handler=_db_check)
     for add_commands in _context_commands():
         add_commands(sub)
     return parser
@@ -120,7 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings)
     handler: Handler = args.handler
-    return handler(args, settings)
+    from pixelcheck.db import DatabaseProblem
+
+    try:
+        return handler(args, settings)
+    except DatabaseProblem as problem:  # one line naming the problem and its fix, never a traceback
+        print(f"pixelcheck: {problem}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, create_engine, event, make_url
 from sqlalchemy.dialects import mysql
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -141,6 +141,67 @@ def upgrade(database_url: str) -> None:
     from alembic import command
 
     command.upgrade(_alembic_config(database_url), "head")
+
+
+class DatabaseProblem(Exception):
+    """The database cannot be used: a bad URL, unreachable, or a missing or outdated schema.
+
+    The message is one line for an operator: what is wrong and the command or setting that fixes it.
+    """
+
+
+def safe_url(database_url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
+
+
+def database_problem(exc: BaseException, database_url: str) -> DatabaseProblem | None:
+    """The operator's one-line explanation of exc when it means the URL is bad or the server unreachable."""
+    where = safe_url(database_url)
+    if isinstance(exc, (ArgumentError, NoSuchModuleError, ModuleNotFoundError)):
+        return DatabaseProblem(f"PIXELCHECK_DATABASE_URL={where} is not a usable database URL ({exc}); set it like "
+                               "mysql+pymysql://user:password@host/pixelcheck or sqlite:///var/pixelcheck.db")
+    if isinstance(exc, DBAPIError):
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        if is_connection_error(exc) or isinstance(exc, OperationalError):
+            return DatabaseProblem(f"cannot reach the database at {where} ({detail}); check "
+                                   "PIXELCHECK_DATABASE_URL and that the database server is running")
+    return None
+
+
+@contextmanager
+def explained_problems(database_url: str) -> Iterator[None]:
+    """Raises DatabaseProblem for a bad URL or an unreachable server met inside the block."""
+    try:
+        yield
+    except DatabaseProblem:
+        raise
+    except Exception as exc:
+        if (problem := database_problem(exc, database_url)) is None:
+            raise
+        raise problem from exc
+
+
+def check_schema(database_url: str) -> None:
+    """Raises DatabaseProblem unless the database is reachable and migrated to this release's head."""
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(_alembic_config(database_url)).get_heads())
+    with explained_problems(database_url):
+        revision = current_revision(database_url)
+    if revision is None:
+        raise DatabaseProblem(f"the database at {safe_url(database_url)} has no PixelCheck schema yet; "
+                              "run `pixelcheck db upgrade`")
+    if revision not in heads:
+        script = ScriptDirectory.from_config(_alembic_config(database_url))
+        if any(rev.revision == revision for rev in script.walk_revisions()):
+            raise DatabaseProblem(f"the database schema is at revision {revision}, this release needs "
+                                  f"{', '.join(sorted(heads))}; run `pixelcheck db upgrade`")
+        raise DatabaseProblem(f"the database schema is at revision {revision}, which this release does not "
+                              "know (a newer release migrated it); upgrade PixelCheck")
 
 
 def current_revision(database_url: str) -> str | None:

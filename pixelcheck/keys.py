@@ -19,6 +19,9 @@ class RedisKeys:
     def signin_failures(self, kind: str, value: str) -> str:
         return f"{self.prefix}:signin-failures:{kind}:{value}"
 
+    def signin_familiar(self, login_digest: str) -> str:
+        return f"{self.prefix}:signin-familiar:{login_digest}"
+
     @property
     def celery_queue(self) -> str:
         return f"{self.prefix}.tasks"

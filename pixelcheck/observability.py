@@ -9,18 +9,24 @@ from datetime import UTC, datetime
 
 from pixelcheck.api.calls import current_request_id
 from pixelcheck.settings import Settings
+from pixelcheck.tracing import current_trace_id
 
-_EXTRA_FIELDS = ("request_id", "method", "actor", "code", "duration_ms", "image_id", "task")
+_EXTRA_FIELDS = ("request_id", "trace_id", "method", "actor", "code", "duration_ms", "image_id", "task")
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamps every record logged during an RPC (also from offloaded threads) with the call's request id."""
+    """Stamps every record logged during an RPC (also from offloaded threads) with the call's request id,
+    and every record logged inside a recorded trace (an RPC, a worker task) with its trace id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", ""):
             request_id = current_request_id()
             if request_id:
                 record.request_id = request_id
+        if not getattr(record, "trace_id", ""):
+            trace_id = current_trace_id()
+            if trace_id:
+                record.trace_id = trace_id
         rid = getattr(record, "request_id", "")
         record.request_tag = f" [{rid}]" if rid else ""
         return True

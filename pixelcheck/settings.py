@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -18,12 +19,6 @@ MIB = 1024 * 1024
 
 class SettingsError(ValueError):
     """A setting is missing, malformed or unsafe; the message names it."""
-
-
-def _default_model_dir() -> str:
-    from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
-
-    return str(SHIPPED_MODEL_DIR)
 
 
 @dataclass(frozen=True)
@@ -55,18 +50,35 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_memory_cost_kib: int = 19 * 1024
     argon2_parallelism: int = 1
-    signin_max_failures: int = 5
-    signin_window_seconds: int = 900
+    signin_max_failures: int = 5  # per (login, client address): this many failures lock that pair only
+    signin_window_seconds: int = 900  # the window every sign-in counter counts failures in
+    signin_login_max_failures: int = 20  # per login, any address: from here on an exponential delay
+    signin_login_delay_seconds: float = 1.0  # the first delay; it doubles with every further failure
+    signin_login_max_delay_seconds: float = 900.0
+    signin_address_max_failures: int = 100  # per client address, any login: further failures are refused
+    signin_familiar_address_seconds: int = 30 * 24 * 3600  # a successful sign-in makes its address familiar
+    trusted_proxies: str = ""  # CIDR list of proxies whose x-forwarded-for is believed
+    revocation_refresh_seconds: float = 2.0  # how often a server re-reads revocations and token versions
+    service_token_last_used_flush_seconds: float = 60.0  # how often last-used times are written
     account_cache_seconds: float = 2.0  # how stale GetCurrentUser may be after another process's change
 
     upload_max_bytes: int = 10 * MIB
     upload_chunk_max_bytes: int = MIB
     image_max_side: int = 12_000
     image_max_pixels: int = 50_000_000
-    blob_store: str = "database"  # database | filesystem
+    blob_store: str = "database"  # database | filesystem | s3
     blob_dir: str = ""  # default: <data_dir>/blobs
+    blob_orphan_grace_seconds: int = 3600  # the sweep removes unreferenced objects older than this (s3)
+    s3_bucket: str = ""  # required with blob_store=s3
+    s3_prefix: str = ""  # prepended to every object key, e.g. "pixelcheck/"
+    s3_endpoint_url: str = ""  # empty: AWS; else e.g. http://minio:9000
+    s3_region: str = ""  # empty: boto3's default (AWS_REGION, the config file)
+    s3_addressing_style: str = "auto"  # auto | path | virtual
+    s3_access_key_id: str = ""  # empty: boto3's default credential chain
+    s3_secret_access_key: str = ""
+    s3_session_token: str = ""
 
-    model_dir: str = field(default_factory=_default_model_dir)
+    model_dir: str = ""  # detector model folder; "" = the model shipped with the package
     detector_threshold: float = -1.0  # < 0: the model's own threshold
     analysis_stale_seconds: int = 120  # re-enqueue analyses queued or running longer than this
     analysis_max_attempts: int = 5
@@ -80,6 +92,7 @@ class Settings:
     image_retention_days: int = 0  # 0 = keep forever
     metrics_port: int = 0  # the server's Prometheus endpoint; 0 = none
     worker_metrics_port: int = 0  # a worker's first pool process serves here, the next on +1 ...; 0 = none
+    otlp_endpoint: str = ""  # OTLP/gRPC collector (e.g. http://collector:4317); empty = tracing off
     log_format: str = "text"  # text | json
     log_level: str = "INFO"
 
@@ -97,6 +110,11 @@ class Settings:
         return Path(self.blob_dir or Path(self.data_dir) / "blobs").resolve()
 
     @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """PIXELCHECK_TRUSTED_PROXIES parsed (comma- or space-separated CIDRs or single addresses)."""
+        return _networks(self.trusted_proxies)
+
+    @property
     def uses_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 
@@ -112,6 +130,8 @@ class Settings:
         if path.is_file():
             values.update(_parse_env_file(path))
         values.update(os.environ if environ is None else environ)
+        if not values.get(PREFIX + "OTLP_ENDPOINT") and values.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            values[PREFIX + "OTLP_ENDPOINT"] = values["OTEL_EXPORTER_OTLP_ENDPOINT"]  # the standard variable
         hints = get_type_hints(cls)
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
@@ -147,8 +167,16 @@ class Settings:
             raise SettingsError(f"{self.jwt_algorithm} needs PIXELCHECK_JWT_PUBLIC_KEY_FILE")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise SettingsError("PIXELCHECK_TLS_CERT_FILE and PIXELCHECK_TLS_KEY_FILE go together")
-        if self.blob_store not in ("database", "filesystem"):
-            raise SettingsError("PIXELCHECK_BLOB_STORE must be 'database' or 'filesystem'")
+        if self.blob_store not in ("database", "filesystem", "s3"):
+            raise SettingsError("PIXELCHECK_BLOB_STORE must be 'database', 'filesystem' or 's3'")
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise SettingsError("PIXELCHECK_BLOB_STORE=s3 needs PIXELCHECK_S3_BUCKET")
+        if self.s3_addressing_style not in ("auto", "path", "virtual"):
+            raise SettingsError("PIXELCHECK_S3_ADDRESSING_STYLE must be 'auto', 'path' or 'virtual'")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise SettingsError("PIXELCHECK_S3_ACCESS_KEY_ID and PIXELCHECK_S3_SECRET_ACCESS_KEY go together")
+        if self.s3_session_token and not self.s3_access_key_id:
+            raise SettingsError("PIXELCHECK_S3_SESSION_TOKEN needs PIXELCHECK_S3_ACCESS_KEY_ID")
         if self.log_format not in ("text", "json"):
             raise SettingsError("PIXELCHECK_LOG_FORMAT must be 'text' or 'json'")
         if self.server_processes < 0:
@@ -157,9 +185,21 @@ class Settings:
             raise SettingsError("PIXELCHECK_ACCOUNT_CACHE_SECONDS must be 0 (off) or more")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",
                      "access_token_ttl_seconds", "refresh_token_ttl_seconds", "signin_max_failures",
-                     "worker_concurrency", "report_max_images", "audit_batch_size"):
+                     "signin_window_seconds", "signin_login_max_failures", "signin_login_delay_seconds",
+                     "signin_login_max_delay_seconds", "signin_address_max_failures",
+                     "signin_familiar_address_seconds", "revocation_refresh_seconds",
+                     "service_token_last_used_flush_seconds", "worker_concurrency", "report_max_images",
+                     "audit_batch_size", "blob_orphan_grace_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+        _networks(self.trusted_proxies)
+
+
+def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    try:
+        return tuple(ip_network(part, strict=False) for part in text.replace(",", " ").split())
+    except ValueError as exc:
+        raise SettingsError(f"PIXELCHECK_TRUSTED_PROXIES: {exc} (expected CIDRs like 10.0.0.0/8, ::1)") from None
 
 
 def _convert(name: str, raw: str, kind: Any) -> Any:

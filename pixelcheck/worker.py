@@ -21,7 +21,11 @@ log = logging.getLogger("pixelcheck.worker")
 ANALYZE_IMAGE = "pixelcheck.analyze_image"
 BUILD_REPORT = "pixelcheck.build_report"
 RECONCILE_ANALYSES = "pixelcheck.reconcile_analyses"
+MAP_REGIONS = "pixelcheck.map_regions"
+# Redis priorities run from 0 (first, the default) to 9: region maps yield to verdicts and reports.
+REGION_MAP_PRIORITY = 9
 APPLY_RETENTION = "pixelcheck.apply_retention"
+SWEEP_ORPHAN_BLOBS = "pixelcheck.sweep_orphan_blobs"
 TASK_MODULES = ["pixelcheck.analysis.tasks", "pixelcheck.reports.tasks", "pixelcheck.audit.tasks"]
 
 
@@ -52,6 +56,9 @@ def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
         beat_schedule={
             "reconcile-analyses": {"task": RECONCILE_ANALYSES, "schedule": reconcile_every},
             "apply-retention": {"task": APPLY_RETENTION, "schedule": 3600.0},
+            # Orphans become removable once older than the grace period: look twice per period, at most hourly.
+            "sweep-orphan-blobs": {"task": SWEEP_ORPHAN_BLOBS,
+                                   "schedule": float(min(3600, max(60, settings.blob_orphan_grace_seconds // 2)))},
         },
         timezone="UTC",
     )
@@ -69,6 +76,9 @@ class TaskQueue:
 
     def build_report(self, report_id: str) -> None:
         self._app.send_task(BUILD_REPORT, args=[report_id])
+
+    def map_regions(self, image_id: str) -> None:
+        self._app.send_task(MAP_REGIONS, args=[image_id], priority=REGION_MAP_PRIORITY)
 
 
 class _WorkerState:

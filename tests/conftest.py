@@ -123,6 +123,31 @@ def redis_key_prefix() -> str:
     return f"pixelcheck-test-{secrets.token_hex(6)}"
 
 
+# -- S3 ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_endpoint_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The endpoint of a real S3-compatible server process (moto in server mode) started for this session."""
+    from tests.processes import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3") / "s3-server.log").start()
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
+
+
+def s3_settings_for(settings: Settings, endpoint_url: str) -> Settings:
+    """settings with blob_store=s3 on a new, empty bucket of that server (static test credentials)."""
+    from pixelcheck.blobs.s3 import make_s3_client
+
+    s3 = settings.with_overrides(
+        blob_store="s3", s3_bucket=f"pixelcheck-test-{secrets.token_hex(6)}", s3_prefix="blobs/",
+        s3_endpoint_url=endpoint_url, s3_region="us-east-1", s3_addressing_style="path",
+        s3_access_key_id="pixelcheck-test", s3_secret_access_key="pixelcheck-test-secret")
+    make_s3_client(s3).create_bucket(Bucket=s3.s3_bucket)
+    return s3
+
+
 # -- shared data ------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

@@ -163,3 +163,44 @@ class BeatProcess(_ChildProcess):
                 return self
             time.sleep(0.2)
         raise TimeoutError(f"beat not started after {timeout}s; see {self.log_path}")
+
+
+class S3Server:
+    """A real S3-compatible HTTP server (moto in server mode, `python -m moto.server`) on a free port.
+
+    Its state lives in its memory: each test run gets an empty server. stop() ends it."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.port = free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> S3Server:
+        import urllib.error
+        import urllib.request
+
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={k: v for k, v in os.environ.items() if not k.startswith("PIXELCHECK_")})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the S3 server exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1).close()
+                return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        raise TimeoutError(f"the S3 server did not answer within {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)

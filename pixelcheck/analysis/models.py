@@ -20,6 +20,7 @@ class Analysis(Base):
         Index(None, "state", "update_time"),  # reconciler: stale QUEUED/RUNNING
         Index(None, "model_version", "state", "finish_time"),  # live model statistics
         Index(None, "finish_time"),  # usage statistics
+        Index(None, "region_map_state", "region_map_update_time"),  # reconciler: stale region maps
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -47,3 +48,10 @@ class Analysis(Base):
     update_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     start_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     finish_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # The region map, made after the verdict: "" (no verdict yet), PENDING, READY, UNAVAILABLE or FAILED.
+    region_map_state: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # {"rows", "columns", "boxes": [[l, t, r, b], ...], "probs": [...] (scored so far), "disagreement",
+    #  "reason"}
+    region_map: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)
+    region_map_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    region_map_update_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

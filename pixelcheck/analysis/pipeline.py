@@ -2,6 +2,10 @@
 
 Exactly-once results under redelivery: a run first claims the row (QUEUED, or RUNNING but stale) with a
 compare-and-set that bumps `attempts`, and saves only while it still holds that attempt.
+
+Database writes are the ones a client reads: the claim (RUNNING) and the outcome (SUCCEEDED or FAILED),
+one short transaction each. The stages in between (PROVENANCE ... SAVING) go to the progress bus only:
+WatchAnalysis reads the snapshot (RUNNING) from the database and every later stage from Redis.
 """
 
 from __future__ import annotations
@@ -9,20 +13,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector import Detector, ImageUnreadable, Stage
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.progress import STAGE_MESSAGES, STAGE_PROGRESS, ProgressEvent, ProgressPublisher
-from pixelcheck.analysis.records import store_verdict
+from pixelcheck.analysis.records import verdict_columns
+from pixelcheck.analysis.region_maps import region_map_columns
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
 from pixelcheck.ingestion.service import AuditLog, image_key
+from pixelcheck.tracing import stage_span
 
 log = logging.getLogger("pixelcheck.analysis")
 
@@ -34,13 +41,23 @@ class AutomaticReports(Protocol):
 class ReportQueue(Protocol):
     def build_report(self, report_id: str) -> None: ...
 
+    def map_regions(self, image_id: str) -> None: ...
+
+
+_STAGE_SPANS = {"DECODING": "analysis.decode", "PROVENANCE": "analysis.provenance",
+                "PIXEL_MODEL": "analysis.pixel_model", "FUSION": "analysis.fusion", "SAVING": "analysis.save"}
+
 
 class _StageClock:
-    """Times each stage of one run (for the stored breakdown and the stage-duration metric)."""
+    """Times each stage of one run (for the stored breakdown and the stage-duration metric) and traces it:
+    one span per stage, current while the stage runs, so its database calls nest under it."""
 
-    def __init__(self, started: float, observe: Callable[[str, float], None] | None) -> None:
+    def __init__(self, started: float, observe: Callable[[str, float], None] | None, image_id: str) -> None:
         self.timings: dict[str, float] = {}
         self._stage, self._at, self._observe = "DECODING", started, observe
+        self._image_id = image_id
+        self._span: ExitStack | None = None
+        self._open_span("DECODING")
 
     def enter(self, stage: str) -> None:
         now = time.perf_counter()
@@ -48,14 +65,31 @@ class _StageClock:
         if self._observe is not None:
             self._observe(self._stage, now - self._at)
         self._stage, self._at = stage, now
+        self._open_span(stage)
+
+    def _open_span(self, stage: str) -> None:
+        if stage not in _STAGE_SPANS:
+            return  # DONE: the save span lasts until the run ends (commit, report, progress event)
+        self.close()
+        self._span = ExitStack()
+        self._span.enter_context(stage_span(_STAGE_SPANS[stage], {"pixelcheck.image_id": self._image_id,
+                                                                  "pixelcheck.stage": stage}))
+
+    def close(self) -> None:
+        """End the open stage's span (idempotent)."""
+        if self._span is not None:
+            span, self._span = self._span, None
+            span.close()
 
 
 class AnalysisPipeline:
-    def __init__(self, *, sessions: sessionmaker[Session], blobs: BlobStore, detector: Callable[[], Detector],
+    def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session], blobs: BlobStore,
+                 detector: Callable[[], Detector],
                  publisher: ProgressPublisher, audit: AuditLog, reports: AutomaticReports | None,
                  report_queue: ReportQueue, stale_after: timedelta, max_attempts: int,
                  stage_observer: Callable[[str, float], None] | None = None) -> None:
         self._sessions = sessions
+        self._read_sessions = read_sessions
         self._blobs = blobs
         self._detector = detector
         self._publisher = publisher
@@ -70,18 +104,26 @@ class AnalysisPipeline:
         """Analyse the image once. Returns what happened: "succeeded", "failed", "skipped" (finished, deleted
         or claimed by another run). Raises pixelcheck.errors.Unavailable on transient database trouble."""
         detector = self._detector()  # before claiming: a worker without its model leaves the analysis QUEUED
-        attempt = self._claim(image_id)
-        if attempt is None:
+        claimed = self._claim(image_id)
+        if claimed is None:
             return "skipped"
+        attempt, owner_id = claimed
         started = time.perf_counter()
-        clock = _StageClock(started, self._observe_stage)
+        clock = _StageClock(started, self._observe_stage, image_id)
+        try:
+            return self._analyse(image_id, attempt, owner_id, detector, clock, started)
+        finally:
+            clock.close()
+
+    def _analyse(self, image_id: str, attempt: int, owner_id: str, detector: Detector, clock: _StageClock,
+                 started: float) -> str:
         timings = clock.timings
 
         def enter(stage: Stage | str) -> None:
             clock.enter(str(stage))
-            self._set_stage(image_id, attempt, str(stage))
+            self._publish(image_id, "RUNNING", str(stage), attempt)
 
-        with unit_of_work(self._sessions) as session:
+        with self._read_sessions() as session:  # autocommit: no BEGIN/COMMIT round trips for a read
             data = self._blobs.get(session, image_key(image_id))
         if data is None:
             return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})
@@ -96,21 +138,27 @@ class AnalysisPipeline:
         enter("SAVING")
         duration_ms = int((time.perf_counter() - started) * 1000)
         report_id = ""
+        map_columns, mapping = region_map_columns(verdict)
         with unit_of_work(self._sessions) as session:
-            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id).with_for_update())
-            if row is None or row.attempts != attempt or row.state != "RUNNING":
-                return "skipped"  # deleted meanwhile, or a newer attempt took over
-            store_verdict(row, verdict)
             clock.enter("DONE")
-            row.state, row.stage, row.progress = "SUCCEEDED", "DONE", 1.0
-            row.duration_ms, row.stage_timings_ms = duration_ms, timings
-            row.finish_time = row.update_time = utcnow()
+            now = utcnow()
+            saved = session.execute(
+                update(Analysis)
+                .where(Analysis.image_id == image_id, Analysis.attempts == attempt, Analysis.state == "RUNNING")
+                .values(state="SUCCEEDED", stage="DONE", progress=1.0, duration_ms=duration_ms,
+                        stage_timings_ms=timings, finish_time=now, update_time=now, **verdict_columns(verdict),
+                        **map_columns)
+                .execution_options(synchronize_session=False))
+            if saved.rowcount != 1:  # type: ignore[attr-defined]
+                return "skipped"  # deleted meanwhile, or a newer attempt took over
             if self._reports is not None:
-                report_id = self._reports.add_automatic_report(session, owner_id=row.owner_id,
-                                                               image_id=image_id) or ""
-                row.report_id = report_id
-            owner_id = row.owner_id
-        if report_id:
+                report_id = self._reports.add_automatic_report(session, owner_id=owner_id, image_id=image_id) or ""
+                if report_id:
+                    session.execute(update(Analysis).where(Analysis.image_id == image_id)
+                                    .values(report_id=report_id).execution_options(synchronize_session=False))
+        if mapping:
+            self._enqueue_map(image_id)  # the map's task builds the automatic report once the map is done
+        elif report_id:
             self._enqueue_report(report_id)
         self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
                            payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
@@ -118,7 +166,9 @@ class AnalysisPipeline:
         self._publish(image_id, "SUCCEEDED", "DONE", attempt)
         return "succeeded"
 
-    def _claim(self, image_id: str) -> int | None:
+    def _claim(self, image_id: str) -> tuple[int, str] | None:
+        """Take the analysis for one attempt: (attempt number, owner id), or None when another run holds it
+        or it is finished or gone."""
         now = utcnow()
         with unit_of_work(self._sessions) as session:
             result = session.execute(
@@ -127,31 +177,20 @@ class AnalysisPipeline:
                        or_(Analysis.state == "QUEUED",
                            (Analysis.state == "RUNNING") & (Analysis.update_time < now - self._stale_after)))
                 .values(state="RUNNING", stage="DECODING", progress=STAGE_PROGRESS["DECODING"],
-                        attempts=Analysis.attempts + 1, update_time=now)
+                        attempts=Analysis.attempts + 1, update_time=now,
+                        start_time=func.coalesce(Analysis.start_time, now))
                 .execution_options(synchronize_session=False))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id))
-            assert row is not None
-            if row.start_time is None:
-                row.start_time = now
-            attempt = row.attempts
-            too_many = attempt > self._max_attempts
-        if too_many:
+            # The row is locked by the UPDATE until the commit: nobody else changed attempts since.
+            attempt, owner_id = session.execute(
+                select(Analysis.attempts, Analysis.owner_id).where(Analysis.image_id == image_id)).one()
+        if attempt > self._max_attempts:
             self._fail(image_id, attempt, "The analysis was interrupted too many times; upload the image again",
                        time.perf_counter(), {})
             return None
         self._publish(image_id, "RUNNING", "DECODING", attempt)
-        return attempt
-
-    def _set_stage(self, image_id: str, attempt: int, stage: str) -> None:
-        with unit_of_work(self._sessions) as session:
-            session.execute(
-                update(Analysis).where(Analysis.image_id == image_id, Analysis.attempts == attempt,
-                                       Analysis.state == "RUNNING")
-                .values(stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0), update_time=utcnow())
-                .execution_options(synchronize_session=False))
-        self._publish(image_id, "RUNNING", stage, attempt)
+        return attempt, owner_id
 
     def _fail(self, image_id: str, attempt: int, reason: str, started: float, timings: dict[str, Any],
               info: Any = None) -> str:
@@ -176,6 +215,12 @@ class AnalysisPipeline:
         self._publisher.publish(ProgressEvent(
             image_id=image_id, state=state, stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0),
             message=message or STAGE_MESSAGES.get(stage, ""), event_time=utcnow().isoformat(), attempt=attempt))
+
+    def _enqueue_map(self, image_id: str) -> None:
+        try:
+            self._report_queue.map_regions(image_id)
+        except Exception:  # the reconciler re-enqueues a map left PENDING
+            log.warning("could not enqueue the region map of image %s", image_id, exc_info=True)
 
     def _enqueue_report(self, report_id: str) -> None:
         try:

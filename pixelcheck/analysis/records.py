@@ -17,19 +17,27 @@ from pixelcheck.analysis.detector.verdict import (
 from pixelcheck.analysis.models import Analysis
 
 
-def store_verdict(row: Analysis, verdict: Verdict) -> None:
-    """Copy a verdict onto an analysis row."""
-    row.label = verdict.label.value
-    row.prob_ai = float(verdict.prob_ai)
-    row.confidence = float(verdict.confidence)
-    row.confidence_band = verdict.band.value
-    row.model_version = verdict.model_version
-    row.signals = [asdict(s) for s in verdict.signals]
+def verdict_columns(verdict: Verdict) -> dict[str, Any]:
+    """The Analysis columns that hold a verdict, as values for an UPDATE."""
     provenance = asdict(verdict.provenance)
     provenance["c2pa_signature"] = verdict.provenance.c2pa_signature.value
-    row.provenance = _jsonable(provenance)
-    row.image_facts = asdict(verdict.image_facts) if verdict.image_facts else {}
-    row.explanation = verdict.summary
+    return {
+        "label": verdict.label.value,
+        "prob_ai": float(verdict.prob_ai),
+        "confidence": float(verdict.confidence),
+        "confidence_band": verdict.band.value,
+        "model_version": verdict.model_version,
+        "signals": [asdict(s) for s in verdict.signals],
+        "provenance": _jsonable(provenance),
+        "image_facts": asdict(verdict.image_facts) if verdict.image_facts else {},
+        "explanation": verdict.summary,
+    }
+
+
+def store_verdict(row: Analysis, verdict: Verdict) -> None:
+    """Copy a verdict onto an analysis row."""
+    for name, value in verdict_columns(verdict).items():
+        setattr(row, name, value)
 
 
 def verdict_of(row: Analysis) -> Verdict | None:
@@ -49,6 +57,7 @@ def verdict_of(row: Analysis) -> Verdict | None:
         camera_make=str(p.get("camera_make", "")),
         camera_model=str(p.get("camera_model", "")),
         software=str(p.get("software", "")),
+        invisible_watermarks=tuple(p.get("invisible_watermarks", ())),
     )
     f = row.image_facts or {}
     facts = ImageFacts(format=f["format"], width=f["width"], height=f["height"], size_bytes=f["size_bytes"],

@@ -1,5 +1,5 @@
-"""Where the detector shipped with PixelCheck lives (a path only, so reading settings loads no model code)."""
+"""Where the detector shipped with PixelCheck lives (a path only: resolving it loads no model code)."""
 
 from pathlib import Path
 
-SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "detector" / "models" / "pixelcheck-residual-1.0.0"
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "detector" / "models" / "pixelcheck-lite0-2.0.0"

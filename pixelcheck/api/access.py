@@ -21,6 +21,9 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     f"{_P}AuthService/SignOut": PEOPLE,
     f"{_P}AuthService/GetCurrentUser": ANYONE,
     f"{_P}AuthService/SetUserRoles": ADMINS,
+    f"{_P}AuthService/SignOutEverywhere": PEOPLE,  # another user's: ADMIN, checked by the use case
+    f"{_P}AuthService/ListServiceTokens": ADMINS,
+    f"{_P}AuthService/RevokeServiceToken": ADMINS,
     f"{_P}IngestionService/UploadImage": PEOPLE,
     f"{_P}IngestionService/GetImage": ANYONE,
     f"{_P}IngestionService/ListImages": ANYONE,
@@ -29,6 +32,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     f"{_P}ResultsService/WatchAnalysis": ANYONE,
     f"{_P}ResultsService/ListResults": ANYONE,
     f"{_P}ResultsService/GetModelInfo": ANYONE,
+    f"{_P}ResultsService/GetRegionMap": PEOPLE,
     f"{_P}ReportsService/CreateReport": REPORTERS,
     f"{_P}ReportsService/GetReport": REPORT_READERS,
     f"{_P}ReportsService/ListReports": REPORT_READERS,

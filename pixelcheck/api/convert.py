@@ -13,6 +13,7 @@ from pixelcheck.audit.chain import ChainedEvent, Verification
 from pixelcheck.audit.service import EventFilter, UsageStatistics
 from pixelcheck.errors import InvalidInput
 from pixelcheck.iam.service import Account
+from pixelcheck.iam.service_tokens import ServiceTokenView
 from pixelcheck.reports.service import ReportFile, ReportView
 from pixelcheck.v1 import audit_pb2, auth_pb2, common_pb2, reports_pb2
 
@@ -128,4 +129,13 @@ def user_to_proto(account: Account) -> auth_pb2.User:
     return auth_pb2.User(
         id=account.id, username=account.username, email=account.email, display_name=account.display_name,
         roles=[common_pb2.Role.Value(f"ROLE_{name}") for name in account.roles],
-        create_time=timestamp(account.create_time))
+        create_time=timestamp(account.create_time), disabled=account.disabled)
+
+
+def service_token_to_proto(token: ServiceTokenView) -> auth_pb2.ServiceToken:
+    """A ServiceToken message for a recorded service token."""
+    return auth_pb2.ServiceToken(
+        id=token.id, name=token.name, principal_id=token.principal_id, issued_by=token.issued_by,
+        create_time=timestamp(token.create_time), expire_time=timestamp(token.expire_time),
+        last_used_time=timestamp(token.last_used_time), revoke_time=timestamp(token.revoke_time),
+        revoked_by=token.revoked_by)

@@ -8,8 +8,10 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pixelcheck.analysis.detector import ModelInfo
+from pixelcheck.analysis.detector.regions import RegionMapView
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.progress import STAGE_MESSAGES, ProgressEvent
+from pixelcheck.analysis.region_maps import region_map_view
 from pixelcheck.analysis.service import ModelStatistics, ResultFilters
 from pixelcheck.api.convert import optional_time
 from pixelcheck.errors import InvalidInput
@@ -75,14 +77,28 @@ def result_to_proto(row: Analysis) -> results_pb2.AnalysisResult:
         c2pa_validation_errors=list(p.get("c2pa_validation_errors", [])), c2pa_signer=p.get("c2pa_signer", ""),
         generator_metadata=list(p.get("generator_metadata", [])), generator_name=p.get("generator_name", ""),
         camera_make=p.get("camera_make", ""), camera_model=p.get("camera_model", ""),
-        software=p.get("software", "")))
+        software=p.get("software", ""), invisible_watermarks=list(p.get("invisible_watermarks", []))))
     f = row.image_facts or {}
     if f:
         result.image_facts.CopyFrom(results_pb2.ImageFacts(
             format=f.get("format", ""), width=f.get("width", 0), height=f.get("height", 0),
             size_bytes=f.get("size_bytes", 0), jpeg_quality=f.get("jpeg_quality") or 0,
             has_exif=bool(f.get("has_exif"))))
+    if row.region_map_state:
+        result.region_map.CopyFrom(region_map_to_proto(region_map_view(row)))
     return result
+
+
+_MAP_STATES = {name: getattr(results_pb2, f"REGION_MAP_STATE_{name}") for name in
+               ("PENDING", "READY", "UNAVAILABLE", "FAILED")}
+
+
+def region_map_to_proto(view: RegionMapView) -> results_pb2.RegionMap:
+    return results_pb2.RegionMap(
+        state=_MAP_STATES.get(view.state, results_pb2.REGION_MAP_STATE_UNSPECIFIED), rows=view.rows,
+        columns=view.columns, disagreement=view.disagreement, reason=view.reason, progress=view.progress,
+        regions=[results_pb2.Region(row=r.row, column=r.column, left=r.box[0], top=r.box[1], right=r.box[2],
+                                    bottom=r.box[3], prob_ai=r.prob_ai) for r in view.regions])
 
 
 def snapshot_event(row: Analysis) -> results_pb2.WatchAnalysisResponse:

@@ -79,11 +79,12 @@ async def start_server(container: Container, address: str | None = None, *,
     settings = container.settings
     offload = Offloader(settings.grpc_max_workers)
     await container.on_server_starting()
-    server = aio.server(
-        interceptors=[CallContextInterceptor(container.call_observer), ErrorInterceptor(),
-                      AuthInterceptor(container.tokens.verify_access)],
-        options=_options(settings, reuse_port=reuse_port),
-    )
+    interceptors: list[aio.ServerInterceptor] = [
+        CallContextInterceptor(container.call_observer), ErrorInterceptor(),
+        AuthInterceptor(container.access_verifier)]
+    if container.tracing is not None:  # outermost: the call's span is current in every other interceptor
+        interceptors.insert(0, container.tracing.server_interceptor())
+    server = aio.server(interceptors=interceptors, options=_options(settings, reuse_port=reuse_port))
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(container, offload), server)
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(IngestionServicer(container, offload), server)
     results_pb2_grpc.add_ResultsServiceServicer_to_server(ResultsServicer(container, offload), server)

@@ -25,6 +25,7 @@ from pixelcheck.audit.chain import EventContent
 from pixelcheck.db import is_connection_error
 from pixelcheck.errors import Unavailable
 from pixelcheck.settings import Settings
+from pixelcheck.tracing import current_trace_id
 
 if TYPE_CHECKING:
     from pixelcheck.api.calls import CallInfo
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pixelcheck.audit")
 
 RPC_ACTION = "rpc"
+TRACE_ID_KEY = "trace_id"  # in the payload, when the event happened inside a recorded trace
 DEFAULT_MAX_BUFFERED = 100_000
 RETRY_DELAYS_SECONDS = (0.05, 0.2, 1.0)
 # Column widths of AuditEvent: longer values are cut, never rejected (a recorder must not fail).
@@ -82,17 +84,23 @@ class AuditRecorder:
         """Record one finished RPC as action "rpc"; the actor is the authenticated caller, if any."""
         try:
             actor = info.principal.user_id if info.principal is not None else ""
+            trace_id = current_trace_id()
             self._enqueue(EventContent(action=RPC_ACTION, actor_id=actor, method=info.method,
                                        status_code=code, peer=info.peer, request_id=info.request_id,
-                                       duration_ms=int(duration_ms), occurred_time=datetime.now(UTC)))
+                                       duration_ms=int(duration_ms), occurred_time=datetime.now(UTC),
+                                       payload={TRACE_ID_KEY: trace_id} if trace_id else {}))
         except Exception:  # auditing must never fail the call it describes
             log.exception("could not record the audit event of %s", getattr(info, "method", "?"))
 
     def record(self, action: str, *, actor_id: str = "", target: str = "",
                payload: dict[str, Any] | None = None, request_id: str = "", peer: str = "", method: str = "",
                status_code: str = "") -> None:
-        """Record a domain event (e.g. "upload.rejected"); payload must be JSON-like (others become text)."""
+        """Record a domain event (e.g. "upload.rejected"); payload must be JSON-like (others become text).
+        Inside a recorded trace, the payload also gets its trace_id."""
         try:
+            trace_id = current_trace_id()
+            if trace_id:
+                payload = {**(payload or {}), TRACE_ID_KEY: trace_id}
             self._enqueue(normalised(EventContent(
                 action=action, actor_id=actor_id, target=target, method=method, status_code=status_code,
                 peer=peer, request_id=request_id, payload=payload or {}, occurred_time=datetime.now(UTC))))

@@ -1,4 +1,5 @@
-"""Retention: prune old audit events behind a checkpoint, delete old images and reports with their bytes.
+"""Retention: prune old audit events behind a checkpoint, delete old images and reports with their bytes, and
+sweep orphan objects (bytes no row references) out of a blob store that writes outside the transaction.
 
 Both periods are off (0) by default. Audit events are pruned as a prefix of the chain only, so what is
 left still verifies from the checkpoint (the last pruned event's id and hash).
@@ -9,12 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.audit.models import AuditCheckpoint, AuditEvent
-from pixelcheck.blobs import BlobStore
+from pixelcheck.blobs import BlobStore, SweepableBlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
 from pixelcheck.reports.models import Report
@@ -102,3 +104,36 @@ def _delete_older(sessions: sessionmaker[Session], blobs: BlobStore, model: type
                 blobs.delete(session, f"{blob_prefix}/{row_id}")
             session.execute(delete(model).where(model.id.in_(ids)))
             total += len(ids)
+
+
+def sweep_orphan_blobs(sessions: sessionmaker[Session], blobs: BlobStore, *, older_than: datetime) -> int:
+    """Remove objects written before older_than that no row references: an image's bytes without its image
+    row, a report's file without a READY report (a crash between the write and the commit leaves these).
+    Keys of other shapes are left alone. A store whose writes are transactional has nothing to sweep: 0.
+
+    The grace period (older_than) must exceed the longest a write can wait for its commit.
+    """
+    if not isinstance(blobs, SweepableBlobStore):
+        return 0
+    removed = 0
+    for keys in blobs.keys_written_before(older_than):
+        wanted: dict[str, set[str]] = {"image": set(), "report": set()}
+        for key in keys:
+            kind, _, row_id = key.partition("/")
+            if kind in wanted and row_id and "/" not in row_id:
+                wanted[kind].add(row_id)
+        with sessions() as session:
+            kept = {f"image/{i}" for i in _existing(session, select(Image.id), Image.id, wanted["image"])}
+            kept |= {f"report/{i}" for i in _existing(session, select(Report.id).where(Report.state == "READY"),
+                                                      Report.id, wanted["report"])}
+        orphans = [k for k in keys if k.partition("/")[0] in wanted and k not in kept]
+        if orphans:
+            blobs.remove_now(orphans)
+            removed += len(orphans)
+    if removed:
+        log.info("blob sweep: %d orphan object(s) removed", removed)
+    return removed
+
+
+def _existing(session: Session, query: Any, column: Any, ids: set[str]) -> list[str]:
+    return list(session.scalars(query.where(column.in_(ids)))) if ids else []

@@ -194,9 +194,16 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
 @_guarded
 def _result(args: argparse.Namespace, settings: Settings) -> int:
     with _client(args, settings) as client:
-        result = _watch(client, args.image_id, args.image_id[:8], args) if args.wait else \
+        result = _watch(client, args.image_id, args.image_id[:8], args) if args.wait or args.map else \
             client.get_result(args.image_id)
+        picture = None
+        if args.map and result.state == common_pb2.ANALYSIS_STATE_SUCCEEDED:
+            picture = client.region_map(args.image_id, max_side=args.map_side, wait=args.map_wait)
+            Path(args.map).write_bytes(picture.png)
+            result.region_map.CopyFrom(picture.region_map)
     print(to_json(result) if args.json else result_details(result))
+    if picture is not None and not args.json:
+        print(f"\nRegion map saved to {args.map} ({picture.width}x{picture.height} PNG)")
     return FAILED if result.state == common_pb2.ANALYSIS_STATE_FAILED else OK
 
 
@@ -291,6 +298,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     result = command("result", _result, "show one analysis")
     result.add_argument("image_id")
     result.add_argument("--wait", action="store_true", help="wait until the analysis has finished")
+    result.add_argument("--map", default="", metavar="PNG", help="save the region map picture (the image with "
+                        "each region coloured by its P(AI), and a legend) to this file; implies --wait")
+    result.add_argument("--map-side", type=int, default=0, metavar="PX",
+                        help="longest side of the region map picture (default 800, at most 1600)")
+    result.add_argument("--map-wait", type=float, default=120.0, metavar="S",
+                        help="how long to wait for the region map after the verdict (default 120)")
     listing = command("list", _list, "list your results, newest first")
     listing.add_argument("--label", choices=["ai", "real"], default="")
     listing.add_argument("--filename", default="", help="only files whose name contains this")

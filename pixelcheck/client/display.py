@@ -129,10 +129,27 @@ def result_details(result: results_pb2.AnalysisResult) -> str:
         lines.append(f"Failure     {result.failure_reason}")
     if result.report_id:
         lines.append(f"Report      {result.report_id}")
+    for mark in result.provenance.invisible_watermarks:
+        lines.append(f"Watermark   {mark}")
+    if result.HasField("region_map") and result.region_map.state:
+        lines.append(f"Region map  {region_map_line(result.region_map)}")
     if result.signals:
         rows = [(s.name, f"{s.score:.2f}", f"{s.weight:.2f}", s.explanation) for s in result.signals]
         lines += ["", table(("SIGNAL", "SCORE", "WEIGHT", "EXPLANATION"), rows)]
     return "\n".join(lines)
+
+
+def region_map_line(region_map: results_pb2.RegionMap) -> str:
+    """Where the region map stands, in one line (with its disagreement sentence when any)."""
+    state = enum_name(results_pb2.RegionMapState, region_map.state, "REGION_MAP_STATE_")
+    if state == "READY":
+        probs = [r.prob_ai for r in region_map.regions]
+        spread = f", P(AI) {min(probs):.2f}-{max(probs):.2f}" if probs else ""
+        text = f"READY, {region_map.rows}x{region_map.columns} regions{spread}"
+        return f"{text}. {region_map.disagreement}" if region_map.disagreement else text
+    if state == "PENDING":
+        return f"PENDING ({region_map.progress:.0%} scored)"
+    return f"{state}: {region_map.reason}" if region_map.reason else state
 
 
 def report_line(report: reports_pb2.Report) -> str:

@@ -6,7 +6,8 @@
         print(result.label, result.confidence)
 
 Every call has a deadline (`timeout`, overridable per call), idempotent calls are retried with backoff on
-UNAVAILABLE, and the access token is refreshed before it expires or when the server says TOKEN_EXPIRED.
+UNAVAILABLE, and the access token is refreshed before it expires or when the server says TOKEN_EXPIRED or
+TOKEN_OUTDATED (the account's roles changed since it was issued).
 Failures raise PixelCheckError.
 """
 
@@ -50,6 +51,9 @@ WATCH_TIMEOUT = 900.0  # a queued analysis may wait behind others
 REFRESH_MARGIN_SECONDS = 30.0  # refresh this long before the access token expires
 TERMINAL_STATES = (common_pb2.ANALYSIS_STATE_SUCCEEDED, common_pb2.ANALYSIS_STATE_FAILED)
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+_REFRESH_REASONS = ("TOKEN_EXPIRED", "TOKEN_OUTDATED")  # a refreshed token fixes these
 
 
 @dataclass
@@ -174,6 +178,20 @@ class PixelCheckClient:
     def get_result(self, image_id: str) -> results_pb2.AnalysisResult:
         """The analysis of an image, whatever its state. NOT_FOUND when unknown or not visible."""
         return self._unary(self._results.GetResult, results_pb2.GetResultRequest(image_id=image_id)).result
+
+    def region_map(self, image_id: str, *, max_side: int = 0, wait: float = 0.0) -> results_pb2.GetRegionMapResponse:
+        """The region-map PNG of an image (owner or ADMIN) and the map it shows. With wait > 0, keeps asking
+        for up to that many seconds while the server answers REGION_MAP_NOT_READY (the map is made after the
+        verdict). Raises PixelCheckError: NOT_FOUND, FAILED_PRECONDITION (not ready, or no map)."""
+        request = results_pb2.GetRegionMapRequest(image_id=image_id, max_side=max_side)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return self._unary(self._results.GetRegionMap, request)
+            except PixelCheckError as error:
+                if error.reason != "REGION_MAP_NOT_READY" or time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
     def watch(self, image_id: str, *, timeout: float | None = None) -> Iterator[results_pb2.AnalysisEvent]:
         """Events of an analysis as they happen: the current snapshot first, ending after SUCCEEDED or
@@ -313,7 +331,8 @@ class PixelCheckClient:
 
     def _invoke(self, call: Callable[[Metadata, float], T], *, authenticated: bool = True,
                 idempotent: bool = True, timeout: float | None = None) -> T:
-        """Run call(metadata, timeout), refreshing once on TOKEN_EXPIRED and retrying UNAVAILABLE."""
+        """Run call(metadata, timeout), refreshing once on TOKEN_EXPIRED or TOKEN_OUTDATED and retrying
+        UNAVAILABLE."""
         request_id = uuid.uuid4().hex  # the same id on every attempt ties retries together in the audit log
         delays = self._retry.delays() if idempotent else iter(())
         expired = ""
@@ -326,7 +345,7 @@ class PixelCheckClient:
                 return call(metadata, timeout or self._timeout)
             except grpc.RpcError as exc:
                 error = PixelCheckError.from_rpc_error(exc, request_id)
-            if authenticated and token and not expired and error.reason == "TOKEN_EXPIRED":
+            if authenticated and token and not expired and error.reason in _REFRESH_REASONS:
                 expired = token
                 continue
             delay = next(delays, None) if RetryPolicy.should_retry(error) else None

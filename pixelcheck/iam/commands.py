@@ -1,4 +1,9 @@
-"""Operator commands: `pixelcheck users create-admin|list|set-roles` and `pixelcheck token issue-service`."""
+"""Operator commands: `pixelcheck users create-admin|list|set-roles|disable|enable|sign-out-everywhere` and
+`pixelcheck token issue-service|list|revoke`.
+
+Each checks the database first, so a bad URL, an unreachable server or a missing or outdated schema is
+answered with one line naming the problem and its fix (exit code 1), never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,15 @@ import getpass
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
+from pixelcheck.db import check_schema, explained_problems
 from pixelcheck.errors import DomainError
 from pixelcheck.iam.models import ROLE_NAMES
+from pixelcheck.iam.principal import ADMIN, Principal
 from pixelcheck.iam.service import Identity
+from pixelcheck.iam.service_tokens import ServiceTokens
 from pixelcheck.settings import Settings
 
 _DURATION = re.compile(r"(\d+)([smhd]?)")
@@ -25,13 +35,32 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def _with_identity(action: Callable[[Identity, argparse.Namespace], int]) -> Callable[..., int]:
+@dataclass(frozen=True)
+class Operator:
+    """What an operator command works with."""
+
+    identity: Identity
+    service_tokens: ServiceTokens
+
+    @property
+    def name(self) -> str:
+        """How the operator appears in records: operator:<login>."""
+        try:
+            return f"operator:{getpass.getuser()}"
+        except (KeyError, OSError):  # no passwd entry (some containers)
+            return "operator:unknown"
+
+
+def _with_identity(action: Callable[[Operator, argparse.Namespace], int]) -> Callable[..., int]:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
         from pixelcheck.bootstrap import build_container
 
+        url = settings.resolved_database_url
+        check_schema(url)  # DatabaseProblem: `pixelcheck` prints it as one line
         container = build_container(settings, role="cli")
         try:
-            return action(container.identity, args)
+            with explained_problems(url):
+                return action(Operator(container.identity, container.service_tokens), args)
         except DomainError as exc:
             print(f"pixelcheck: {exc.message}", file=sys.stderr)
             return 1
@@ -50,34 +79,80 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
-def _create_admin(identity: Identity, args: argparse.Namespace) -> int:
-    account = identity.create_admin(username=args.username, email=args.email, password=_read_password(args),
+def _create_admin(op: Operator, args: argparse.Namespace) -> int:
+    account = op.identity.create_admin(username=args.username, email=args.email, password=_read_password(args),
                                     display_name=args.display_name)
     print(f"created admin {account.username} ({account.id})")
     return 0
 
 
-def _list_users(identity: Identity, args: argparse.Namespace) -> int:
+def _list_users(op: Operator, args: argparse.Namespace) -> int:
     print(f"{'ID':32}  {'USERNAME':24}  {'EMAIL':32}  {'ROLES':24}  CREATED")
-    for account in identity.list_accounts(limit=args.limit):
+    for account in op.identity.list_accounts(limit=args.limit):
         kind = " (service)" if account.is_service else ""
+        kind += " (disabled)" if account.disabled else ""
         print(f"{account.id:32}  {account.username:24}  {account.email:32}  {','.join(account.roles):24}  "
               f"{account.create_time:%Y-%m-%d %H:%M}{kind}")
     return 0
 
 
-def _set_roles(identity: Identity, args: argparse.Namespace) -> int:
-    account = identity.find_account(args.user)
-    changed = identity.set_roles(user_id=account.id, roles=[r.upper() for r in args.roles])
+def _set_roles(op: Operator, args: argparse.Namespace) -> int:
+    account = op.identity.find_account(args.user)
+    changed = op.identity.set_roles(user_id=account.id, roles=[r.upper() for r in args.roles])
     print(f"{changed.username}: {', '.join(changed.roles)}")
     return 0
 
 
-def _issue_service(identity: Identity, args: argparse.Namespace) -> int:
-    account, issued = identity.issue_service_token(name=args.name, ttl_seconds=args.ttl)
-    print(f"service token for {account.username} ({account.id}), valid until "
-          f"{issued.expire_time:%Y-%m-%d %H:%M} UTC:", file=sys.stderr)
+def _set_disabled(disabled: bool) -> Callable[[Operator, argparse.Namespace], int]:
+    def action(op: Operator, args: argparse.Namespace) -> int:
+        account = op.identity.find_account(args.user)
+        changed = op.identity.set_roles(user_id=account.id, roles=[], disabled=disabled)
+        print(f"{changed.username}: {'disabled, every session ended' if changed.disabled else 'enabled'}")
+        return 0
+
+    return action
+
+
+def _sign_out_everywhere(op: Operator, args: argparse.Namespace) -> int:
+    account = op.identity.find_account(args.user)
+    # The operator acts with an admin's authority, under no user id of its own.
+    op.identity.sign_out_everywhere(caller=Principal(user_id="", roles=frozenset({ADMIN})), user_id=account.id)
+    print(f"{account.username}: every session ended; access tokens are refused within seconds")
+    return 0
+
+
+def _issue_service(op: Operator, args: argparse.Namespace) -> int:
+    issued = op.service_tokens.issue(name=args.name, ttl_seconds=args.ttl, issued_by=op.name)
+    print(f"service token {issued.record.id} for {issued.account.username} ({issued.account.id}), valid until "
+          f"{issued.record.expire_time:%Y-%m-%d %H:%M} UTC:", file=sys.stderr)
     print(issued.token)  # alone on stdout, for `TOKEN=$(pixelcheck token issue-service …)`
+    return 0
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+
+def _list_tokens(op: Operator, args: argparse.Namespace) -> int:
+    print(f"{'ID':32}  {'NAME':20}  {'ISSUED':16}  {'EXPIRES':16}  {'LAST USED':16}  {'REVOKED':16}  ISSUED BY")
+    page_token, shown = "", 0
+    while shown < args.limit:
+        page = op.service_tokens.list_tokens(size=min(500, args.limit - shown), page_token=page_token,
+                                             service_name=args.service)
+        for t in page.tokens:
+            print(f"{t.id:32}  {t.name:20}  {_when(t.create_time):16}  {_when(t.expire_time):16}  "
+                  f"{_when(t.last_used_time):16}  {_when(t.revoke_time):16}  {t.issued_by}")
+        shown += len(page.tokens)
+        page_token = page.next_page_token
+        if not page_token:
+            break
+    return 0
+
+
+def _revoke_token(op: Operator, args: argparse.Namespace) -> int:
+    token = op.service_tokens.revoke(token_id=args.id.strip().lower(), revoked_by=op.name)
+    print(f"revoked service token {token.id} of {token.name} at {_when(token.revoke_time)} UTC "
+          "(every server refuses it within seconds)")
     return 0
 
 
@@ -102,10 +177,29 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
                        metavar="ROLE", help="USER, PROFESSIONAL or ADMIN")
     roles.set_defaults(handler=_with_identity(_set_roles))
 
-    token = subparsers.add_parser("token", help="issue tokens").add_subparsers(dest="token_command",
-                                                                               required=True)
+    for verb, disabled, what in (("disable", True, "disable an account and end every session"),
+                                 ("enable", False, "enable a disabled account again")):
+        toggle = users.add_parser(verb, help=what)
+        toggle.add_argument("user", help="user id or username")
+        toggle.set_defaults(handler=_with_identity(_set_disabled(disabled)))
+
+    everywhere = users.add_parser("sign-out-everywhere", help="end every session of an account")
+    everywhere.add_argument("user", help="user id or username")
+    everywhere.set_defaults(handler=_with_identity(_sign_out_everywhere))
+
+    token = subparsers.add_parser("token", help="issue, list and revoke service tokens").add_subparsers(
+        dest="token_command", required=True)
     service = token.add_parser("issue-service", help="issue a long-lived token with role SERVICE")
     service.add_argument("name", help="the calling service's name (3-64 of a-z, 0-9, '_', '.', '-')")
     service.add_argument("--ttl", type=parse_duration, default=parse_duration("90d"),
                          help="lifetime: seconds or 15m, 12h, 30d (default 90d)")
     service.set_defaults(handler=_with_identity(_issue_service))
+
+    listing = token.add_parser("list", help="list service tokens, newest first")
+    listing.add_argument("--service", default="", help="only this service's tokens")
+    listing.add_argument("--limit", type=int, default=1000)
+    listing.set_defaults(handler=_with_identity(_list_tokens))
+
+    revoke = token.add_parser("revoke", help="revoke a service token (every server refuses it within seconds)")
+    revoke.add_argument("id", help="the token's id, as `pixelcheck token list` shows it")
+    revoke.set_defaults(handler=_with_identity(_revoke_token))

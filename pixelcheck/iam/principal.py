@@ -11,7 +11,9 @@ USER, PROFESSIONAL, ADMIN, SERVICE = "USER", "PROFESSIONAL", "ADMIN", "SERVICE"
 class Principal:
     user_id: str
     roles: frozenset[str]
-    token_id: str = ""
+    token_id: str = ""  # the access token's jti
+    token_version: int = 0  # the user's token version the token was issued under
+    expires_at: float = 0.0  # the token's exp (Unix time)
 
     @property
     def is_admin(self) -> bool:

@@ -1,4 +1,4 @@
-"""Identity use cases: sign-up, sign-in, token refresh and sign-out, roles, service principals.
+"""Identity use cases: sign-up, sign-in, token refresh and sign-out, roles and deactivation.
 
 Blocking code (SQLAlchemy, argon2, Redis): the gRPC edge runs these methods off the event loop.
 Passwords are hashed and checked outside database transactions, so SQLite's write lock is never held
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -19,20 +21,31 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.audit import actions
 from pixelcheck.db import new_id, unit_of_work, utcnow
-from pixelcheck.errors import AlreadyExists, FailedPrecondition, NotFound, Unauthenticated, require_fields
+from pixelcheck.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    Forbidden,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    require_fields,
+)
 from pixelcheck.iam import validation
 from pixelcheck.iam.cache import TtlCache
 from pixelcheck.iam.lockout import SigninThrottle
-from pixelcheck.iam.models import ROLE_NAMES, RefreshToken, User, UserRole
+from pixelcheck.iam.models import ROLE_NAMES, RefreshToken, ServiceToken, User, UserRole
 from pixelcheck.iam.passwords import Passwords
-from pixelcheck.iam.principal import ADMIN, SERVICE, USER
-from pixelcheck.iam.tokens import ServiceToken, TokenService
+from pixelcheck.iam.principal import ADMIN, SERVICE, USER, Principal
+from pixelcheck.iam.tokens import TokenService
 
-SERVICE_EMAIL_DOMAIN = "service.pixelcheck.invalid"  # service principals have no mailbox
 LOGIN_MAX = 254
 # Identity events beyond the shared list in pixelcheck.audit.actions.
 ADMIN_CREATED = "user.admin_created"  # target user:<id>; by an operator
 SIGNED_OUT = "user.signed_out"  # target session:<family id>
+SIGNED_OUT_EVERYWHERE = "user.signed_out_everywhere"  # target user:<id>; by the user or an admin
+SIGN_IN_THROTTLED = "user.sign_in_throttled"  # payload: rule (login_address, login, address), login, address
+ACCOUNT_DISABLED = "user.disabled"  # target user:<id>
+ACCOUNT_ENABLED = "user.enabled"  # target user:<id>
 REFRESH_REUSED = "token.reuse_detected"  # target session:<family id>; the family was revoked
 
 
@@ -48,6 +61,7 @@ class Origin:
 
     request_id: str = ""
     peer: str = ""
+    client_address: str = ""  # the peer's host, or the client behind trusted proxies (x-forwarded-for)
 
 
 @dataclass(frozen=True)
@@ -61,11 +75,13 @@ class Account:
     roles: tuple[str, ...]
     create_time: datetime
     is_service: bool = False
+    disabled: bool = False
 
     @classmethod
     def of(cls, user: User) -> Account:
         return cls(id=user.id, username=user.username, email=user.email, display_name=user.display_name,
-                   roles=tuple(user.role_names), create_time=user.create_time, is_service=user.is_service)
+                   roles=tuple(user.role_names), create_time=user.create_time, is_service=user.is_service,
+                   disabled=user.disabled)
 
 
 @dataclass(frozen=True)
@@ -182,16 +198,19 @@ class Identity:
             users = session.scalars(select(User).order_by(User.create_time, User.id).limit(limit))
             return [Account.of(u) for u in users]
 
-    def set_roles(self, *, user_id: str, roles: list[str], actor_id: str = "",
+    def set_roles(self, *, user_id: str, roles: list[str], disabled: bool | None = None, actor_id: str = "",
                   origin: Origin = Origin()) -> Account:
-        """Replace a person's roles. actor_id is the admin doing it ("" for the operator CLI).
+        """Replace a person's roles and, when disabled is not None, disable or enable the account.
+        actor_id is the admin doing it ("" for the operator CLI). Roles may be empty when only disabled
+        changes. Any change retires the user's access tokens (servers refuse them within seconds); disabling
+        also ends every session.
 
-        Raises InvalidInput (no roles, unknown role, SERVICE), NotFound (USER_NOT_FOUND),
-        FailedPrecondition (SERVICE_PRINCIPAL, CANNOT_REMOVE_OWN_ADMIN).
+        Raises InvalidInput (no roles, unknown role, SERVICE, malformed id), NotFound (USER_NOT_FOUND),
+        FailedPrecondition (SERVICE_PRINCIPAL, CANNOT_REMOVE_OWN_ADMIN, CANNOT_DISABLE_SELF).
         """
         wanted = set(roles)
-        violations = [] if user_id else [("user_id", "is required")]
-        if not wanted:
+        violations = validation.id_violations("user_id", user_id)
+        if not wanted and disabled is None:
             violations.append(("roles", "must name at least one role"))
         elif unknown := sorted(wanted - set(ROLE_NAMES)):
             violations.append(("roles", f"unknown roles: {', '.join(unknown)}"))
@@ -204,59 +223,91 @@ class Identity:
                 raise NotFound("No such user", reason="USER_NOT_FOUND")
             if user.is_service:
                 raise FailedPrecondition("Service principals keep the role SERVICE", reason="SERVICE_PRINCIPAL")
-            before = user.role_names
+            before, was_disabled = user.role_names, user.disabled
+            wanted = wanted or set(before)
             if actor_id == user.id and ADMIN in before and ADMIN not in wanted:
                 raise FailedPrecondition("Admins cannot remove their own ADMIN role",
                                          reason="CANNOT_REMOVE_OWN_ADMIN")
+            if actor_id == user.id and disabled:
+                raise FailedPrecondition("Admins cannot disable their own account", reason="CANNOT_DISABLE_SELF")
             # Change only what differs: deleting and re-inserting the same (user, role) key conflicts.
             user.roles = [r for r in user.roles if r.role_name in wanted] + [
                 UserRole(role_name=name) for name in sorted(wanted - set(before))]
+            if disabled is not None:
+                user.disabled = disabled
+            now = utcnow()
+            if wanted != set(before) or user.disabled != was_disabled:
+                _retire_access_tokens(user, now)
+            if user.disabled and not was_disabled:
+                _revoke_sessions(session, user.id, now)
             session.flush()
             account = Account.of(user)
         self._accounts.forget(user_id)
-        self._audit.record(actions.ROLES_CHANGED, actor_id=actor_id, target=f"user:{user_id}",
-                           payload={"before": before, "after": list(account.roles)},
-                           request_id=origin.request_id, peer=origin.peer)
+        if wanted != set(before):
+            self._audit.record(actions.ROLES_CHANGED, actor_id=actor_id, target=f"user:{user_id}",
+                               payload={"before": before, "after": list(account.roles)},
+                               request_id=origin.request_id, peer=origin.peer)
+        if account.disabled != was_disabled:
+            self._audit.record(ACCOUNT_DISABLED if account.disabled else ACCOUNT_ENABLED, actor_id=actor_id,
+                               target=f"user:{user_id}", request_id=origin.request_id, peer=origin.peer)
         return account
 
     # -- sessions ---------------------------------------------------------------------------------
     def sign_in(self, *, login: str, password: str, origin: Origin = Origin()) -> SignedIn:
         """Exchange a login (username or email) and password for a token pair.
 
-        Raises InvalidInput (empty fields), TooLarge (TOO_MANY_SIGNIN_ATTEMPTS, with retry delay),
-        Unauthenticated (INVALID_CREDENTIALS, the same for an unknown login and a wrong password).
+        Raises InvalidInput (empty fields), TooLarge (TOO_MANY_SIGNIN_ATTEMPTS with retry delay; ErrorInfo
+        metadata "rule" says which limit: login_address, login or address), Unauthenticated
+        (INVALID_CREDENTIALS, the same for an unknown login and a wrong password), Forbidden
+        (ACCOUNT_DISABLED, only after the right password).
         """
         login = login.strip()[:LOGIN_MAX]
         require_fields([(name, "is required") for name, value in (("login", login), ("password", password))
                         if not value])
-        self._throttle.check(login=login, peer=origin.peer)
+        address = origin.client_address
+        with self._audit_throttling(login, origin):
+            attempt = self._throttle.before_attempt(login=login, address=address)
         with unit_of_work(self._read_sessions) as session:
             user = _find_by_login(session, login)
-            found = (Account.of(user), user.password_hash) if user is not None and user.password_hash else None
+            found = ((Account.of(user), user.password_hash, user.token_version)
+                     if user is not None and user.password_hash else None)
         # An unknown login runs argon2 too: the answer must take the same time either way.
         ok = self._passwords.check(found[1], password) if found else self._passwords.check_unknown(password)
         if not found or not ok:
-            self._throttle.record_failure(login=login, peer=origin.peer)
             self._audit.record(actions.SIGN_IN_FAILED, actor_id=found[0].id if found else "",
-                               payload={"login": login, "known_login": bool(found)},
+                               payload={"login": login, "known_login": bool(found), "address": address},
                                request_id=origin.request_id, peer=origin.peer)
+            with self._audit_throttling(login, origin):
+                self._throttle.failed(login=login, address=address, attempt=attempt)
             raise Unauthenticated("The login or password is wrong", reason="INVALID_CREDENTIALS")
-        account, stored_hash = found
-        self._throttle.clear_login(login)
+        account, stored_hash, version = found
+        self._throttle.succeeded(login=login, address=address)
+        if account.disabled:
+            raise Forbidden("This account is disabled; ask an administrator", reason="ACCOUNT_DISABLED")
         upgraded = self._passwords.hash(password) if self._passwords.needs_rehash(stored_hash) else None
         with unit_of_work(self._sessions) as session:
             if upgraded:  # parameters changed since this hash was made: store one with the current ones
                 session.execute(update(User).where(User.id == account.id, User.password_hash == stored_hash)
                                 .values(password_hash=upgraded))
             refresh_token = self._add_refresh_token(session, account.id, family_id=new_id())
-        access_token, expires_in = self._tokens.issue_access(account.id, list(account.roles))
+        access_token, expires_in = self._tokens.issue_access(account.id, list(account.roles), version=version)
         return SignedIn(TokenPair(access_token, refresh_token, expires_in), account)
+
+    @contextmanager
+    def _audit_throttling(self, login: str, origin: Origin) -> Iterator[None]:
+        try:
+            yield
+        except TooLarge as exc:
+            self._audit.record(SIGN_IN_THROTTLED, payload={"rule": exc.metadata.get("rule", ""), "login": login,
+                                                           "address": origin.client_address},
+                               request_id=origin.request_id, peer=origin.peer)
+            raise
 
     def refresh(self, *, refresh_token: str, origin: Origin = Origin()) -> TokenPair:
         """Rotate a refresh token: retire it, return a new pair. A retired token revokes its family.
 
         Raises InvalidInput (empty), Unauthenticated (REFRESH_TOKEN_INVALID, REFRESH_TOKEN_EXPIRED,
-        REFRESH_TOKEN_REVOKED, REFRESH_TOKEN_REUSED).
+        REFRESH_TOKEN_REVOKED, REFRESH_TOKEN_REUSED), Forbidden (ACCOUNT_DISABLED).
         """
         require_fields([] if refresh_token else [("refresh_token", "is required")])
         now = utcnow()
@@ -274,14 +325,16 @@ class Identity:
                 row.retire_time = now
                 user = session.get(User, row.user_id)
                 assert user is not None  # the token row's foreign key cascades on delete
-                roles = user.role_names  # re-read: role changes take effect at the next refresh
+                if user.disabled:
+                    raise Forbidden("This account is disabled; ask an administrator", reason="ACCOUNT_DISABLED")
+                roles, version = user.role_names, user.token_version  # re-read: the current ones count
                 new_token = self._add_refresh_token(session, row.user_id, family_id=row.family_id, now=now)
         if reused:
             self._audit.record(REFRESH_REUSED, actor_id=row.user_id, target=f"session:{row.family_id}",
                                request_id=origin.request_id, peer=origin.peer)
             raise Unauthenticated("This refresh token was already used; the session has been ended",
                                   reason="REFRESH_TOKEN_REUSED")
-        access_token, expires_in = self._tokens.issue_access(row.user_id, roles)
+        access_token, expires_in = self._tokens.issue_access(row.user_id, roles, version=version)
         return TokenPair(access_token, new_token, expires_in)
 
     def sign_out(self, *, user_id: str, refresh_token: str, origin: Origin = Origin()) -> None:
@@ -307,32 +360,32 @@ class Identity:
                                  create_time=created, expire_time=created + self._refresh_ttl))
         return token
 
-    # -- service principals -----------------------------------------------------------------------
-    def issue_service_token(self, *, name: str, ttl_seconds: int) -> tuple[Account, ServiceToken]:
-        """A long-lived SERVICE token for the service principal `name` (created on first use).
+    def sign_out_everywhere(self, *, caller: Principal, user_id: str = "", origin: Origin = Origin()) -> None:
+        """End every session of user_id (the caller's own when empty): refresh tokens are revoked and
+        access tokens refused by every server within seconds. For a service principal, its service tokens
+        are revoked.
 
-        Raises InvalidInput (bad name or ttl), AlreadyExists (USERNAME_TAKEN: a person has this name).
+        Raises InvalidInput (malformed id), Forbidden (ADMIN_REQUIRED: another user's, by a non-admin),
+        NotFound (USER_NOT_FOUND).
         """
-        violations = [("name", why) for _, why in validation.username_violations(name)]
-        if ttl_seconds <= 0:
-            violations.append(("ttl", "must be positive"))
-        require_fields(violations)
+        user_id = user_id or caller.user_id
+        require_fields(validation.id_violations("user_id", user_id))
+        if user_id != caller.user_id and not caller.is_admin:
+            raise Forbidden("Only an admin may sign another user out", reason="ADMIN_REQUIRED")
+        now = utcnow()
         with unit_of_work(self._sessions) as session:
-            user = session.scalars(select(User).where(User.username == name)).one_or_none()
-            if user is not None and not user.is_service:
-                raise AlreadyExists(f"{name!r} is a person's username, not a service", reason="USERNAME_TAKEN")
+            user = session.get(User, user_id, with_for_update=True)
             if user is None:
-                user = User(id=new_id(), username=name, email=f"{name}@{SERVICE_EMAIL_DOMAIN}",
-                            display_name=name, password_hash="", is_service=True,
-                            roles=[UserRole(role_name=SERVICE)])
-                session.add(user)
-                session.flush()
-            account = Account.of(user)
-        issued = self._tokens.issue_service(account.id, ttl_seconds)
-        self._audit.record(actions.SERVICE_TOKEN_ISSUED, target=f"user:{account.id}",
-                           payload={"name": name, "token_id": issued.token_id,
-                                    "expires": issued.expire_time.isoformat()})
-        return account, issued
+                raise NotFound("No such user", reason="USER_NOT_FOUND")
+            _retire_access_tokens(user, now)
+            _revoke_sessions(session, user.id, now)
+            if user.is_service:
+                session.execute(update(ServiceToken).where(ServiceToken.principal_id == user.id,
+                                                           ServiceToken.revoke_time.is_(None))
+                                .values(revoke_time=now, revoked_by=f"user:{caller.user_id}" if caller.user_id
+                                        else "operator"))
+        self._audit.record(SIGNED_OUT_EVERYWHERE, actor_id=caller.user_id, target=f"user:{user_id}",
+                           request_id=origin.request_id, peer=origin.peer)
 
 
 def _refuse_taken(session: Session, username: str, email: str) -> None:
@@ -362,3 +415,14 @@ def _revoke_family(session: Session, family_id: str, now: datetime) -> None:
     session.execute(update(RefreshToken).where(RefreshToken.family_id == family_id,
                                                RefreshToken.revoke_time.is_(None)).values(revoke_time=now))
 
+
+
+def _revoke_sessions(session: Session, user_id: str, now: datetime) -> None:
+    session.execute(update(RefreshToken).where(RefreshToken.user_id == user_id,
+                                               RefreshToken.revoke_time.is_(None)).values(revoke_time=now))
+
+
+def _retire_access_tokens(user: User, now: datetime) -> None:
+    # Servers poll credentials_change_time and refuse tokens issued under an older version.
+    user.token_version += 1
+    user.credentials_change_time = now

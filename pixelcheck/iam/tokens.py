@@ -31,6 +31,7 @@ LEEWAY_SECONDS = 5  # tolerated clock skew between the issuing and the verifying
 REQUIRED_CLAIMS = ["sub", "roles", "iat", "nbf", "exp", "iss", "aud", "jti", "typ"]
 VERIFIED_MAX_ENTRIES = 50_000  # distinct live tokens remembered per process (~0.5 KiB each)
 VERIFIED_MAX_SECONDS = 3600.0  # long-lived service tokens are decoded again at least hourly
+VERSION_CLAIM = "ver"  # the user's token version at issue time; tokens from before it existed count as 0
 _KEY_TYPES: dict[str, tuple[type, ...]] = {
     "EdDSA": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
     "RS256": (rsa.RSAPublicKey,),
@@ -69,9 +70,9 @@ class TokenService:
     def access_ttl_seconds(self) -> int:
         return self._ttl
 
-    def issue_access(self, user_id: str, roles: list[str] | frozenset[str]) -> tuple[str, int]:
-        """A signed access token for user_id with roles, and its lifetime in seconds."""
-        return self._issue(user_id, roles, self._ttl), self._ttl
+    def issue_access(self, user_id: str, roles: list[str] | frozenset[str], *, version: int = 0) -> tuple[str, int]:
+        """A signed access token for user_id with roles under the user's token version, and its lifetime."""
+        return self._issue(user_id, roles, self._ttl, version=version), self._ttl
 
     def issue_service(self, principal_id: str, ttl_seconds: int) -> ServiceToken:
         """A long-lived access token with role SERVICE for another service's principal."""
@@ -83,13 +84,14 @@ class TokenService:
         return ServiceToken(token, token_id, datetime.fromtimestamp(now + ttl_seconds, UTC))
 
     def _issue(self, subject: str, roles: list[str] | frozenset[str], ttl: int, *, token_id: str = "",
-               now: int = 0) -> str:
+               now: int = 0, version: int = 0) -> str:
         if self._signing_key is None:
             raise SettingsError("Issuing tokens needs PIXELCHECK_JWT_PRIVATE_KEY_FILE")
         now = now or int(time.time())
         claims: dict[str, Any] = {
             "sub": subject, "roles": sorted(roles), "iat": now, "nbf": now, "exp": now + ttl,
             "iss": self._issuer, "aud": self._audience, "jti": token_id or uuid.uuid4().hex, "typ": ACCESS,
+            VERSION_CLAIM: version,
         }
         return jwt.encode(claims, self._signing_key, algorithm=self._algorithm)
 
@@ -136,10 +138,13 @@ class TokenService:
             raise Unauthenticated("This is not an access token", reason="WRONG_TOKEN_TYPE")
         roles = claims["roles"]
         subject = claims["sub"]
+        version = claims.get(VERSION_CLAIM, 0)
         if (not isinstance(subject, str) or not subject or not isinstance(roles, list)
-                or not all(isinstance(r, str) and r in ROLE_NAMES for r in roles)):
+                or not all(isinstance(r, str) and r in ROLE_NAMES for r in roles)
+                or not isinstance(version, int) or isinstance(version, bool)):
             raise Unauthenticated("The access token is invalid", reason="TOKEN_INVALID")
-        return Principal(user_id=subject, roles=frozenset(roles), token_id=str(claims["jti"])), int(claims["exp"])
+        return Principal(user_id=subject, roles=frozenset(roles), token_id=str(claims["jti"]),
+                         token_version=version, expires_at=float(claims["exp"])), int(claims["exp"])
 
 
 def _load_public_key(path: str, algorithm: str) -> Any:

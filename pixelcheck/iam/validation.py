@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 USERNAME_RE = re.compile(r"[a-z0-9_.-]{3,64}")
+ID_RE = re.compile(r"[0-9a-f]{32}")
 # Deliberately loose (RFC 5322 is not worth parsing): one @, no spaces, a dot in the domain.
 EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 EMAIL_MAX = 254
@@ -28,6 +29,15 @@ myspace123 starwars123 pokemon123 minecraft1 minecraft123 liverpool1 liverpool12
 arsenal123 manchester manchesterunited whatever123 internet123 samsung123 google1234 facebook123
 """
 COMMON_PASSWORDS = frozenset(_COMMON_PASSWORDS_TEXT.split())
+
+
+def id_violations(field: str, value: str) -> list[tuple[str, str]]:
+    """Why value is not an id (32 lowercase hex characters), if it is not."""
+    if not value:
+        return [(field, "is required")]
+    if not ID_RE.fullmatch(value):
+        return [(field, "must be an id: 32 lowercase hex characters")]
+    return []
 
 
 def username_violations(username: str) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 def import_all_models() -> None:
     import pixelcheck.analysis.models
     import pixelcheck.audit.models
-    import pixelcheck.blobs
+    import pixelcheck.blobs.database
     import pixelcheck.iam.models
     import pixelcheck.ingestion.models
     import pixelcheck.reports.models  # noqa: F401

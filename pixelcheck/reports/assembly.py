@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from pixelcheck.analysis.detector.verdict import ModelInfo
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.records import verdict_of
+from pixelcheck.analysis.region_maps import region_map_view
 from pixelcheck.blobs import BlobStore
 from pixelcheck.iam.models import User
 from pixelcheck.ingestion.models import Image
@@ -73,6 +74,7 @@ def _entry(image: Image, analysis: Analysis | None, data: bytes | None) -> Repor
         duration_ms=analysis.duration_ms if analysis is not None else None,
         failure_reason=analysis.failure_reason if analysis is not None else "",
         analysis_id=analysis.id if analysis is not None else "",
+        region_map=region_map_view(analysis) if analysis is not None and analysis.region_map_state else None,
     )
 
 

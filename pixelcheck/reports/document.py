@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from pixelcheck.analysis.detector.regions import RegionMapView
 from pixelcheck.analysis.detector.verdict import ModelInfo, Verdict
 
 
@@ -37,6 +38,7 @@ class ReportEntry:
     duration_ms: int | None
     failure_reason: str = ""
     analysis_id: str = ""
+    region_map: RegionMapView | None = None  # where in the image the pixel model sees generation traces
 
 
 @dataclass(frozen=True)

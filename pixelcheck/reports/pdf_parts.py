@@ -11,7 +11,10 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Image, Paragraph, Spacer, Table, TableStyle
 
+from pixelcheck.analysis.detector.image_facts import ImageUnreadable, decode_rgb, open_image
+from pixelcheck.analysis.detector.regions import RegionMapView
 from pixelcheck.analysis.detector.verdict import Signal, Verdict
+from pixelcheck.analysis.region_map_image import region_map_picture
 from pixelcheck.reports.pdf_style import (
     AI_COLOUR,
     BODY,
@@ -54,6 +57,22 @@ def preview(data: bytes | None, box_width: float, box_height: float, *, deleted:
         return unavailable_box(box_width, box_height, reason)
     picture = Image(io.BytesIO(jpeg))
     scale = min(box_width / picture.imageWidth, box_height / picture.imageHeight)
+    picture.drawWidth = picture.imageWidth * scale
+    picture.drawHeight = picture.imageHeight * scale
+    return picture
+
+
+def region_map_preview(data: bytes | None, view: RegionMapView, box_width: float) -> Flowable:
+    """Return the region-map picture (overlay and legend) scaled to box_width, or a grey box."""
+    max_side = max(64, round(box_width / 72 * THUMBNAIL_DPI))
+    try:
+        picture_image = region_map_picture(decode_rgb(open_image(data or b"")), view.regions, max_side)
+    except ImageUnreadable:
+        return unavailable_box(box_width, box_width, "image deleted" if data is None else "")
+    buffer = io.BytesIO()
+    picture_image.save(buffer, "JPEG", quality=88)
+    picture = Image(io.BytesIO(buffer.getvalue()))
+    scale = min(box_width / picture.imageWidth, box_width / picture.imageHeight)
     picture.drawWidth = picture.imageWidth * scale
     picture.drawHeight = picture.imageHeight * scale
     return picture

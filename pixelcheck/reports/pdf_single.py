@@ -14,10 +14,12 @@ from pixelcheck.reports.pdf_parts import (
     key_value_table,
     preview,
     reading_guide,
+    region_map_preview,
     signal_chart,
 )
 from pixelcheck.reports.pdf_style import (
     BODY,
+    HOW_TO_READ_REGION_MAP,
     PANEL,
     RULE,
     SIGNATURE_WORDS,
@@ -50,6 +52,7 @@ def single_story(doc: ReportDocument, width: float) -> list[Flowable]:
     ]
     verdict = entry.verdict
     if verdict is not None:
+        story += region_map_section(entry, width)
         story += heading("What the detector looked at")
         story.append(signal_chart(verdict, width))
         story.append(
@@ -67,6 +70,24 @@ def single_story(doc: ReportDocument, width: float) -> list[Flowable]:
     story.append(Spacer(1, 5 * mm))
     story.append(KeepTogether(reading_guide(width, with_signals=verdict is not None)))
     return story
+
+
+def region_map_section(entry: ReportEntry, width: float) -> list[Flowable]:
+    """The image and its region map side by side, the line on how to read it and any disagreement."""
+    view = entry.region_map
+    if view is None:
+        return []
+    if view.state != "READY":
+        why = view.reason or "it was still being made when this report was built; request the report again later"
+        return [KeepTogether(heading("Where in the image") + [Paragraph(markup(f"No region map: {why}"), BODY)])]
+    side = (width - 8 * mm) / 2
+    pictures = Table([[preview(entry.image_bytes, side, side), region_map_preview(entry.image_bytes, view, side)]],
+                     colWidths=[side + 4 * mm, side + 4 * mm], hAlign="LEFT")
+    pictures.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("ALIGN", (0, 0), (-1, -1), "CENTER")]))
+    notes: list[Flowable] = [Spacer(1, 2 * mm), Paragraph(markup(HOW_TO_READ_REGION_MAP), SMALL)]
+    if view.disagreement:
+        notes = [Spacer(1, 2 * mm), Paragraph(markup(view.disagreement), BODY), *notes]
+    return [KeepTogether(heading("Where in the image") + [pictures, *notes])]
 
 
 def _byline(doc: ReportDocument) -> str:
@@ -144,6 +165,8 @@ def provenance_rows(provenance: Provenance) -> list[tuple[str, str]]:
     rows.append(("Camera data", camera or "None recorded"))
     if provenance.software:
         rows.append(("Software named in the file", provenance.software))
+    if provenance.invisible_watermarks:
+        rows.append(("Invisible watermark in the pixels", "\n".join(provenance.invisible_watermarks)))
     return rows
 
 

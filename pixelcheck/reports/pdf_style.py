@@ -43,6 +43,7 @@ SIGNAL_TITLES = {
     "generator_metadata": "Generator traces in the file",
     "camera_metadata": "Camera data (EXIF)",
     "pixel_model": "Pixel texture model",
+    "invisible_watermark": "Invisible watermark",
 }
 BAND_WORDS = {Band.LOW: "low confidence", Band.MEDIUM: "medium confidence", Band.HIGH: "high confidence"}
 BAND_SHORT = {Band.LOW: "low", Band.MEDIUM: "medium", Band.HIGH: "high"}
@@ -84,6 +85,11 @@ HOW_TO_READ_CONFIDENCE = (
 HOW_TO_READ_SIGNALS = (
     "Each signal bar shows how strongly one clue points towards a real photograph (left) or an AI "
     "image (right); the weight says how much that clue counts in the verdict."
+)
+HOW_TO_READ_REGION_MAP = (
+    "How to read the map: each box is one region of the image, coloured by how AI-like the pixel model "
+    "finds it there, from dark purple (reads as a real photograph) to yellow (reads as AI-generated); "
+    "it shows where the evidence lies, while the verdict above weighs the whole image."
 )
 HOW_TO_READ_CREDENTIALS = (
     "Content Credentials are a signed record of where an image came from; their absence proves "

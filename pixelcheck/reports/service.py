@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector.verdict import ModelInfo
 from pixelcheck.audit import actions
-from pixelcheck.blobs import BlobStore
+from pixelcheck.blobs import BlobReader, BlobStore
 from pixelcheck.db import new_id, unit_of_work, utcnow
 from pixelcheck.errors import (
     FailedPrecondition,
@@ -41,10 +41,12 @@ from pixelcheck.reports.csv_export import render_csv
 from pixelcheck.reports.document import ReportDocument
 from pixelcheck.reports.models import Report, ReportImage
 from pixelcheck.reports.pdf import render_pdf
+from pixelcheck.tracing import stage_span
 
 log = logging.getLogger("pixelcheck.reports")
 
 MAX_TITLE_CHARS = 200
+DOWNLOAD_CHUNK_BYTES = 256 * 1024  # one DownloadReport chunk message
 _ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 _REPORTERS = (PROFESSIONAL, ADMIN)
 
@@ -238,10 +240,13 @@ class Reports:
                                  filters)
         return ReportPage(views, token)
 
-    def open_download(self, principal: Principal, report_id: str) -> tuple[ReportFile, bytes]:
-        """The file of a READY report and its header.
+    def open_download(self, principal: Principal, report_id: str, *,
+                      chunk_bytes: int = DOWNLOAD_CHUNK_BYTES) -> tuple[ReportFile, BlobReader]:
+        """The header of a READY report's file and a reader of its bytes in chunks of at most chunk_bytes
+        (never the whole file in memory); the caller closes the reader.
 
-        Raises NotFound (unknown or invisible report) and FailedPrecondition REPORT_NOT_READY.
+        Raises NotFound (unknown or invisible report), FailedPrecondition REPORT_NOT_READY and
+        REPORT_FILE_MISSING, Unavailable when the blob store cannot be reached.
         """
         with unit_of_work(self._read_sessions) as session:
             report = _visible_report(session, principal, report_id)
@@ -249,12 +254,12 @@ class Reports:
                 raise FailedPrecondition(
                     f"Report {report.id} is {report.state}, not READY; download it once it is READY",
                     reason="REPORT_NOT_READY", metadata={"report_id": report.id, "state": report.state})
-            data = self._blobs.get(session, _blob_key(report.id))
-            if data is None:
-                raise FailedPrecondition(f"The file of report {report.id} is missing; request it again",
-                                         reason="REPORT_FILE_MISSING", metadata={"report_id": report.id})
-            header = ReportFile(report.filename, CONTENT_TYPES[report.format], len(data), report.sha256)
-        return header, data
+            header = ReportFile(report.filename, CONTENT_TYPES[report.format], report.size_bytes, report.sha256)
+        reader = self._blobs.open(_blob_key(report.id), chunk_bytes)
+        if reader is None:
+            raise FailedPrecondition(f"The file of report {report.id} is missing; request it again",
+                                     reason="REPORT_FILE_MISSING", metadata={"report_id": report.id})
+        return header, reader
 
     # -- building (worker) ------------------------------------------------------------------------
     def build(self, report_id: str) -> None:
@@ -264,6 +269,10 @@ class Reports:
         worker that died, is built again. Raises Unavailable when the database cannot be reached, so
         the task retries.
         """
+        with stage_span("report.build", {"pixelcheck.report_id": report_id}):
+            self._build(report_id)
+
+    def _build(self, report_id: str) -> None:
         with unit_of_work(self._sessions) as session:
             report = session.get(Report, report_id)
             if report is None or report.state in (ReportState.READY, ReportState.FAILED):

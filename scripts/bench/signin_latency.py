@@ -56,7 +56,8 @@ async def main(args: argparse.Namespace) -> None:
     folder = tempfile.mkdtemp(prefix="pixelcheck-bench-")
     settings = Settings.from_env(environ={}, env_file="/nonexistent").with_overrides(
         data_dir=folder, database_url=args.database_url, redis_url=args.redis_url,
-        redis_key_prefix=f"pixelcheck-bench-{secrets.token_hex(4)}", signin_max_failures=1_000_000)
+        redis_key_prefix=f"pixelcheck-bench-{secrets.token_hex(4)}", signin_max_failures=1_000_000,
+        signin_login_max_failures=1_000_000, signin_address_max_failures=1_000_000)
     upgrade(settings.resolved_database_url)
     container = build_container(settings)
     server = await start_server(container, "127.0.0.1:0")

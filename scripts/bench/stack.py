@@ -145,7 +145,10 @@ class Stack:
     def start_server(self) -> None:
         self.address = f"127.0.0.1:{free_port()}"
         env = self.settings.with_overrides(grpc_address=self.address).to_env()
-        self.server = ChildProcess(["-m", "pixelcheck", "serve"], env, self.workdir / "server.log")
+        # One server process unless the settings ask for more: the baselines are single processes too.
+        processes = str(self.settings.server_processes or 1)
+        self.server = ChildProcess(["-m", "pixelcheck", "serve", "--processes", processes], env,
+                                   self.workdir / "server.log")
         wait_serving(self.address, self.server)
         with grpc.insecure_channel(self.address) as channel:
             auth = auth_pb2_grpc.AuthServiceStub(channel)
@@ -201,7 +204,7 @@ def pixelcheck_stack(args: argparse.Namespace, *, server: bool = True, workers: 
         settings = Settings.from_env(environ={}, env_file="/nonexistent").with_overrides(
             data_dir=str(workdir), database_url=url, redis_url=redis_url,
             redis_key_prefix=f"pixelcheck-bench-{secrets.token_hex(4)}", log_level="WARNING",
-            signin_max_failures=10_000, **overrides)
+            signin_max_failures=10_000, signin_address_max_failures=10_000, **overrides)
         upgrade(settings.resolved_database_url)
         stack = Stack(settings, workdir)
         if server:
@@ -246,3 +249,35 @@ def baseline_server() -> Iterator[tuple[str, ChildProcess]]:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[dict[str, str]]:
+    """A real S3-compatible server (moto in server mode) with an empty bucket, as Settings overrides."""
+    import urllib.request
+
+    import boto3
+
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="pixelcheck-bench-s3-"))
+    process = ChildProcess(["-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], {}, workdir / "s3.log")
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.process.poll() is not None:
+                    raise RuntimeError(f"the S3 server did not start; see {process.log_path}") from None
+                time.sleep(0.2)
+        overrides = {"blob_store": "s3", "s3_bucket": "pixelcheck-bench", "s3_prefix": "blobs/",
+                     "s3_endpoint_url": endpoint, "s3_region": "us-east-1", "s3_addressing_style": "path",
+                     "s3_access_key_id": "bench", "s3_secret_access_key": "bench-secret"}
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                     aws_secret_access_key="bench-secret").create_bucket(Bucket="pixelcheck-bench")
+        yield overrides
+    finally:
+        process.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -77,10 +77,11 @@ def main() -> None:
                 stack.server.stop()  # the worker alone on the cores while it is timed
             rate, failed = worker_rate(stack, count)
         rows.append([label, str(count), f"{sum(map(len, images)) / count / MIB:.2f}", f"{bare:.2f}", f"{rate:.2f}",
-                     f"{rate / bare:.0%}", str(failed)])
+                     f"{rate / bare:.0%}", f"{1000 / rate - 1000 / bare:.1f}", str(failed)])
     print_table("Worker throughput (analyses/s of one worker process, solo pool; baseline: bare detector.analyze "
                 "in one process on the same images)",
-                ["image", "count", "MiB each", "bare detector/s", "worker/s", "ratio", "not succeeded"], rows)
+                ["image", "count", "MiB each", "bare detector/s", "worker/s", "ratio", "overhead ms/analysis",
+                 "not succeeded"], rows)
 
 
 if __name__ == "__main__":

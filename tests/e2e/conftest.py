@@ -30,10 +30,12 @@ def migrated_database_url(database_url: str) -> str:
 def server_settings(base_settings: Settings, migrated_database_url: str) -> Settings:
     """Settings of the module's live server; override in a test module to change them.
 
-    Every test client connects from 127.0.0.1, so the per-peer sign-in limit would lock the whole module
-    out after a few deliberate failures: it is raised here and tested in test_signin_lockout.py.
+    Every test client connects from 127.0.0.1, so the per-address sign-in limit would answer the module's
+    deliberate failures with RESOURCE_EXHAUSTED after a while: the limits are raised here and tested in
+    test_signin_lockout.py. Revocations are re-read often so that tests of them need not wait.
     """
-    return base_settings.with_overrides(signin_max_failures=10_000)
+    return base_settings.with_overrides(signin_max_failures=10_000, signin_address_max_failures=10_000,
+                                        revocation_refresh_seconds=0.2)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

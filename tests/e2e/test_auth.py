@@ -260,9 +260,9 @@ async def test_an_admin_cannot_remove_their_own_admin_role(live_server):
 
 
 async def test_a_service_token_reads_but_never_calls_admin_or_people_only_rpcs(live_server):
-    account, issued = live_server.container.identity.issue_service_token(
-        name=unique_username("svc"), ttl_seconds=3600)
-    service = bearer(issued.token)
+    issued = live_server.container.service_tokens.issue(name=unique_username("svc"), ttl_seconds=3600,
+                                                        issued_by="operator:test")
+    account, service = issued.account, bearer(issued.token)
     me = await live_server.auth.GetCurrentUser(ME, metadata=service)
     assert list(me.user.roles) == [common_pb2.ROLE_SERVICE]
     for call in (live_server.auth.SetUserRoles(roles_request(account.id, common_pb2.ROLE_ADMIN), metadata=service),

@@ -168,3 +168,15 @@ async def test_health_reports_serving_overall_and_per_service(live_server: LiveS
             return client.health(), client.health("pixelcheck.v1.IngestionService")
 
     assert await asyncio.to_thread(scenario) == ("SERVING", "SERVING")
+
+
+async def test_the_sdk_refreshes_transparently_when_roles_change_under_its_token(live_server: LiveServer):
+    client = PixelCheckClient(live_server.address)
+    try:
+        user = await asyncio.to_thread(new_account, client, "sdkroles")
+        await grant_professional(live_server, user.id)
+        await asyncio.sleep(live_server.settings.revocation_refresh_seconds + 0.5)  # the old token is outdated
+        me = await asyncio.to_thread(client.current_user)
+        assert set(me.roles) == {common_pb2.ROLE_USER, common_pb2.ROLE_PROFESSIONAL}
+    finally:
+        client.close()

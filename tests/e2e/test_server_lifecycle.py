@@ -29,7 +29,8 @@ def server(base_settings: Settings, database_url: str, tmp_path: Path) -> Iterat
     upgrade(database_url)
     # A key prefix of its own: other modules' deliberate sign-in failures from 127.0.0.1 must not lock us out.
     settings = base_settings.with_overrides(grace_seconds=8.0, redis_key_prefix=f"{base_settings.redis_key_prefix}-"
-                                            f"{tmp_path.name}", signin_max_failures=10_000)
+                                            f"{tmp_path.name}", signin_max_failures=10_000,
+                                            signin_address_max_failures=10_000)
     process = ServerProcess(settings, tmp_path / "server.log").start()
     try:
         yield process

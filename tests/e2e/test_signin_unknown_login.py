@@ -18,6 +18,7 @@ def server_settings(base_settings: Settings, migrated_database_url: str) -> Sett
     return base_settings.with_overrides(
         argon2_time_cost=defaults.argon2_time_cost, argon2_memory_cost_kib=defaults.argon2_memory_cost_kib,
         argon2_parallelism=defaults.argon2_parallelism, signin_max_failures=10_000,
+        signin_address_max_failures=10_000,
         redis_key_prefix=f"{base_settings.redis_key_prefix}-timing")
 
 

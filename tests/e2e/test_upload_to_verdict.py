@@ -10,11 +10,12 @@ from pixelcheck.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc, results
 from sqlalchemy import func, select
 
 from pixelcheck.analysis.models import Analysis
+from pixelcheck.audit.models import AuditEvent
 from pixelcheck.ingestion.models import Image
 from tests import images
 from tests.e2e.flows import fails, new_user
 from tests.e2e.servers import LiveServer
-from tests.e2e.uploads import stage_names, state_name, upload, watch
+from tests.e2e.uploads import stage_names, state_name, upload, verdict_part, watch
 from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -49,7 +50,7 @@ async def test_upload_is_analysed_with_stages_in_order_and_result_agrees(
     results = results_pb2_grpc.ResultsServiceStub(live_server.channel)
     got = (await results.GetResult(results_pb2.GetResultRequest(image_id=response.image.id),
                                    metadata=user.metadata)).result
-    assert got == final
+    assert verdict_part(got) == verdict_part(final)
     image = (await ingestion_pb2_grpc.IngestionServiceStub(live_server.channel).GetImage(
         ingestion_pb2.GetImageRequest(image_id=response.image.id), metadata=user.metadata)).image
     assert image.analysis_state == common_pb2.ANALYSIS_STATE_SUCCEEDED
@@ -63,6 +64,18 @@ async def test_watching_a_finished_analysis_yields_one_event_and_ends(live_serve
     events = await watch(live_server.channel, user.metadata, image_id)
     assert len(events) == 1 and events[0].HasField("result")
     assert state_name(events[0].state) == "SUCCEEDED"
+
+
+async def test_the_workers_verdict_is_in_the_audit_trail_when_the_analysis_ends(live_server: LiveServer,
+                                                                                worker: WorkerProcess) -> None:
+    user = await new_user(live_server.auth)
+    image_id = (await upload(live_server.channel, user.metadata, images.jpeg(seed=8))).image.id
+    await watch(live_server.channel, user.metadata, image_id)
+    # Read straight from the database: the worker, not this process, must have written the event.
+    with live_server.container.read_sessions() as session:
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "analysis.succeeded",
+                                                               AuditEvent.target == f"image:{image_id}")))
+    assert [event.actor_id for event in events] == [user.user.id]
 
 
 async def test_same_bytes_again_return_the_existing_image_without_a_second_analysis(

@@ -39,6 +39,14 @@ async def watch(channel: aio.Channel, metadata: Metadata, image_id: str,
     return [response.event async for response in call]
 
 
+def verdict_part(result: results_pb2.AnalysisResult) -> results_pb2.AnalysisResult:
+    """The result without its region map, which a worker goes on making after the verdict."""
+    copy = results_pb2.AnalysisResult()
+    copy.CopyFrom(result)
+    copy.ClearField("region_map")
+    return copy
+
+
 def stage_names(events: list[results_pb2.AnalysisEvent]) -> list[str]:
     return [common_pb2.AnalysisStage.Name(e.stage).removeprefix("ANALYSIS_STAGE_") for e in events]
 

@@ -86,7 +86,7 @@ def world(sessions: sessionmaker[Session]) -> World:
 
     def make_reports(**overrides: Any) -> Reports:
         options: dict[str, Any] = dict(
-            sessions=sessions, read_sessions=sessions, blobs=SqlBlobStore(), enqueue_build=enqueue,
+            sessions=sessions, read_sessions=sessions, blobs=SqlBlobStore(sessions), enqueue_build=enqueue,
             model_info=model_info, audit=audit, page_token_key=token_key("test-secret", "reports"))
         return Reports(**{**options, **overrides})
 
@@ -153,10 +153,15 @@ def delete_image(world: World, image_id: str) -> None:
         SqlBlobStore().delete(session, f"image/{image_id}")
 
 
-def download_text(world: World, principal: Principal, report_id: str) -> str:
-    header, data = world.reports.open_download(principal, report_id)
+def download(world: World, principal: Principal, report_id: str) -> bytes:
+    header, reader = world.reports.open_download(principal, report_id)
+    data = reader.read_all()
     assert header.size_bytes == len(data) and header.sha256 == hashlib.sha256(data).hexdigest()
-    return data.decode("utf-8")
+    return data
+
+
+def download_text(world: World, principal: Principal, report_id: str) -> str:
+    return download(world, principal, report_id).decode("utf-8")
 
 
 def error_of(excinfo: pytest.ExceptionInfo[Any]) -> tuple[str, set[str]]:
@@ -337,7 +342,8 @@ def test_built_pdf_states_verdict_confidence_and_model_version(world: World) -> 
     report = world.reports.create_report(pro, image_ids=[image_id], format="PDF", title="")
     world.reports.build(report.id)
 
-    header, data = world.reports.open_download(pro, report.id)
+    header, reader = world.reports.open_download(pro, report.id)
+    data = reader.read_all()
     assert header.content_type == "application/pdf" and data.startswith(b"%PDF")
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=data, capture_output=True,
                           check=True, timeout=60).stdout.decode()
@@ -382,11 +388,11 @@ def test_a_ready_report_still_downloads_after_its_image_is_deleted(world: World)
     image_id = add_image(world, pro, analysed=verdict())
     report = world.reports.create_report(pro, image_ids=[image_id], format="PDF", title="")
     world.reports.build(report.id)
-    before = world.reports.open_download(pro, report.id)
+    before = download(world, pro, report.id)
 
     delete_image(world, image_id)
 
-    assert world.reports.open_download(pro, report.id) == before
+    assert download(world, pro, report.id) == before
     assert world.reports.get_report(pro, report.id).deleted_image_ids == (image_id,)
     assert world.reports.list_reports(pro, page_size_value=0, page_token="").reports[0].deleted_image_ids == (
         image_id,)

@@ -44,7 +44,8 @@ def reliability_settings(base_settings: Settings, reliability_database_url: str)
         analysis_stale_seconds=3,
         health_check_interval_seconds=0.5,
         grace_seconds=3.0,
-        signin_max_failures=10_000,  # every client is 127.0.0.1: only the lockout scenario lowers this
+        # Every client is 127.0.0.1: only the sign-in throttling tests lower these.
+        signin_max_failures=10_000, signin_address_max_failures=10_000,
     )
 
 

@@ -80,7 +80,7 @@ async def test_sigterm_during_uploads_completes_or_cleanly_fails_each_and_stores
     assert codes[grpc.StatusCode.OK] >= UPLOADS // 2, codes  # the quick half finished within the grace period
     accepted = {o.image_id for o in outcomes if o.code is grpc.StatusCode.OK}
     engine = make_engine(settings.resolved_database_url, pool_size=1)
-    blobs = make_blob_store(settings.blob_store, settings.resolved_blob_dir)
+    blobs = make_blob_store(settings, make_session_factory(engine, readonly=True))
     try:
         with make_session_factory(engine)() as session:
             stored = set(session.scalars(select(Image.id).where(Image.owner_id == user.user.id)))

@@ -145,7 +145,11 @@ def test_a_limit_that_is_not_positive_is_named(variable: str, value: str) -> Non
         ({"PIXELCHECK_JWT_ALGORITHM": "none"}, "PIXELCHECK_JWT_ALGORITHM"),
         ({"PIXELCHECK_JWT_ALGORITHM": "EdDSA"}, "PIXELCHECK_JWT_PUBLIC_KEY_FILE"),
         ({"PIXELCHECK_TLS_CERT_FILE": "/etc/cert.pem"}, "PIXELCHECK_TLS_KEY_FILE"),
-        ({"PIXELCHECK_BLOB_STORE": "s3"}, "PIXELCHECK_BLOB_STORE"),
+        ({"PIXELCHECK_BLOB_STORE": "tape"}, "PIXELCHECK_BLOB_STORE"),
+        ({"PIXELCHECK_BLOB_STORE": "s3"}, "PIXELCHECK_S3_BUCKET"),
+        ({"PIXELCHECK_S3_ADDRESSING_STYLE": "dns"}, "PIXELCHECK_S3_ADDRESSING_STYLE"),
+        ({"PIXELCHECK_S3_ACCESS_KEY_ID": "AKIA"}, "PIXELCHECK_S3_SECRET_ACCESS_KEY"),
+        ({"PIXELCHECK_S3_SESSION_TOKEN": "token"}, "PIXELCHECK_S3_ACCESS_KEY_ID"),
         ({"PIXELCHECK_LOG_FORMAT": "xml"}, "PIXELCHECK_LOG_FORMAT"),
     ],
 )
@@ -167,3 +171,30 @@ def test_settings_cannot_be_changed_in_place() -> None:
     settings = settings_from()
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.grpc_address = "0.0.0.0:1"  # type: ignore[misc]
+
+
+def test_an_s3_store_needs_only_a_bucket_and_leaves_credentials_to_boto3() -> None:
+    settings = settings_from(PIXELCHECK_BLOB_STORE="s3", PIXELCHECK_S3_BUCKET="pixelcheck-blobs")
+    assert (settings.blob_store, settings.s3_bucket, settings.s3_access_key_id) == ("s3", "pixelcheck-blobs", "")
+    assert (settings.s3_endpoint_url, settings.s3_addressing_style) == ("", "auto")
+
+
+def test_beat_sweeps_orphan_blobs_twice_per_grace_period_at_most_hourly() -> None:
+    from pixelcheck.worker import SWEEP_ORPHAN_BLOBS, make_celery
+
+    for grace, every in ((600, 300.0), (3600, 1800.0), (86_400, 3600.0), (10, 60.0)):
+        schedule = make_celery(settings_from(PIXELCHECK_BLOB_ORPHAN_GRACE_SECONDS=str(grace))).conf.beat_schedule
+        assert schedule["sweep-orphan-blobs"] == {"task": SWEEP_ORPHAN_BLOBS, "schedule": every}
+
+
+def test_settings_know_no_context_and_the_composition_root_resolves_the_shipped_model(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, pixelcheck.settings; print(any(m.startswith('pixelcheck.analysis') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+    from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
+    from pixelcheck.bootstrap import model_dir
+
+    assert settings_from().model_dir == "" and model_dir(settings_from()) == SHIPPED_MODEL_DIR
+    assert model_dir(settings_from(PIXELCHECK_MODEL_DIR=str(tmp_path))) == tmp_path

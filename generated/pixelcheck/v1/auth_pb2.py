@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from pixelcheck.v1 import common_pb2 as pixelcheck_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18pixelcheck/v1/auth.proto\x12\rpixelcheck.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1apixelcheck/v1/common.proto\"\x9e\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\"\n\x05roles\x18\x05 \x03(\x0e\x32\x13.pixelcheck.v1.Role\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\rSignUpRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"3\n\x0eSignUpResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.pixelcheck.v1.User\"0\n\rSignInRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x90\x01\n\x0eSignInResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x04 \x01(\x03\x12!\n\x04user\x18\x05 \x01(\x0b\x32\x13.pixelcheck.v1.User\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"s\n\x14RefreshTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x04 \x01(\x03\"\'\n\x0eSignOutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x11\n\x0fSignOutResponse\"\x17\n\x15GetCurrentUserRequest\";\n\x16GetCurrentUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.pixelcheck.v1.User\"J\n\x13SetUserRolesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\"\n\x05roles\x18\x02 \x03(\x0e\x32\x13.pixelcheck.v1.Role\"9\n\x14SetUserRolesResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.pixelcheck.v1.User2\xf6\x03\n\x0b\x41uthService\x12\x45\n\x06SignUp\x12\x1c.pixelcheck.v1.SignUpRequest\x1a\x1d.pixelcheck.v1.SignUpResponse\x12\x45\n\x06SignIn\x12\x1c.pixelcheck.v1.SignInRequest\x1a\x1d.pixelcheck.v1.SignInResponse\x12W\n\x0cRefreshToken\x12\".pixelcheck.v1.RefreshTokenRequest\x1a#.pixelcheck.v1.RefreshTokenResponse\x12H\n\x07SignOut\x12\x1d.pixelcheck.v1.SignOutRequest\x1a\x1e.pixelcheck.v1.SignOutResponse\x12]\n\x0eGetCurrentUser\x12$.pixelcheck.v1.GetCurrentUserRequest\x1a%.pixelcheck.v1.GetCurrentUserResponse\x12W\n\x0cSetUserRoles\x12\".pixelcheck.v1.SetUserRolesRequest\x1a#.pixelcheck.v1.SetUserRolesResponseB\x15\n\x11\x64\x65v.pixelcheck.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18pixelcheck/v1/auth.proto\x12\rpixelcheck.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1apixelcheck/v1/common.proto\"\xb0\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\"\n\x05roles\x18\x05 \x03(\x0e\x32\x13.pixelcheck.v1.Role\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64isabled\x18\x07 \x01(\x08\"X\n\rSignUpRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"3\n\x0eSignUpResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.pixelcheck.v1.User\"0\n\rSignInRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x90\x01\n\x0eSignInResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x04 \x01(\x03\x12!\n\x04user\x18\x05 \x01(\x0b\x32\x13.pixelcheck.v1.User\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"s\n\x14RefreshTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x04 \x01(\x03\"\'\n\x0eSignOutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x11\n\x0fSignOutResponse\"\x17\n\x15GetCurrentUserRequest\";\n\x16GetCurrentUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.pixelcheck.v1.User\"n\n\x13SetUserRolesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\"\n\x05roles\x18\x02 \x03(\x0e\x32\x13.pixelcheck.v1.Role\x12\x15\n\x08\x64isabled\x18\x03 \x01(\x08H\x00\x88\x01\x01\x42\x0b\n\t_disabled\"9\n\x14SetUserRolesResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\x13.pixelcheck.v1.User\"+\n\x18SignOutEverywhereRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\x1b\n\x19SignOutEverywhereResponse\"\xac\x02\n\x0cServiceToken\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x03 \x01(\t\x12\x11\n\tissued_by\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrevoked_by\x18\t \x01(\t\"W\n\x18ListServiceTokensRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x14\n\x0cservice_name\x18\x03 \x01(\t\"i\n\x19ListServiceTokensResponse\x12\x33\n\x0eservice_tokens\x18\x01 \x03(\x0b\x32\x1b.pixelcheck.v1.ServiceToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x19RevokeServiceTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\"P\n\x1aRevokeServiceTokenResponse\x12\x32\n\rservice_token\x18\x01 \x01(\x0b\x32\x1b.pixelcheck.v1.ServiceToken2\xb1\x06\n\x0b\x41uthService\x12\x45\n\x06SignUp\x12\x1c.pixelcheck.v1.SignUpRequest\x1a\x1d.pixelcheck.v1.SignUpResponse\x12\x45\n\x06SignIn\x12\x1c.pixelcheck.v1.SignInRequest\x1a\x1d.pixelcheck.v1.SignInResponse\x12W\n\x0cRefreshToken\x12\".pixelcheck.v1.RefreshTokenRequest\x1a#.pixelcheck.v1.RefreshTokenResponse\x12H\n\x07SignOut\x12\x1d.pixelcheck.v1.SignOutRequest\x1a\x1e.pixelcheck.v1.SignOutResponse\x12]\n\x0eGetCurrentUser\x12$.pixelcheck.v1.GetCurrentUserRequest\x1a%.pixelcheck.v1.GetCurrentUserResponse\x12W\n\x0cSetUserRoles\x12\".pixelcheck.v1.SetUserRolesRequest\x1a#.pixelcheck.v1.SetUserRolesResponse\x12\x66\n\x11SignOutEverywhere\x12\'.pixelcheck.v1.SignOutEverywhereRequest\x1a(.pixelcheck.v1.SignOutEverywhereResponse\x12\x66\n\x11ListServiceTokens\x12\'.pixelcheck.v1.ListServiceTokensRequest\x1a(.pixelcheck.v1.ListServiceTokensResponse\x12i\n\x12RevokeServiceToken\x12(.pixelcheck.v1.RevokeServiceTokenRequest\x1a).pixelcheck.v1.RevokeServiceTokenResponseB\x15\n\x11\x64\x65v.pixelcheck.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,31 +35,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\021dev.pixelcheck.v1P\001'
   _globals['_USER']._serialized_start=105
-  _globals['_USER']._serialized_end=263
-  _globals['_SIGNUPREQUEST']._serialized_start=265
-  _globals['_SIGNUPREQUEST']._serialized_end=353
-  _globals['_SIGNUPRESPONSE']._serialized_start=355
-  _globals['_SIGNUPRESPONSE']._serialized_end=406
-  _globals['_SIGNINREQUEST']._serialized_start=408
-  _globals['_SIGNINREQUEST']._serialized_end=456
-  _globals['_SIGNINRESPONSE']._serialized_start=459
-  _globals['_SIGNINRESPONSE']._serialized_end=603
-  _globals['_REFRESHTOKENREQUEST']._serialized_start=605
-  _globals['_REFRESHTOKENREQUEST']._serialized_end=649
-  _globals['_REFRESHTOKENRESPONSE']._serialized_start=651
-  _globals['_REFRESHTOKENRESPONSE']._serialized_end=766
-  _globals['_SIGNOUTREQUEST']._serialized_start=768
-  _globals['_SIGNOUTREQUEST']._serialized_end=807
-  _globals['_SIGNOUTRESPONSE']._serialized_start=809
-  _globals['_SIGNOUTRESPONSE']._serialized_end=826
-  _globals['_GETCURRENTUSERREQUEST']._serialized_start=828
-  _globals['_GETCURRENTUSERREQUEST']._serialized_end=851
-  _globals['_GETCURRENTUSERRESPONSE']._serialized_start=853
-  _globals['_GETCURRENTUSERRESPONSE']._serialized_end=912
-  _globals['_SETUSERROLESREQUEST']._serialized_start=914
-  _globals['_SETUSERROLESREQUEST']._serialized_end=988
-  _globals['_SETUSERROLESRESPONSE']._serialized_start=990
-  _globals['_SETUSERROLESRESPONSE']._serialized_end=1047
-  _globals['_AUTHSERVICE']._serialized_start=1050
-  _globals['_AUTHSERVICE']._serialized_end=1552
+  _globals['_USER']._serialized_end=281
+  _globals['_SIGNUPREQUEST']._serialized_start=283
+  _globals['_SIGNUPREQUEST']._serialized_end=371
+  _globals['_SIGNUPRESPONSE']._serialized_start=373
+  _globals['_SIGNUPRESPONSE']._serialized_end=424
+  _globals['_SIGNINREQUEST']._serialized_start=426
+  _globals['_SIGNINREQUEST']._serialized_end=474
+  _globals['_SIGNINRESPONSE']._serialized_start=477
+  _globals['_SIGNINRESPONSE']._serialized_end=621
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=623
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=667
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=669
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=784
+  _globals['_SIGNOUTREQUEST']._serialized_start=786
+  _globals['_SIGNOUTREQUEST']._serialized_end=825
+  _globals['_SIGNOUTRESPONSE']._serialized_start=827
+  _globals['_SIGNOUTRESPONSE']._serialized_end=844
+  _globals['_GETCURRENTUSERREQUEST']._serialized_start=846
+  _globals['_GETCURRENTUSERREQUEST']._serialized_end=869
+  _globals['_GETCURRENTUSERRESPONSE']._serialized_start=871
+  _globals['_GETCURRENTUSERRESPONSE']._serialized_end=930
+  _globals['_SETUSERROLESREQUEST']._serialized_start=932
+  _globals['_SETUSERROLESREQUEST']._serialized_end=1042
+  _globals['_SETUSERROLESRESPONSE']._serialized_start=1044
+  _globals['_SETUSERROLESRESPONSE']._serialized_end=1101
+  _globals['_SIGNOUTEVERYWHEREREQUEST']._serialized_start=1103
+  _globals['_SIGNOUTEVERYWHEREREQUEST']._serialized_end=1146
+  _globals['_SIGNOUTEVERYWHERERESPONSE']._serialized_start=1148
+  _globals['_SIGNOUTEVERYWHERERESPONSE']._serialized_end=1175
+  _globals['_SERVICETOKEN']._serialized_start=1178
+  _globals['_SERVICETOKEN']._serialized_end=1478
+  _globals['_LISTSERVICETOKENSREQUEST']._serialized_start=1480
+  _globals['_LISTSERVICETOKENSREQUEST']._serialized_end=1567
+  _globals['_LISTSERVICETOKENSRESPONSE']._serialized_start=1569
+  _globals['_LISTSERVICETOKENSRESPONSE']._serialized_end=1674
+  _globals['_REVOKESERVICETOKENREQUEST']._serialized_start=1676
+  _globals['_REVOKESERVICETOKENREQUEST']._serialized_end=1715
+  _globals['_REVOKESERVICETOKENRESPONSE']._serialized_start=1717
+  _globals['_REVOKESERVICETOKENRESPONSE']._serialized_end=1797
+  _globals['_AUTHSERVICE']._serialized_start=1800
+  _globals['_AUTHSERVICE']._serialized_end=2617
 # @@protoc_insertion_point(module_scope)

@@ -66,6 +66,21 @@ class AuthServiceStub:
                 request_serializer=pixelcheck_dot_v1_dot_auth__pb2.SetUserRolesRequest.SerializeToString,
                 response_deserializer=pixelcheck_dot_v1_dot_auth__pb2.SetUserRolesResponse.FromString,
                 _registered_method=True)
+        self.SignOutEverywhere = channel.unary_unary(
+                '/pixelcheck.v1.AuthService/SignOutEverywhere',
+                request_serializer=pixelcheck_dot_v1_dot_auth__pb2.SignOutEverywhereRequest.SerializeToString,
+                response_deserializer=pixelcheck_dot_v1_dot_auth__pb2.SignOutEverywhereResponse.FromString,
+                _registered_method=True)
+        self.ListServiceTokens = channel.unary_unary(
+                '/pixelcheck.v1.AuthService/ListServiceTokens',
+                request_serializer=pixelcheck_dot_v1_dot_auth__pb2.ListServiceTokensRequest.SerializeToString,
+                response_deserializer=pixelcheck_dot_v1_dot_auth__pb2.ListServiceTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeServiceToken = channel.unary_unary(
+                '/pixelcheck.v1.AuthService/RevokeServiceToken',
+                request_serializer=pixelcheck_dot_v1_dot_auth__pb2.RevokeServiceTokenRequest.SerializeToString,
+                response_deserializer=pixelcheck_dot_v1_dot_auth__pb2.RevokeServiceTokenResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -82,7 +97,11 @@ class AuthServiceServicer:
 
     def SignIn(self, request, context):
         """SignIn exchanges a login (username or email) and password for tokens. Public.
-        After 5 failures for one login or peer within 15 minutes it answers RESOURCE_EXHAUSTED with RetryInfo.
+        Failures are throttled per (login, client address) (5 in 15 minutes lock that pair), per login (from
+        20, an exponential delay for addresses the login never signed in from) and per client address (from
+        100, further failed attempts are refused; a right password still works): RESOURCE_EXHAUSTED with
+        RetryInfo, and ErrorInfo metadata "rule" = login_address, login or address. PERMISSION_DENIED
+        (ACCOUNT_DISABLED) for a disabled account, after the right password.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,7 +130,33 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetUserRoles(self, request, context):
-        """SetUserRoles replaces a user's roles. ADMIN only; this is how PROFESSIONAL is granted.
+        """SetUserRoles replaces a user's roles and can disable or re-enable the account. ADMIN only; this is
+        how PROFESSIONAL is granted. The user's existing access tokens stop working within seconds
+        (UNAUTHENTICATED, reason TOKEN_OUTDATED: refresh to get the new roles); disabling ends every session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignOutEverywhere(self, request, context):
+        """SignOutEverywhere ends every session of a user: refresh tokens are revoked and access tokens refused
+        within seconds. The caller's own by default; another user's (or a service's tokens) for ADMIN only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListServiceTokens(self, request, context):
+        """ListServiceTokens lists the recorded service tokens, newest first, revoked and expired ones included.
+        ADMIN only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeServiceToken(self, request, context):
+        """RevokeServiceToken revokes a service token: every server refuses it within seconds (UNAUTHENTICATED,
+        reason TOKEN_REVOKED). Revoking twice changes nothing. ADMIN only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,6 +194,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.SetUserRoles,
                     request_deserializer=pixelcheck_dot_v1_dot_auth__pb2.SetUserRolesRequest.FromString,
                     response_serializer=pixelcheck_dot_v1_dot_auth__pb2.SetUserRolesResponse.SerializeToString,
+            ),
+            'SignOutEverywhere': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOutEverywhere,
+                    request_deserializer=pixelcheck_dot_v1_dot_auth__pb2.SignOutEverywhereRequest.FromString,
+                    response_serializer=pixelcheck_dot_v1_dot_auth__pb2.SignOutEverywhereResponse.SerializeToString,
+            ),
+            'ListServiceTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListServiceTokens,
+                    request_deserializer=pixelcheck_dot_v1_dot_auth__pb2.ListServiceTokensRequest.FromString,
+                    response_serializer=pixelcheck_dot_v1_dot_auth__pb2.ListServiceTokensResponse.SerializeToString,
+            ),
+            'RevokeServiceToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeServiceToken,
+                    request_deserializer=pixelcheck_dot_v1_dot_auth__pb2.RevokeServiceTokenRequest.FromString,
+                    response_serializer=pixelcheck_dot_v1_dot_auth__pb2.RevokeServiceTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -315,6 +375,87 @@ class AuthService:
             '/pixelcheck.v1.AuthService/SetUserRoles',
             pixelcheck_dot_v1_dot_auth__pb2.SetUserRolesRequest.SerializeToString,
             pixelcheck_dot_v1_dot_auth__pb2.SetUserRolesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOutEverywhere(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pixelcheck.v1.AuthService/SignOutEverywhere',
+            pixelcheck_dot_v1_dot_auth__pb2.SignOutEverywhereRequest.SerializeToString,
+            pixelcheck_dot_v1_dot_auth__pb2.SignOutEverywhereResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListServiceTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pixelcheck.v1.AuthService/ListServiceTokens',
+            pixelcheck_dot_v1_dot_auth__pb2.ListServiceTokensRequest.SerializeToString,
+            pixelcheck_dot_v1_dot_auth__pb2.ListServiceTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeServiceToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pixelcheck.v1.AuthService/RevokeServiceToken',
+            pixelcheck_dot_v1_dot_auth__pb2.RevokeServiceTokenRequest.SerializeToString,
+            pixelcheck_dot_v1_dot_auth__pb2.RevokeServiceTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,6 +12,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class RegionMapState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REGION_MAP_STATE_UNSPECIFIED: _ClassVar[RegionMapState]
+    REGION_MAP_STATE_PENDING: _ClassVar[RegionMapState]
+    REGION_MAP_STATE_READY: _ClassVar[RegionMapState]
+    REGION_MAP_STATE_UNAVAILABLE: _ClassVar[RegionMapState]
+    REGION_MAP_STATE_FAILED: _ClassVar[RegionMapState]
+
 class C2paSignature(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     C2PA_SIGNATURE_UNSPECIFIED: _ClassVar[C2paSignature]
@@ -19,6 +27,11 @@ class C2paSignature(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     C2PA_SIGNATURE_VALID: _ClassVar[C2paSignature]
     C2PA_SIGNATURE_INVALID: _ClassVar[C2paSignature]
     C2PA_SIGNATURE_UNREADABLE: _ClassVar[C2paSignature]
+REGION_MAP_STATE_UNSPECIFIED: RegionMapState
+REGION_MAP_STATE_PENDING: RegionMapState
+REGION_MAP_STATE_READY: RegionMapState
+REGION_MAP_STATE_UNAVAILABLE: RegionMapState
+REGION_MAP_STATE_FAILED: RegionMapState
 C2PA_SIGNATURE_UNSPECIFIED: C2paSignature
 C2PA_SIGNATURE_ABSENT: C2paSignature
 C2PA_SIGNATURE_VALID: C2paSignature
@@ -38,7 +51,7 @@ class Signal(_message.Message):
     def __init__(self, name: _Optional[str] = ..., score: _Optional[float] = ..., weight: _Optional[float] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class Provenance(_message.Message):
-    __slots__ = ("c2pa_present", "c2pa_claim_generator", "c2pa_digital_source_type", "c2pa_signature", "c2pa_validation_errors", "c2pa_signer", "generator_metadata", "generator_name", "camera_make", "camera_model", "software")
+    __slots__ = ("c2pa_present", "c2pa_claim_generator", "c2pa_digital_source_type", "c2pa_signature", "c2pa_validation_errors", "c2pa_signer", "generator_metadata", "generator_name", "camera_make", "camera_model", "software", "invisible_watermarks")
     C2PA_PRESENT_FIELD_NUMBER: _ClassVar[int]
     C2PA_CLAIM_GENERATOR_FIELD_NUMBER: _ClassVar[int]
     C2PA_DIGITAL_SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +63,7 @@ class Provenance(_message.Message):
     CAMERA_MAKE_FIELD_NUMBER: _ClassVar[int]
     CAMERA_MODEL_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_FIELD_NUMBER: _ClassVar[int]
+    INVISIBLE_WATERMARKS_FIELD_NUMBER: _ClassVar[int]
     c2pa_present: bool
     c2pa_claim_generator: str
     c2pa_digital_source_type: str
@@ -61,7 +75,44 @@ class Provenance(_message.Message):
     camera_make: str
     camera_model: str
     software: str
-    def __init__(self, c2pa_present: _Optional[bool] = ..., c2pa_claim_generator: _Optional[str] = ..., c2pa_digital_source_type: _Optional[str] = ..., c2pa_signature: _Optional[_Union[C2paSignature, str]] = ..., c2pa_validation_errors: _Optional[_Iterable[str]] = ..., c2pa_signer: _Optional[str] = ..., generator_metadata: _Optional[_Iterable[str]] = ..., generator_name: _Optional[str] = ..., camera_make: _Optional[str] = ..., camera_model: _Optional[str] = ..., software: _Optional[str] = ...) -> None: ...
+    invisible_watermarks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, c2pa_present: _Optional[bool] = ..., c2pa_claim_generator: _Optional[str] = ..., c2pa_digital_source_type: _Optional[str] = ..., c2pa_signature: _Optional[_Union[C2paSignature, str]] = ..., c2pa_validation_errors: _Optional[_Iterable[str]] = ..., c2pa_signer: _Optional[str] = ..., generator_metadata: _Optional[_Iterable[str]] = ..., generator_name: _Optional[str] = ..., camera_make: _Optional[str] = ..., camera_model: _Optional[str] = ..., software: _Optional[str] = ..., invisible_watermarks: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Region(_message.Message):
+    __slots__ = ("row", "column", "left", "top", "right", "bottom", "prob_ai")
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    RIGHT_FIELD_NUMBER: _ClassVar[int]
+    BOTTOM_FIELD_NUMBER: _ClassVar[int]
+    PROB_AI_FIELD_NUMBER: _ClassVar[int]
+    row: int
+    column: int
+    left: int
+    top: int
+    right: int
+    bottom: int
+    prob_ai: float
+    def __init__(self, row: _Optional[int] = ..., column: _Optional[int] = ..., left: _Optional[int] = ..., top: _Optional[int] = ..., right: _Optional[int] = ..., bottom: _Optional[int] = ..., prob_ai: _Optional[float] = ...) -> None: ...
+
+class RegionMap(_message.Message):
+    __slots__ = ("state", "rows", "columns", "regions", "disagreement", "reason", "progress")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    DISAGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    state: RegionMapState
+    rows: int
+    columns: int
+    regions: _containers.RepeatedCompositeFieldContainer[Region]
+    disagreement: str
+    reason: str
+    progress: float
+    def __init__(self, state: _Optional[_Union[RegionMapState, str]] = ..., rows: _Optional[int] = ..., columns: _Optional[int] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., disagreement: _Optional[str] = ..., reason: _Optional[str] = ..., progress: _Optional[float] = ...) -> None: ...
 
 class ImageFacts(_message.Message):
     __slots__ = ("format", "width", "height", "size_bytes", "jpeg_quality", "has_exif")
@@ -80,7 +131,7 @@ class ImageFacts(_message.Message):
     def __init__(self, format: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., size_bytes: _Optional[int] = ..., jpeg_quality: _Optional[int] = ..., has_exif: _Optional[bool] = ...) -> None: ...
 
 class AnalysisResult(_message.Message):
-    __slots__ = ("image_id", "state", "stage", "progress", "label", "confidence", "prob_ai", "confidence_band", "model_version", "signals", "provenance", "image_facts", "analysis_duration", "failure_reason", "report_id", "create_time", "start_time", "finish_time", "explanation", "filename")
+    __slots__ = ("image_id", "state", "stage", "progress", "label", "confidence", "prob_ai", "confidence_band", "model_version", "signals", "provenance", "image_facts", "analysis_duration", "failure_reason", "report_id", "create_time", "start_time", "finish_time", "explanation", "filename", "region_map")
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +152,7 @@ class AnalysisResult(_message.Message):
     FINISH_TIME_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
+    REGION_MAP_FIELD_NUMBER: _ClassVar[int]
     image_id: str
     state: _common_pb2.AnalysisState
     stage: _common_pb2.AnalysisStage
@@ -121,7 +173,8 @@ class AnalysisResult(_message.Message):
     finish_time: _timestamp_pb2.Timestamp
     explanation: str
     filename: str
-    def __init__(self, image_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., stage: _Optional[_Union[_common_pb2.AnalysisStage, str]] = ..., progress: _Optional[float] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., confidence: _Optional[float] = ..., prob_ai: _Optional[float] = ..., confidence_band: _Optional[_Union[_common_pb2.ConfidenceBand, str]] = ..., model_version: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., image_facts: _Optional[_Union[ImageFacts, _Mapping]] = ..., analysis_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., failure_reason: _Optional[str] = ..., report_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., filename: _Optional[str] = ...) -> None: ...
+    region_map: RegionMap
+    def __init__(self, image_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., stage: _Optional[_Union[_common_pb2.AnalysisStage, str]] = ..., progress: _Optional[float] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., confidence: _Optional[float] = ..., prob_ai: _Optional[float] = ..., confidence_band: _Optional[_Union[_common_pb2.ConfidenceBand, str]] = ..., model_version: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., image_facts: _Optional[_Union[ImageFacts, _Mapping]] = ..., analysis_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., failure_reason: _Optional[str] = ..., report_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., filename: _Optional[str] = ..., region_map: _Optional[_Union[RegionMap, _Mapping]] = ...) -> None: ...
 
 class AnalysisEvent(_message.Message):
     __slots__ = ("image_id", "state", "stage", "progress", "message", "event_time", "result")
@@ -192,6 +245,26 @@ class ListResultsResponse(_message.Message):
     next_page_token: str
     total_size: int
     def __init__(self, results: _Optional[_Iterable[_Union[AnalysisResult, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class GetRegionMapRequest(_message.Message):
+    __slots__ = ("image_id", "max_side")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    max_side: int
+    def __init__(self, image_id: _Optional[str] = ..., max_side: _Optional[int] = ...) -> None: ...
+
+class GetRegionMapResponse(_message.Message):
+    __slots__ = ("png", "width", "height", "region_map")
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    REGION_MAP_FIELD_NUMBER: _ClassVar[int]
+    png: bytes
+    width: int
+    height: int
+    region_map: RegionMap
+    def __init__(self, png: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., region_map: _Optional[_Union[RegionMap, _Mapping]] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()

@@ -55,6 +55,11 @@ class ResultsServiceStub:
                 request_serializer=pixelcheck_dot_v1_dot_results__pb2.GetModelInfoRequest.SerializeToString,
                 response_deserializer=pixelcheck_dot_v1_dot_results__pb2.GetModelInfoResponse.FromString,
                 _registered_method=True)
+        self.GetRegionMap = channel.unary_unary(
+                '/pixelcheck.v1.ResultsService/GetRegionMap',
+                request_serializer=pixelcheck_dot_v1_dot_results__pb2.GetRegionMapRequest.SerializeToString,
+                response_deserializer=pixelcheck_dot_v1_dot_results__pb2.GetRegionMapResponse.FromString,
+                _registered_method=True)
 
 
 class ResultsServiceServicer:
@@ -90,6 +95,16 @@ class ResultsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRegionMap(self, request, context):
+        """GetRegionMap returns a PNG picture of where the pixel model sees generation traces: the image,
+        downscaled, with one colour per region of the region map and a legend. Owner or ADMIN; others get
+        NOT_FOUND. FAILED_PRECONDITION (REGION_MAP_NOT_READY) until the map is READY, REGION_MAP_UNAVAILABLE
+        when the image has none (too small, or the map failed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResultsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +127,11 @@ def add_ResultsServiceServicer_to_server(servicer, server):
                     servicer.GetModelInfo,
                     request_deserializer=pixelcheck_dot_v1_dot_results__pb2.GetModelInfoRequest.FromString,
                     response_serializer=pixelcheck_dot_v1_dot_results__pb2.GetModelInfoResponse.SerializeToString,
+            ),
+            'GetRegionMap': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRegionMap,
+                    request_deserializer=pixelcheck_dot_v1_dot_results__pb2.GetRegionMapRequest.FromString,
+                    response_serializer=pixelcheck_dot_v1_dot_results__pb2.GetRegionMapResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +243,33 @@ class ResultsService:
             '/pixelcheck.v1.ResultsService/GetModelInfo',
             pixelcheck_dot_v1_dot_results__pb2.GetModelInfoRequest.SerializeToString,
             pixelcheck_dot_v1_dot_results__pb2.GetModelInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRegionMap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pixelcheck.v1.ResultsService/GetRegionMap',
+            pixelcheck_dot_v1_dot_results__pb2.GetRegionMapRequest.SerializeToString,
+            pixelcheck_dot_v1_dot_results__pb2.GetRegionMapResponse.FromString,
             options,
             channel_credentials,
             insecure,

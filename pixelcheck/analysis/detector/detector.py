@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image
+
 from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact
 from pixelcheck.analysis.detector.content_credentials import CredentialReader
 from pixelcheck.analysis.detector.fusion import BandPolicy, build_provenance, fuse
@@ -12,6 +14,7 @@ from pixelcheck.analysis.detector.image_facts import decode_rgb, describe, open_
 from pixelcheck.analysis.detector.metadata_scan import scan_metadata
 from pixelcheck.analysis.detector.pixel_model import PixelModel
 from pixelcheck.analysis.detector.verdict import ModelInfo, Stage, Verdict
+from pixelcheck.analysis.detector.watermarks import find_watermarks
 from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
 
 DEFAULT_MODEL_DIR = SHIPPED_MODEL_DIR
@@ -28,7 +31,7 @@ class Detector:
             raise DetectorLoadError(f"threshold must lie strictly between 0 and 1, got {self._threshold}")
         self._policy = BandPolicy(high=float(meta["bands"]["high"]), medium=float(meta["bands"]["medium"]))
         try:
-            self._pixel = PixelModel(artifact.weights, meta["calibration"], int(meta.get("input", {}).get("crops", 5)))
+            self._pixel = PixelModel(artifact.weights, meta["calibration"], int(meta.get("input", {}).get("crops", 4)))
         except Exception as error:
             raise DetectorLoadError(f"model weights in {artifact.directory} cannot be loaded: {error}") from error
         self._credentials = CredentialReader()
@@ -49,9 +52,19 @@ class Detector:
         return self._info
 
     @property
+    def pixel_model(self) -> PixelModel:
+        """The loaded pixel model, for callers that score regions (PixelModel.score_boxes)."""
+        return self._pixel
+
+    @property
     def model_version(self) -> str:
         """'<name>-<version>' as stamped on every verdict."""
         return self._artifact.full_name
+
+    def score_regions(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+        """Calibrated P(AI) of each (left, top, right, bottom) box of a decoded RGB picture, by the pixel model
+        that makes the verdicts (the region map's reading)."""
+        return self._pixel.score_boxes(rgb, boxes)
 
     def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None] | None = None) -> Verdict:
         """Analyse one uploaded file; raises ImageUnreadable when the bytes cannot be decoded."""
@@ -62,10 +75,11 @@ class Detector:
         notify(Stage.PROVENANCE)
         credentials = self._credentials.read(data)
         metadata = scan_metadata(data, image)
+        marks = find_watermarks(rgb)
         notify(Stage.PIXEL_MODEL)
         reading = self._pixel.run(rgb)
         notify(Stage.FUSION)
-        fused = fuse(credentials, metadata, reading, self._threshold, self._policy)
+        fused = fuse(credentials, metadata, reading, self._threshold, self._policy, marks)
         return Verdict(
             label=fused.label,
             prob_ai=round(fused.prob_ai, 4),
@@ -73,7 +87,7 @@ class Detector:
             band=fused.band,
             model_version=self.model_version,
             signals=fused.signals,
-            provenance=build_provenance(credentials, metadata),
+            provenance=build_provenance(credentials, metadata, marks),
             image_facts=describe(image, data, metadata.has_exif),
             summary=fused.summary,
         )

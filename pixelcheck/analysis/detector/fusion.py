@@ -8,12 +8,14 @@ A signal's reported weight is its share of the total weight.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pixelcheck.analysis.detector.content_credentials import AI_SOURCE_TYPES, CAPTURE_SOURCE_TYPES, CredentialFindings
 from pixelcheck.analysis.detector.metadata_scan import MetadataFindings
 from pixelcheck.analysis.detector.pixel_model import PixelReading, sigmoid
 from pixelcheck.analysis.detector.verdict import Band, Label, Provenance, Signal, SignatureState
+from pixelcheck.analysis.detector.watermarks import WatermarkFinding
 
 DECISIVE_WEIGHT = 3.0  # a signal at least this heavy settles the verdict on its own
 OUT_OF_DOMAIN_WEIGHT = 0.25  # the pixel model on pictures unlike its training data: a hint, never a verdict
@@ -149,6 +151,20 @@ def _metadata_signals(meta: MetadataFindings) -> list[Signal]:
     return signals
 
 
+def _watermark_signal(marks: Sequence[WatermarkFinding]) -> Signal | None:
+    """A generator's own invisible mark: put there on purpose, rarely by anyone else; silent when absent."""
+    if not marks:
+        return None
+    mark = marks[0]
+    return Signal(
+        "invisible_watermark",
+        0.99,
+        3.5,
+        f"An invisible {mark.generator} watermark was found in the pixels ({mark.message}, {mark.matching_bits} "
+        f"of {mark.total_bits} bits match); the generator embeds it on purpose to label its images.",
+    )
+
+
 def _pixel_signal(reading: PixelReading | None) -> Signal:
     """The pixel model's opinion in words."""
     if reading is None:
@@ -172,8 +188,11 @@ def _pixel_signal(reading: PixelReading | None) -> Signal:
     return Signal("pixel_model", p, 1.0, f"The fine pixel texture {opinion} (model estimate {p:.0%} AI).{mixed}")
 
 
-def build_provenance(found: CredentialFindings, meta: MetadataFindings) -> Provenance:
-    """The verdict's Provenance record from both provenance readers."""
+def build_provenance(
+    found: CredentialFindings, meta: MetadataFindings, marks: Sequence[WatermarkFinding] = ()
+) -> Provenance:
+    """The verdict's Provenance record from the provenance readers."""
+    generator = meta.generator_name or ("" if found.source_type not in AI_SOURCE_TYPES else found.claim_generator)
     return Provenance(
         c2pa_present=found.present,
         c2pa_claim_generator=found.claim_generator,
@@ -183,11 +202,11 @@ def build_provenance(found: CredentialFindings, meta: MetadataFindings) -> Prove
         c2pa_signer=found.signer,
         generator_metadata=meta.generator_traces
         + ((f"XMP DigitalSourceType {meta.xmp_source_type}",) if meta.xmp_source_type in AI_SOURCE_TYPES else ()),
-        generator_name=meta.generator_name
-        or ("" if found.source_type not in AI_SOURCE_TYPES else found.claim_generator),
+        generator_name=generator or (marks[0].generator if marks else ""),
         camera_make=meta.camera_make,
         camera_model=meta.camera_model,
         software=meta.software,
+        invisible_watermarks=tuple(mark.description for mark in marks),
     )
 
 
@@ -207,9 +226,14 @@ def fuse(
     reading: PixelReading | None,
     threshold: float,
     policy: BandPolicy,
+    marks: Sequence[WatermarkFinding] = (),
 ) -> Fused:
     """Combine every signal into label, probability, confidence, band and a plain-language summary."""
-    raw = [s for s in (_credential_signal(found), *_metadata_signals(meta), _pixel_signal(reading)) if s is not None]
+    raw = [
+        s
+        for s in (_credential_signal(found), _watermark_signal(marks), *_metadata_signals(meta), _pixel_signal(reading))
+        if s is not None
+    ]
     total = sum(s.weight for s in raw)
     prob_ai = sigmoid(sum(s.weight * _logit(s.score) for s in raw)) if total > 0 else 0.5
     label = Label.AI if prob_ai > threshold else Label.REAL  # a tie (no evidence at all) is not an accusation

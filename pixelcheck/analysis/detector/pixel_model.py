@@ -1,4 +1,10 @@
-"""Inference of the pixel model: several native-resolution crops through the ONNX network, aggregated."""
+"""Inference of the pixel model: several native-resolution crops through the ONNX network, aggregated.
+
+The network (backbone and head in one ONNX graph) takes crops of CROP_SIZE pixels at native resolution,
+never resized: resampling would erase the fine texture it judges. A picture smaller than a crop is
+judged through one square crop of its shorter side (the backbone accepts any size from MIN_SIDE up).
+The crop logits are averaged, then calibrated (Platt) into P(AI).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-CROP_SIZE = 256
-MIN_SIDE = 64  # below this there is too little texture for the residual model to judge
-# Share of pixels whose 4-neighbour residual is exactly zero: 0.40 at the 99th percentile of the training
-# crops (6 of 3,576 above 0.6); screenshots and graphics reach 0.7-0.95, where the model was never taught.
+CROP_SIZE = 224
+MIN_SIDE = 64  # below this there is too little texture for the model to judge
+# Share of pixels whose 4-neighbour residual is exactly zero: 0.40 at the 99th percentile of the first
+# training pool's crops (6 of 3,576 above 0.6); screenshots and graphics reach 0.7-0.95, where the model
+# was never taught.
 FLAT_SHARE_LIMIT = 0.6
 _ANCHORS = ((0.5, 0.5), (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75), (0.5, 0.25), (0.5, 0.75))
 
@@ -59,7 +66,7 @@ def sigmoid(value: float) -> float:
 
 
 class PixelModel:
-    """The ONNX network with its calibration; run() is thread-safe (onnxruntime sessions are)."""
+    """The ONNX network with its calibration; run() and score_boxes() are thread-safe (onnxruntime is)."""
 
     def __init__(self, weights: bytes, calibration: dict[str, float], crops: int) -> None:
         import onnxruntime  # imported here so that importing the package stays cheap
@@ -77,16 +84,49 @@ class PixelModel:
         """Raw network logit → calibrated P(AI)."""
         return sigmoid(self._slope * logit + self._intercept)
 
+    def _logits(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Raw logits of equally sized H×W×3 uint8 crops, in one batch."""
+        batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
+        return np.asarray(self._session.run(None, {self._input: batch})[0], dtype=np.float64).ravel()
+
+    def _crops_of(self, rgb: Image.Image) -> list[np.ndarray]:
+        # Only the crops become arrays: converting a 12 MP picture whole would cost more than the model.
+        return [
+            np.asarray(rgb.crop((x, y, x + s, y + s))) for x, y, s in crop_boxes(rgb.width, rgb.height, self._crops)
+        ]
+
     def run(self, rgb: Image.Image) -> PixelReading | None:
         """Read a decoded RGB picture; None when it is too small to judge."""
-        boxes = crop_boxes(rgb.width, rgb.height, self._crops)
-        if not boxes:
+        crops = self._crops_of(rgb)
+        if not crops:
             return None
-        # Only the crops become arrays: converting a 12 MP picture whole would cost more than the model.
-        crops = [np.asarray(rgb.crop((x, y, x + s, y + s))) for x, y, s in boxes]
-        batch = np.stack(crops).transpose(0, 3, 1, 2)
-        logits = self._session.run(None, {self._input: batch.astype(np.float32)})[0].astype(np.float64).ravel()
+        logits = self._logits(crops)
         mean = float(logits.mean())
         agreement = float(np.mean(np.sign(logits) == np.sign(mean))) if mean != 0 else 0.5
         flat = float(np.median([flat_share(crop) for crop in crops]))
         return PixelReading(self.calibrated(mean), tuple(float(v) for v in logits), agreement, flat)
+
+    def score_boxes(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+        """Calibrated P(AI) of each (left, top, right, bottom) region of a decoded RGB picture.
+
+        Each region is read exactly as run() reads a whole picture (the same native-resolution crops,
+        mean logit, calibration), so a region that is the whole picture scores as the picture does.
+        Boxes are clipped to the picture; a region under MIN_SIDE pixels on a side gets 0.5 (no opinion).
+        All crops of all boxes go through the network in as few batches as there are crop sizes.
+        """
+        per_box: list[list[np.ndarray]] = []
+        for left, top, right, bottom in boxes:
+            box = (max(0, left), max(0, top), min(rgb.width, right), min(rgb.height, bottom))
+            per_box.append(self._crops_of(rgb.crop(box)) if box[2] > box[0] and box[3] > box[1] else [])
+        by_size: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+        for box_index, crops in enumerate(per_box):
+            for crop_index, crop in enumerate(crops):
+                by_size.setdefault(crop.shape, []).append((box_index, crop_index))
+        logits: dict[tuple[int, int], float] = {}
+        for members in by_size.values():
+            values = self._logits([per_box[b][c] for b, c in members])
+            logits.update(zip(members, (float(v) for v in values), strict=True))
+        return [
+            self.calibrated(float(np.mean([logits[(b, c)] for c in range(len(crops))]))) if crops else 0.5
+            for b, crops in enumerate(per_box)
+        ]

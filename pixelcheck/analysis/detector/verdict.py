@@ -61,6 +61,7 @@ class Provenance:
     camera_make: str = ""
     camera_model: str = ""
     software: str = ""
+    invisible_watermarks: tuple[str, ...] = ()  # e.g. ('Stable Diffusion 1.x invisible watermark (...)',)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from pixelcheck.bootstrap import Container
 from pixelcheck.offload import Offloader
 from pixelcheck.v1 import reports_pb2, reports_pb2_grpc
 
-DOWNLOAD_CHUNK_BYTES = 256 * 1024
-
 
 class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
     def __init__(self, container: Container, offload: Offloader) -> None:
@@ -45,7 +43,10 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
     async def DownloadReport(  # noqa: N802 - gRPC method name
         self, request: reports_pb2.DownloadReportRequest, context: aio.ServicerContext
     ) -> AsyncIterator[reports_pb2.DownloadReportResponse]:
-        header, data = await self._run(self._c.reports.open_download, current_principal(), request.report_id)
-        yield convert.report_file_header(header)
-        for start in range(0, len(data), DOWNLOAD_CHUNK_BYTES):
-            yield reports_pb2.DownloadReportResponse(chunk=data[start:start + DOWNLOAD_CHUNK_BYTES])
+        header, reader = await self._run(self._c.reports.open_download, current_principal(), request.report_id)
+        try:
+            yield convert.report_file_header(header)
+            while chunk := await self._run(reader.read_chunk):  # the blob store streams: one chunk in memory
+                yield reports_pb2.DownloadReportResponse(chunk=chunk)
+        finally:
+            reader.close()  # quick for every store (drops the HTTP body, closes a file), safe when cancelled

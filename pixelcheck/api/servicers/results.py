@@ -12,6 +12,7 @@ from pixelcheck.api.calls import current_principal
 from pixelcheck.api.convert_analysis import (
     model_info_to_proto,
     progress_event,
+    region_map_to_proto,
     result_filters,
     result_to_proto,
     snapshot_event,
@@ -72,6 +73,13 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                                page_size=request.page_size, page_token=request.page_token)
         return results_pb2.ListResultsResponse(results=[result_to_proto(r) for r in page.results],
                                                next_page_token=page.next_page_token, total_size=page.total_size)
+
+    async def GetRegionMap(self, request: results_pb2.GetRegionMapRequest,
+                           context: aio.ServicerContext) -> results_pb2.GetRegionMapResponse:
+        png, width, height, view = await self._run(self._c.region_maps.picture, current_principal(),
+                                                   request.image_id, request.max_side)
+        return results_pb2.GetRegionMapResponse(png=png, width=width, height=height,
+                                                region_map=region_map_to_proto(view))
 
     async def GetModelInfo(self, request: results_pb2.GetModelInfoRequest,
                            context: aio.ServicerContext) -> results_pb2.GetModelInfoResponse:

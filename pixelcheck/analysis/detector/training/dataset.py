@@ -59,23 +59,56 @@ def data_digest(samples: list[Sample]) -> str:
     return digest.hexdigest()
 
 
-def split_by_source(samples: list[Sample], seed: int, fractions: tuple[float, float] = (0.15, 0.15)) -> np.ndarray:
-    """Assign each sample to 0=train, 1=validation, 2=test so that one source never spans two splits.
+# Photogrammetry sets: many views of one scene, so a whole group is one unit of the split.
+MULTI_VIEW_GROUPS = frozenset(
+    {
+        "strecha-mvs",
+        "sceaux-castle",
+        "alicevision-monstree",
+        "alicevision-buddha",
+        "opensfm-lund",
+        "drone-brighton-beach",
+    }
+)
+# The SD.Next model-samples gallery renders one fixed prompt set with every model: a prompt is one unit.
+SHARED_PROMPT_MARK = "vladmandic__sd-samples__"
+SPLIT_NAMES = ("train", "validation", "test")
 
-    Sources are shuffled within each group, so every group is represented in every split it can be.
+
+def shared_prompt(sample: Sample) -> str | None:
+    """The prompt of an SD.Next gallery image (the last `_` part of its source stem), else None."""
+    if SHARED_PROMPT_MARK not in sample.source:
+        return None
+    return Path(sample.source).stem.rsplit("_", 1)[-1].lower()
+
+
+def split_unit(sample: Sample) -> tuple[str, str]:
+    """(pool, unit) the split assigns as a whole: a source image; a whole multi-view group; an SD.Next prompt."""
+    if sample.group in MULTI_VIEW_GROUPS:
+        return "multi-view", sample.group
+    prompt = shared_prompt(sample)
+    if prompt is not None:
+        return "shared-prompt-gallery", prompt
+    return sample.group, sample.source
+
+
+def split_by_source(samples: list[Sample], seed: int, fractions: tuple[float, float] = (0.15, 0.15)) -> np.ndarray:
+    """Assign each sample to 0=train, 1=validation, 2=test so that no unit (see split_unit) spans two splits.
+
+    Units are shuffled within their pool (a group, or the multi-view / shared-prompt pools), so every
+    group is represented in every split it can be.
     """
     rng = np.random.default_rng(seed)
-    by_group: dict[str, list[str]] = {}
+    by_pool: dict[str, set[str]] = {}
     for sample in samples:
-        sources = by_group.setdefault(sample.group, [])
-        if sample.source not in sources:
-            sources.append(sample.source)
-    assignment: dict[str, int] = {}
-    for group in sorted(by_group):
-        sources = sorted(by_group[group])
-        rng.shuffle(sources)
-        n_val = int(round(len(sources) * fractions[0]))
-        n_test = int(round(len(sources) * fractions[1]))
-        for index, source in enumerate(sources):
-            assignment[source] = 1 if index < n_val else 2 if index < n_val + n_test else 0
-    return np.array([assignment[s.source] for s in samples], dtype=np.int8)
+        pool, unit = split_unit(sample)
+        by_pool.setdefault(pool, set()).add(unit)
+    assignment: dict[tuple[str, str], int] = {}
+    for pool in sorted(by_pool):
+        units = sorted(by_pool[pool])
+        rng.shuffle(units)
+        n_val = int(round(len(units) * fractions[0]))
+        n_test = int(round(len(units) * fractions[1]))
+        for index, unit in enumerate(units):
+            assignment[(pool, unit)] = 1 if index < n_val else 2 if index < n_val + n_test else 0
+    return np.array([assignment[split_unit(s)] for s in samples], dtype=np.int8)

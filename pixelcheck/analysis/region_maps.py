@@ -1,0 +1,254 @@
+"""Region maps: after the verdict, a worker scores every region of the image with the same pixel model.
+
+The map is evidence for people, not part of the verdict, so it never delays one: its task is sent at the
+lowest broker priority, and between two rows of the grid it hands the worker back (saving the rows done
+and re-enqueueing itself) whenever a verdict or a report is waiting. Stored states: PENDING (queued),
+RUNNING (claimed by a worker; shown as PENDING), READY, UNAVAILABLE (image too small), FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from pixelcheck.analysis.detector import Detector, ImageUnreadable
+from pixelcheck.analysis.detector.image_facts import decode_rgb, open_image
+from pixelcheck.analysis.detector.regions import (
+    RegionGrid,
+    RegionMapView,
+    RegionScore,
+    disagreement,
+    region_grid,
+    unavailable_reason,
+)
+from pixelcheck.analysis.detector.verdict import Verdict
+from pixelcheck.analysis.models import Analysis
+from pixelcheck.blobs import BlobStore
+from pixelcheck.db import unit_of_work, utcnow
+from pixelcheck.errors import FailedPrecondition, InvalidInput, NotFound
+from pixelcheck.iam.principal import Principal
+from pixelcheck.ids import check_id
+from pixelcheck.ingestion.service import image_key
+
+log = logging.getLogger("pixelcheck.analysis.region_maps")
+
+PENDING, RUNNING, READY, UNAVAILABLE, FAILED = "PENDING", "RUNNING", "READY", "UNAVAILABLE", "FAILED"
+DEFAULT_PICTURE_SIDE, MIN_PICTURE_SIDE, MAX_PICTURE_SIDE = 800, 128, 1600
+
+
+class MapQueue(Protocol):
+    def map_regions(self, image_id: str) -> None: ...
+
+    def build_report(self, report_id: str) -> None: ...
+
+
+def region_map_columns(verdict: Verdict) -> tuple[dict[str, Any], bool]:
+    """The region-map columns of a freshly judged analysis, as values for an UPDATE, and whether a worker
+    must now score it."""
+    facts = verdict.image_facts
+    grid = region_grid(facts.width, facts.height) if facts else None
+    columns: dict[str, Any] = {"region_map_attempts": 0, "region_map_update_time": utcnow()}
+    if grid is None:
+        reason = unavailable_reason(facts.width, facts.height) if facts else "The image's size is unknown."
+        return {**columns, "region_map_state": UNAVAILABLE, "region_map": {"reason": reason}}, False
+    document = {"rows": grid.rows, "columns": grid.columns, "boxes": [list(b) for b in grid.boxes],
+                "probs": [], "disagreement": "", "reason": "", "work_ms": 0.0}
+    return {**columns, "region_map_state": PENDING, "region_map": document}, True
+
+
+def start_region_map(row: Analysis, verdict: Verdict) -> bool:
+    """Set up the map of a freshly judged analysis row; True when a worker must now score it."""
+    columns, pending = region_map_columns(verdict)
+    for name, value in columns.items():
+        setattr(row, name, value)
+    return pending
+
+
+def region_map_view(row: Analysis) -> RegionMapView:
+    """The stored map of an analysis in plain values."""
+    doc: dict[str, Any] = dict(row.region_map or {})
+    state = PENDING if row.region_map_state == RUNNING else row.region_map_state
+    rows, columns = int(doc.get("rows", 0)), int(doc.get("columns", 0))
+    probs = [float(p) for p in doc.get("probs", [])]
+    boxes = [tuple(int(v) for v in b) for b in doc.get("boxes", [])]
+    regions = tuple(RegionScore(i // columns, i % columns, (b[0], b[1], b[2], b[3]), round(p, 4))
+                    for i, (b, p) in enumerate(zip(boxes, probs, strict=False))) if state == READY else ()
+    progress = len(probs) / len(boxes) if boxes else 0.0
+    return RegionMapView(state=state, rows=rows, columns=columns, regions=regions,
+                         disagreement=str(doc.get("disagreement", "")), reason=str(doc.get("reason", "")),
+                         progress=1.0 if state == READY else round(progress, 4))
+
+
+def _grid_of(doc: dict[str, Any]) -> RegionGrid:
+    boxes = tuple((int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in doc["boxes"])
+    return RegionGrid(int(doc["rows"]), int(doc["columns"]), boxes)
+
+
+class RegionMaps:
+    """Scoring region maps on a worker, re-finding lost ones, and reading them back for the API."""
+
+    def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session], blobs: BlobStore,
+                 detector: Callable[[], Detector], queue: MapQueue, others_waiting: Callable[[], bool],
+                 stale_after: timedelta, max_attempts: int) -> None:
+        self._sessions = sessions
+        self._read = read_sessions
+        self._blobs = blobs
+        self._detector = detector
+        self._queue = queue
+        self._others_waiting = others_waiting
+        self._stale_after = stale_after
+        self._max_attempts = max_attempts
+
+    # -- worker ---------------------------------------------------------------------------------
+    def run(self, image_id: str) -> str:
+        """Score the rest of the map. Returns "ready", "yielded" (handed back to waiting work; re-enqueued),
+        "failed" or "skipped" (finished, deleted, or being scored elsewhere)."""
+        detector = self._detector()
+        claim = self._claim(image_id)
+        if claim is None:
+            return "skipped"
+        attempt, doc = claim
+        if attempt > self._max_attempts:
+            return self._finish(image_id, attempt, FAILED, {**doc, "reason": "The region map was interrupted too "
+                                                            "many times."})
+        with unit_of_work(self._read) as session:
+            data = self._blobs.get(session, image_key(image_id))
+        if data is None:
+            return self._finish(image_id, attempt, FAILED, {**doc, "reason": "The image's bytes are missing."})
+        started = time.perf_counter()
+        try:
+            rgb = decode_rgb(open_image(data))
+        except ImageUnreadable as error:
+            return self._finish(image_id, attempt, FAILED, {**doc, "reason": str(error)})
+        grid, probs = _grid_of(doc), [float(p) for p in doc.get("probs", [])]
+        try:
+            for row in range(len(probs) // grid.columns, grid.rows):
+                probs += detector.score_regions(rgb, grid.row_boxes(row))
+                if row + 1 < grid.rows and self._waiting():
+                    return self._hand_back(image_id, attempt, doc, probs, started)
+        except Exception:  # a model bug is permanent for these bytes: fail with a reason, do not loop
+            log.exception("region map of image %s failed", image_id)
+            return self._finish(image_id, attempt, FAILED, {**doc, "reason": "The pixel model could not score "
+                                                            "the regions of this image."})
+        work_ms = float(doc.get("work_ms", 0.0)) + (time.perf_counter() - started) * 1000
+        return self._finish(image_id, attempt, READY, {**doc, "probs": [round(p, 4) for p in probs],
+                                                       "disagreement": disagreement(grid, probs),
+                                                       "work_ms": round(work_ms, 1)})
+
+    def _waiting(self) -> bool:
+        try:
+            return self._others_waiting()
+        except Exception:  # an unreachable broker must not stop the map
+            return False
+
+    def _claim(self, image_id: str) -> tuple[int, dict[str, Any]] | None:
+        now = utcnow()
+        with unit_of_work(self._sessions) as session:
+            result = session.execute(
+                update(Analysis)
+                .where(Analysis.image_id == image_id,
+                       or_(Analysis.region_map_state == PENDING,
+                           (Analysis.region_map_state == RUNNING)
+                           & (Analysis.region_map_update_time < now - self._stale_after)))
+                .values(region_map_state=RUNNING, region_map_attempts=Analysis.region_map_attempts + 1,
+                        region_map_update_time=now)
+                .execution_options(synchronize_session=False))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id))
+            assert row is not None
+            return row.region_map_attempts, dict(row.region_map or {})
+
+    def _store(self, image_id: str, attempt: int, state: str, doc: dict[str, Any], *,
+               attempts: int | None = None) -> Analysis | None:
+        """Write the map while this run still holds it; the row (detached) when written, else None."""
+        with unit_of_work(self._sessions) as session:
+            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id).with_for_update())
+            if row is None or row.region_map_attempts != attempt or row.region_map_state != RUNNING:
+                return None
+            row.region_map_state, row.region_map, row.region_map_update_time = state, doc, utcnow()
+            if attempts is not None:
+                row.region_map_attempts = attempts
+            session.flush()
+            session.expunge(row)
+            return row
+
+    def _hand_back(self, image_id: str, attempt: int, doc: dict[str, Any], probs: list[float],
+                   started: float) -> str:
+        work_ms = float(doc.get("work_ms", 0.0)) + (time.perf_counter() - started) * 1000
+        # Handing back is not a failed attempt: the count goes back to what it was before this claim.
+        saved = self._store(image_id, attempt, PENDING, {**doc, "probs": [round(p, 4) for p in probs],
+                                                         "work_ms": round(work_ms, 1)}, attempts=attempt - 1)
+        if saved is None:
+            return "skipped"
+        try:
+            self._queue.map_regions(image_id)
+        except Exception:  # the reconciler finds the PENDING map again
+            log.warning("could not re-enqueue the region map of image %s", image_id, exc_info=True)
+        return "yielded"
+
+    def _finish(self, image_id: str, attempt: int, state: str, doc: dict[str, Any]) -> str:
+        row = self._store(image_id, attempt, state, doc)
+        if row is None:
+            return "skipped"
+        if row.report_id:  # the automatic report waited for the map (building it twice is harmless)
+            try:
+                self._queue.build_report(row.report_id)
+            except Exception:
+                log.warning("could not enqueue report %s", row.report_id, exc_info=True)
+        return "ready" if state == READY else "failed"
+
+    def stale_image_ids(self, limit: int = 500) -> list[str]:
+        """Maps left PENDING or RUNNING longer than the stale period (a lost task or a killed worker)."""
+        cutoff = utcnow() - self._stale_after
+        with unit_of_work(self._sessions) as session:
+            ids = list(session.scalars(
+                select(Analysis.image_id)
+                .where(Analysis.region_map_state.in_((PENDING, RUNNING)), Analysis.region_map_update_time < cutoff)
+                .order_by(Analysis.region_map_update_time).limit(limit)))
+            if ids:  # touch the queued ones so the next pass does not enqueue them again at once
+                session.execute(update(Analysis).where(Analysis.image_id.in_(ids),
+                                                       Analysis.region_map_state == PENDING)
+                                .values(region_map_update_time=utcnow()).execution_options(synchronize_session=False))
+        return ids
+
+    # -- server ---------------------------------------------------------------------------------
+    def picture(self, principal: Principal, image_id: str, max_side: int) -> tuple[bytes, int, int, RegionMapView]:
+        """The region-map PNG (bytes, width, height) and the map it shows.
+
+        Raises NotFound unless the caller owns the image or is ADMIN, InvalidInput for a bad max_side, and
+        FailedPrecondition while the map is not READY (REGION_MAP_NOT_READY) or when there is none
+        (REGION_MAP_UNAVAILABLE).
+        """
+        from pixelcheck.analysis.region_map_image import render_region_map
+
+        check_id(image_id, "image_id")
+        side = max_side or DEFAULT_PICTURE_SIDE
+        if not MIN_PICTURE_SIDE <= side <= MAX_PICTURE_SIDE:
+            raise InvalidInput(f"max_side must be 0 or between {MIN_PICTURE_SIDE} and {MAX_PICTURE_SIDE}",
+                               reason="INVALID_MAX_SIDE", violations=[("max_side", "out of range")])
+        with unit_of_work(self._read) as session:
+            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id))
+            if row is None or not (row.owner_id == principal.user_id or principal.is_admin):
+                raise NotFound(f"No analysis for image {image_id}", reason="IMAGE_NOT_FOUND")
+            view = region_map_view(row)
+            if view.state in (UNAVAILABLE, FAILED):
+                raise FailedPrecondition(f"Image {image_id} has no region map: {view.reason}",
+                                         reason="REGION_MAP_UNAVAILABLE",
+                                         metadata={"image_id": image_id, "state": view.state})
+            if view.state != READY:
+                raise FailedPrecondition(
+                    f"The region map of image {image_id} is not ready yet ({view.progress:.0%} scored); "
+                    "try again in a few seconds", reason="REGION_MAP_NOT_READY",
+                    retry_after_seconds=2.0, metadata={"image_id": image_id, "state": view.state or "NONE"})
+            data = self._blobs.get(session, image_key(image_id))
+        if data is None:
+            raise FailedPrecondition(f"The bytes of image {image_id} are missing", reason="IMAGE_BYTES_MISSING")
+        png, width, height = render_region_map(data, view, side)
+        return png, width, height, view

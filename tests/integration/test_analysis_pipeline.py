@@ -1,0 +1,111 @@
+"""The worker's pipeline keeps in the database exactly the states a client reads (RUNNING from the claim,
+then the outcome), publishes every stage on the bus, and stores one result per image across attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pixelcheck.analysis.detector import Stage
+from pixelcheck.analysis.detector.verdict import Verdict
+from pixelcheck.analysis.models import Analysis
+from pixelcheck.analysis.pipeline import AnalysisPipeline
+from pixelcheck.analysis.progress import ProgressEvent
+from pixelcheck.blobs import SqlBlobStore
+from pixelcheck.db import make_engine, make_session_factory, new_id, unit_of_work, upgrade
+from pixelcheck.iam.models import User
+from pixelcheck.ingestion.models import Image
+from tests.integration.test_reports_service import png_bytes, verdict
+
+STAGES = (Stage.DECODING, Stage.PROVENANCE, Stage.PIXEL_MODEL, Stage.FUSION)
+
+
+@dataclass
+class Recorder:
+    events: list[ProgressEvent] = field(default_factory=list)
+    audit: list[str] = field(default_factory=list)
+
+    def publish(self, event: ProgressEvent) -> None:
+        self.events.append(event)
+
+    def record(self, action: str, **_: Any) -> None:
+        self.audit.append(action)
+
+    def build_report(self, report_id: str) -> None:
+        raise AssertionError("no automatic reports here")
+
+
+class StageReadingDetector:
+    """Runs the stages of a real detector call and, at each, reads the row as a client would."""
+
+    def __init__(self, read: Callable[[], tuple[str, str]], result: Verdict) -> None:
+        self._read, self._result = read, result
+        self.seen: list[tuple[str, str]] = []
+        self.info = None
+
+    def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None]) -> Verdict:
+        assert data.startswith(b"\x89PNG")
+        for stage in STAGES:
+            on_stage(stage)
+            self.seen.append(self._read())
+        return self._result
+
+
+@pytest.fixture
+def sessions(fresh_database_url: Callable[[], str]) -> Iterator[tuple[sessionmaker[Session], sessionmaker[Session]]]:
+    url = fresh_database_url()
+    upgrade(url)
+    engine = make_engine(url, pool_size=4)
+    yield make_session_factory(engine), make_session_factory(engine, readonly=True)
+    engine.dispose()
+
+
+def test_only_the_claim_and_the_outcome_are_written_and_every_stage_is_published(
+        sessions: tuple[sessionmaker[Session], sessionmaker[Session]]) -> None:
+    write, read = sessions
+    image_id, owner_id = new_id(), new_id()
+    blobs = SqlBlobStore(read)
+    with unit_of_work(write) as session:
+        session.add(User(id=owner_id, username="owner", email="owner@example.test", display_name="Owner"))
+        session.flush()
+        session.add(Image(id=image_id, owner_id=owner_id, filename="a.png", content_type="image/png",
+                          size_bytes=10, width=64, height=48, sha256="0" * 64))
+        session.flush()
+        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename="a.png"))
+        blobs.put(session, f"image/{image_id}", png_bytes(image_id))
+
+    def row_state() -> tuple[str, str]:
+        with read() as session:
+            state, stage = session.execute(select(Analysis.state, Analysis.stage)
+                                           .where(Analysis.image_id == image_id)).one()
+            return state, stage
+
+    assert row_state() == ("QUEUED", "QUEUED")
+    bus = Recorder()
+    detector = StageReadingDetector(row_state, verdict())
+    pipeline = AnalysisPipeline(sessions=write, read_sessions=read, blobs=blobs, detector=lambda: detector,  # type: ignore[arg-type,return-value]
+                                publisher=bus, audit=bus, reports=None, report_queue=bus,  # type: ignore[arg-type]
+                                stale_after=timedelta(seconds=60), max_attempts=3)
+
+    assert pipeline.run(image_id) == "succeeded"
+
+    assert detector.seen == [("RUNNING", "DECODING")] * len(STAGES)  # the database says RUNNING throughout
+    assert [(e.state, e.stage) for e in bus.events] == [
+        ("RUNNING", "DECODING"), *(("RUNNING", str(s)) for s in STAGES), ("RUNNING", "SAVING"),
+        ("SUCCEEDED", "DONE")]
+    assert {e.attempt for e in bus.events} == {1}
+    with read() as session:
+        row = session.scalars(select(Analysis).where(Analysis.image_id == image_id)).one()
+    assert (row.state, row.stage, row.progress, row.attempts, row.label) == ("SUCCEEDED", "DONE", 1.0, 1, "AI")
+    assert row.start_time is not None and row.finish_time is not None and row.duration_ms is not None
+    assert set(row.stage_timings_ms) == {"DECODING", "PROVENANCE", "PIXEL_MODEL", "FUSION", "SAVING"}
+    assert bus.audit == ["analysis.succeeded"]
+    # A redelivered task finds the analysis finished: no second result, no second event.
+    assert pipeline.run(image_id) == "skipped"
+    assert len(bus.events) == len(STAGES) + 3

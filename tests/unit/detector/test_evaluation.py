@@ -1,0 +1,80 @@
+"""scripts/eval-detector's logic: folders scored through the Detector, the pinned split checked by digest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR
+from pixelcheck.analysis.detector.evaluation import (
+    EvaluationError,
+    expected_calibration_error,
+    folder_items,
+    main,
+    pinned_items,
+    roc_auc,
+)
+from tests.unit.detector.synthesized import jpeg_bytes, photo_like, png_bytes
+
+
+def _folder(root: Path) -> Path:
+    for index in range(3):
+        (root / "ai" / "gen-a").mkdir(parents=True, exist_ok=True)
+        (root / "ai" / "gen-a" / f"a{index}.png").write_bytes(png_bytes(photo_like(300, 260, seed=index)))
+        (root / "real").mkdir(exist_ok=True)
+        (root / "real" / f"r{index}.jpg").write_bytes(jpeg_bytes(photo_like(320, 240, seed=10 + index)))
+    (root / "real" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_roc_auc_and_ece_match_hand_computed_values() -> None:
+    labels = np.array([True, True, False, False])
+    assert roc_auc(np.array([0.9, 0.4, 0.6, 0.1]), labels) == 0.75
+    assert roc_auc(np.array([0.5, 0.5, 0.5, 0.5]), labels) == 0.5
+    assert roc_auc(np.array([0.3, 0.7]), np.array([True, True])) is None
+    assert expected_calibration_error(np.array([0.9, 0.1]), np.array([True, False])) == pytest.approx(0.1)
+
+
+def test_folder_groups_come_from_sub_folders(tmp_path: Path) -> None:
+    items = folder_items(_folder(tmp_path))
+    assert [(i.path.name, i.is_ai, i.group) for i in items][:2] == [
+        ("a0.png", True, "ai/gen-a"),
+        ("a1.png", True, "ai/gen-a"),
+    ]
+    assert {i.group for i in items if not i.is_ai} == {"real"} and len(items) == 6
+    with pytest.raises(EvaluationError, match="no images"):
+        folder_items(tmp_path / "empty")
+
+
+def test_eval_prints_every_section_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "numbers.json"
+    assert main([str(_folder(tmp_path / "set")), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for text in ("== original: 6 images", "== jpeg_q95_no_metadata: 6 images", "per band:", "ai/gen-a", "ROC AUC"):
+        assert text in printed
+    numbers = json.loads(out.read_text())
+    assert numbers["model"] == DEFAULT_MODEL_DIR.name and numbers["original"]["n"] == 6
+    assert sum(b["n"] for b in numbers["original"]["per_band"].values()) == 6
+
+
+def test_pinned_split_refuses_a_changed_pool(tmp_path: Path) -> None:
+    pool = _folder(tmp_path / "pool")
+    model = Path(shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model"))
+    import hashlib
+
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (pool / "real").glob("*.jpg")}
+    (model / "evaluation_split.json").write_text(json.dumps({"data_sha256": "x", "test": digests}))
+    assert [i.path.name for i in pinned_items(pool, model, "test")] == sorted(digests)
+    (pool / "real" / "r1.jpg").write_bytes(jpeg_bytes(photo_like(320, 240, seed=99)))
+    with pytest.raises(EvaluationError, match="1 changed"):
+        pinned_items(pool, model, "test")
+    (pool / "real" / "r2.jpg").unlink()
+    with pytest.raises(EvaluationError, match="1 files missing"):
+        pinned_items(pool, model, "test")
+    with pytest.raises(EvaluationError, match="no 'validation' split"):
+        pinned_items(pool, model, "validation")
+    assert main([str(pool), "--model", str(model), "--split", "test"]) == 2
