@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from PIL import Image as PILImage
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,17 +16,9 @@ from pixelcheck.analysis.detector.verdict import Band, ImageFacts, Label, Verdic
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.region_maps import RegionMaps, start_region_map
 from pixelcheck.blobs import SqlBlobStore
-from pixelcheck.db import make_engine, make_session_factory, new_id, unit_of_work, upgrade, utcnow
+from pixelcheck.db import new_id, unit_of_work, utcnow
 from pixelcheck.iam.models import User, UserRole
 from pixelcheck.ingestion.models import Image
-
-
-@pytest.fixture(scope="module")
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(database_url)
-    engine = make_engine(database_url, pool_size=2)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @dataclass

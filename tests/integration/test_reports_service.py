@@ -7,7 +7,7 @@ import hashlib
 import io
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,7 @@ from pixelcheck.analysis.detector.verdict import (
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.records import store_verdict
 from pixelcheck.blobs import SqlBlobStore
-from pixelcheck.db import make_engine, make_session_factory, new_id, unit_of_work, upgrade
+from pixelcheck.db import new_id, unit_of_work
 from pixelcheck.errors import FailedPrecondition, Forbidden, InvalidInput, NotFound
 from pixelcheck.iam.models import User, UserRole
 from pixelcheck.iam.principal import ADMIN, PROFESSIONAL, SERVICE, USER, Principal
@@ -62,14 +62,6 @@ class World:
     enqueued: list[str]
     committed_when_enqueued: list[bool]
     make_reports: Callable[..., Reports]
-
-
-@pytest.fixture(scope="module")
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(database_url)
-    engine = make_engine(database_url, pool_size=2)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
