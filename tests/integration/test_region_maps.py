@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector.verdict import Band, ImageFacts, Label, Verdict
 from pixelcheck.analysis.models import Analysis
-from pixelcheck.analysis.region_maps import RegionMaps, start_region_map
+from pixelcheck.analysis.region_maps import STEP_REGIONS, RegionMaps, start_region_map
 from pixelcheck.blobs import SqlBlobStore
 from pixelcheck.db import new_id, unit_of_work, utcnow
 from pixelcheck.iam.models import User, UserRole
@@ -88,7 +88,7 @@ def test_a_map_hands_the_worker_back_while_verdicts_wait_and_resumes_where_it_st
     assert maps.run(image_id) == "yielded"
     row = stored(sessions, image_id)
     assert (row.region_map_state, row.region_map_attempts) == ("PENDING", 0)  # handing back is no failure
-    assert len(row.region_map["probs"]) == 5 and queue.maps == [image_id] and queue.reports == []
+    assert len(row.region_map["probs"]) == STEP_REGIONS and queue.maps == [image_id] and queue.reports == []
 
     assert maps.run(image_id) == "ready"
     row = stored(sessions, image_id)
