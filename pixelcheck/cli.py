@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _context_commands() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     found = []
-    for module in ("pixelcheck.iam.commands", "pixelcheck.client.commands"):
+    for module in ("pixelcheck.iam.commands", "pixelcheck.audit.commands", "pixelcheck.client.commands"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ModuleNotFoundError as exc:

@@ -111,6 +111,29 @@ def make_session_factory(engine: Engine, *, readonly: bool = False) -> sessionma
 
 
 @contextmanager
+def read_snapshot(read_sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session (from a readonly factory) whose reads all see one consistent snapshot of the database.
+
+    Readonly sessions run in autocommit, so each statement sees whatever was committed just before it; a
+    walk over many statements (the audit chain: its head, then its events page by page) needs them all to
+    see the same moment. SQLite: a deferred read transaction (in WAL mode it never blocks writers).
+    MySQL/MariaDB: a REPEATABLE READ, read-only transaction with a consistent snapshot taken at its start.
+    Raises Unavailable when the database cannot be reached.
+    """
+    with unit_of_work(read_sessions) as session:
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            connection.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        try:
+            yield session
+        finally:
+            connection.exec_driver_sql("ROLLBACK")  # nothing was written; ends the snapshot
+
+
+@contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session in one transaction: commits on success, rolls back on error.
 

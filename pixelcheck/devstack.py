@@ -3,6 +3,9 @@
 One SQLite file and an embedded Valkey server under the data directory, migrations applied, then a
 Celery worker, Celery beat and the gRPC server as child processes. Ctrl-C (or SIGTERM) stops the
 server first so it can drain, then the worker and beat, then Valkey; nothing is left running.
+Start-up stays quiet: each child writes to its own file under <data dir>/logs, the terminal shows a few
+progress lines and then, last, the block that says where PixelCheck listens. A child that fails has the
+end of its log printed.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ DEFAULT_REDIS_PORT = 6390  # beside, not on, a system Redis's 6379; a free port 
 READY_TIMEOUT_SECONDS = 120.0  # the server loads the detector model before it listens
 BACKGROUND_STOP_TIMEOUT_SECONDS = 15.0  # Celery's warm shutdown lets a running task finish
 POLL_SECONDS = 0.2
+LOG_TAIL_LINES = 20  # of a failed child's log, printed with the failure
 
 
 def run_dev(settings: Settings, *, out: TextIO | None = None) -> int:
@@ -68,7 +72,8 @@ def run_stack(
         )
         return 1
     data_dir = Path(settings.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     with _stop_signals() as stop:
         try:
             redis = _start_redis(data_dir / "redis", redis_port)
@@ -84,13 +89,15 @@ def run_stack(
             env = _child_environment(settings)
             _say(out, f"Embedded Redis (Valkey) listening on {redis.url}, log in {redis.log_path}")
             _say(out, f"Applying database migrations to {settings.resolved_database_url}")
-            code = _run_to_completion(migrate, env, stop)
+            code = _run_to_completion(migrate, env, logs / "migrate.log", stop)
             if stop.requested:
                 return 0
             if code != 0:
-                _say(out, f"Database migrations failed (exit code {code}); nothing else was started.")
+                _say(out, f"Database migrations failed (exit code {code}); nothing else was started.\n"
+                          + _log_tail(logs / "migrate.log"))
                 return 1
-            return _run_services(settings, env, server, background, stop, out, (host, port))
+            _say(out, f"Starting the worker, beat and the gRPC server (logs in {logs})")
+            return _run_services(settings, env, server, background, stop, out, (host, port), logs)
         finally:
             redis.stop()
 
@@ -99,6 +106,7 @@ def run_stack(
 class _Child:
     name: str
     process: subprocess.Popen[bytes]
+    log_path: Path
 
 
 class _StopRequest:
@@ -139,12 +147,13 @@ def _run_services(
     stop: _StopRequest,
     out: TextIO,
     listen: tuple[str, int],
+    logs: Path,
 ) -> int:
     children: list[_Child] = []
     try:
-        for name, argv in background.items():
-            children.append(_Child(name, _spawn(argv, env)))
-        children.append(_Child("server", _spawn(server, env)))
+        for name, argv in (*background.items(), ("server", server)):
+            log_path = logs / f"{name}.log"
+            children.append(_Child(name, _spawn(argv, env, log_path), log_path))
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while not _accepts_connections(*listen):
             if stop.requested:
@@ -200,19 +209,31 @@ def _start_redis(data_dir: Path, port: int | None) -> EmbeddedRedis:
         return EmbeddedRedis(data_dir, port=None, die_with_parent=True).start()
 
 
-def _spawn(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     # A session of its own keeps the terminal's Ctrl-C away, so that the stop order is ours.
-    return subprocess.Popen(
-        list(argv),
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=die_with_parent_preexec(),
-    )
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent_preexec(),
+        )
 
 
-def _run_to_completion(argv: Sequence[str], env: Mapping[str, str], stop: _StopRequest) -> int:
-    process = _spawn(argv, env)
+def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a child's log, indented, under a line naming the file."""
+    try:
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        tail = []
+    return "\n".join([f"Last lines of {path}:", *(f"  {line}" for line in tail)])
+
+
+def _run_to_completion(argv: Sequence[str], env: Mapping[str, str], log_path: Path, stop: _StopRequest) -> int:
+    process = _spawn(argv, env, log_path)
     try:
         while process.poll() is None and not stop.requested:
             time.sleep(POLL_SECONDS / 2)
@@ -247,7 +268,7 @@ def _report_exit(child: _Child, out: TextIO) -> int:
     _say(
         out,
         f"The {child.name} (pid {child.process.pid}) exited unexpectedly with code "
-        f"{child.process.returncode}; stopping the rest.",
+        f"{child.process.returncode}; stopping the rest.\n{_log_tail(child.log_path)}",
     )
     return 1
 
@@ -257,6 +278,7 @@ def _banner(settings: Settings, children: Sequence[_Child]) -> str:
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     grpcurl_flags = "-insecure" if settings.tls_cert_file else "-plaintext"
     pids = ", ".join(f"{child.name} {child.process.pid}" for child in children)
+    logs = children[-1].log_path.parent if children else Path()
     return "\n".join([
         "",
         f"PixelCheck is running on {address}",
@@ -264,6 +286,7 @@ def _banner(settings: Settings, children: Sequence[_Child]) -> str:
         f"  database:  {settings.resolved_database_url}",
         f"  redis:     {settings.redis_url} (embedded Valkey)",
         f"  processes: {pids}",
+        f"  logs:      {logs}/ (server.log, worker.log, beat.log)",
         "Press Ctrl-C to stop.",
         "",
     ])  # fmt: skip

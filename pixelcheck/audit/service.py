@@ -18,7 +18,7 @@ from pixelcheck.audit import chain
 from pixelcheck.audit.chain import ChainedEvent, EventContent, Verification
 from pixelcheck.audit.models import AuditEvent
 from pixelcheck.audit.recorder import RPC_ACTION, normalised
-from pixelcheck.db import unit_of_work, utcnow
+from pixelcheck.db import read_snapshot, unit_of_work, utcnow
 from pixelcheck.errors import InvalidInput, require_fields
 from pixelcheck.ingestion.models import Image
 from pixelcheck.reports.models import Report
@@ -138,9 +138,7 @@ class AuditTrail:
 
     def verify(self) -> Verification:
         """Walk the chain from the latest pruning checkpoint to the head in one consistent snapshot."""
-        with self._read() as session:
-            if session.get_bind().dialect.name in ("mysql", "mariadb"):
-                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        with read_snapshot(self._read) as session:
             return chain.verify_stored(session)
 
     def usage_statistics(self, *, since: datetime | None, until: datetime | None) -> UsageStatistics:

@@ -65,7 +65,7 @@ def _guarded(handler: Handler) -> Handler:
         except IntegrityError as exc:
             return _fail(args, REFUSED, str(exc))
         except OSError as exc:
-            return _fail(args, USAGE, f"{exc.filename or ''}: {exc.strerror or exc}")
+            return _fail(args, USAGE, f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
     return run
 
 

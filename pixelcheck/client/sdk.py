@@ -14,6 +14,7 @@ Failures raise PixelCheckError.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 import uuid
@@ -258,10 +259,17 @@ class PixelCheckClient:
 
     def download_report(self, report_id: str, dest: str | Path, *, progress: Progress | None = None,
                         timeout: float | None = None) -> Path:
-        """Save a READY report to `dest` (a file, or a directory to use the server's file name) and check
-        its size and SHA-256. Raises PixelCheckError (FAILED_PRECONDITION while not ready) or
-        IntegrityError."""
+        """Save a READY report to `dest` and check its size and SHA-256. `dest` is a folder (the server's file
+        name is used there) when it exists as one or ends with "/", which creates it; otherwise it names the
+        file, in a folder that must exist. Raises PixelCheckError (FAILED_PRECONDITION while not ready),
+        IntegrityError, or FileNotFoundError for a file path whose folder does not exist."""
+        folder = str(dest).endswith(("/", os.sep))
         dest = Path(dest)
+        if folder:
+            dest.mkdir(parents=True, exist_ok=True)
+        elif not dest.is_dir() and not dest.parent.is_dir():
+            raise FileNotFoundError(f"cannot save the report as {dest}: the folder {dest.parent} does not exist "
+                                    "(end the path with / to save into a new folder)")
         request = reports_pb2.DownloadReportRequest(report_id=report_id)
         stream = self._server_stream(self._reports.DownloadReport, request, restartable=False,
                                      timeout=timeout or max(self._timeout, UPLOAD_TIMEOUT))

@@ -135,6 +135,18 @@ async def test_professional_creates_and_downloads_a_csv_report(live_server: Live
     assert downloaded.stdout.strip() == "Saved case.csv"
     assert image_id in (tmp_path / "case.csv").read_text(encoding="utf-8")
 
+    into_new_folder = await cli("client", "report", "download", report["id"], "-o", "reports/")  # type: ignore[index]
+    assert into_new_folder.code == 0, into_new_folder.stderr
+    [saved] = (tmp_path / "reports").iterdir()
+    assert into_new_folder.stdout.strip() == f"Saved reports/{saved.name}" and saved.suffix == ".csv"
+    assert saved.read_bytes() == (tmp_path / "case.csv").read_bytes()
+
+    no_folder = await cli("client", "report", "download", report["id"], "-o", "nowhere/case.csv")  # type: ignore[index]
+    assert no_folder.code == 2
+    assert no_folder.stderr.strip() == ("pixelcheck: cannot save the report as nowhere/case.csv: the folder "
+                                        "nowhere does not exist (end the path with / to save into a new folder)")
+    assert not (tmp_path / "nowhere").exists()
+
 
 async def test_exit_codes_tell_usage_refusal_and_unreachable_apart(live_server: LiveServer, tmp_path: Path):
     cli = Cli(tmp_path)

@@ -15,8 +15,9 @@ from tests import images
 from tests.e2e.flows import SignedInUser, fails, new_admin, new_user
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_cli_client import signed_in_cli
-from tests.e2e.test_reports import download, new_professional, pdf_text, ready_report
+from tests.e2e.test_reports import download, new_professional, ready_report
 from tests.e2e.uploads import state_name, upload, watch
+from tests.pdf_reading import pdf_text
 from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -7,8 +7,6 @@ import asyncio
 import csv
 import hashlib
 import io
-import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +27,7 @@ from pixelcheck.db import unit_of_work
 from tests import images
 from tests.e2e.flows import SignedInUser, fails, new_admin, new_user, sign_in
 from tests.e2e.uploads import state_name, upload, watch
+from tests.pdf_reading import pdf_text
 from tests.processes import WorkerProcess
 
 if TYPE_CHECKING:
@@ -38,8 +37,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PDF = common_pb2.REPORT_FORMAT_PDF
 CSV = common_pb2.REPORT_FORMAT_CSV
-needs_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None,
-                                     reason="pdftotext (poppler-utils) is not installed")
 
 
 # -- steps ------------------------------------------------------------------------------------------
@@ -99,17 +96,11 @@ async def download(server: LiveServer, user: SignedInUser, report_id: str) -> Do
     return Download(messages[0].header, b"".join(chunks), [len(c) for c in chunks])
 
 
-def pdf_text(data: bytes) -> str:
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=data, capture_output=True,
-                          check=True, timeout=60).stdout.decode()
-
-
 def verdict_words(result: results_pb2.AnalysisResult) -> str:
     return "Likely AI-generated" if result.label == common_pb2.LABEL_AI else "Likely a real photograph"
 
 
 # -- automatic and requested reports ----------------------------------------------------------------
-@needs_pdftotext
 async def test_professional_gets_an_automatic_pdf_naming_verdict_confidence_and_model(
         live_server: LiveServer, worker: WorkerProcess) -> None:
     admin = await new_admin(live_server)
@@ -137,7 +128,6 @@ async def test_plain_users_get_no_automatic_report(live_server: LiveServer, work
     assert result.report_id == ""
 
 
-@needs_pdftotext
 async def test_requested_single_pdf_report_is_built_by_the_worker(live_server: LiveServer,
                                                                   worker: WorkerProcess) -> None:
     admin = await new_admin(live_server)

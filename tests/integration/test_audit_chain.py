@@ -4,9 +4,6 @@ checkpoint, image and report retention."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,35 +23,7 @@ from pixelcheck.iam.models import User
 from pixelcheck.ingestion.models import Image
 from pixelcheck.reports.models import Report
 from pixelcheck.settings import Settings
-
-# Each writer process records calls through a started AuditRecorder (small batches, so many
-# transactions) and appends RecordEvent-style events synchronously in between.
-WRITER = """
-import sys
-import time
-from pixelcheck.api.calls import CallInfo
-from pixelcheck.audit.recorder import AuditRecorder
-from pixelcheck.audit.service import AuditTrail
-from pixelcheck.db import make_engine, make_session_factory
-from pixelcheck.settings import Settings
-
-url, name, count, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-settings = Settings.from_env(environ={}, env_file="/nonexistent").with_overrides(
-    database_url=url, audit_batch_size=7, audit_flush_interval_seconds=0.001)
-engine = make_engine(url, pool_size=2)
-sessions = make_session_factory(engine)
-recorder = AuditRecorder(sessions, settings)
-trail = AuditTrail(sessions, make_session_factory(engine, readonly=True), settings)
-recorder.start()
-time.sleep(max(0.0, start_at - time.time()))  # both processes begin together, whatever their start-up
-for n in range(count):
-    time.sleep(0.0005)
-    recorder.record_call(CallInfo(method="/m", request_id=f"{name}-{n}", peer=name), "OK", n)
-    if n % 10 == 0:
-        trail.record_event(actor_id=name, action="test.direct", target=f"{name}-{n}", payload={"n": n})
-recorder.close()
-print(recorder.written, recorder.dropped)
-"""
+from tests.audit_writers import finish_writers, start_writers
 
 
 @dataclass
@@ -95,14 +64,8 @@ def append_old(db: Database, count: int, *, days_ago: float) -> None:
 @pytest.mark.slow
 def test_two_processes_writing_at_once_keep_one_verifiable_chain(database: Database) -> None:
     per_process = 400
-    start_at = str(time.time() + 4)
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, database.url, name, str(per_process), start_at],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for name in ("alpha", "beta")]
-    for writer in writers:
-        out, err = writer.communicate(timeout=240)
-        assert writer.returncode == 0, err
-        assert out.split() == [str(per_process), "0"]  # all written, none dropped
+    results = finish_writers(start_writers(database.url, ("alpha", "beta"), count=per_process))
+    assert results == [(per_process, per_process, 0)] * 2  # all written, none dropped
     direct = per_process // 10
     assert database.count() == 2 * (per_process + direct)
     with database.sessions() as session:  # both writers' events really are interleaved

@@ -34,6 +34,7 @@ def stop(signum, frame):
 
 signal.signal(signal.SIGTERM, stop)
 note(f"{role} redis {os.environ['PIXELCHECK_REDIS_URL']}")
+print(f"{role} chatter on its own output", flush=True)  # what Celery's banner and log lines stand for
 if role == "server":
     host, port = os.environ["PIXELCHECK_GRPC_ADDRESS"].rsplit(":", 1)
     listener = socket.socket()
@@ -206,6 +207,24 @@ def test_programs_get_the_embedded_redis_url_and_it_is_printed(stack: Callable[.
     assert f"grpcurl -plaintext {run.address} list" in output
 
 
+def test_start_up_is_quiet_and_ends_with_the_running_block(stack: Callable[..., Stack]) -> None:
+    run = stack()
+    process = run.start()
+    run.wait_until_running()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+
+    output = run.output.read_text()
+    assert "chatter" not in output  # the programs' own output goes to their log files
+    for name in ("server", "worker", "beat"):
+        assert f"{name} chatter on its own output" in (run.folder / "var" / "logs" / f"{name}.log").read_text()
+    before_stop = output.split("Stopping PixelCheck")[0].strip().splitlines()
+    assert len(before_stop) <= 12
+    assert before_stop[-1] == "Press Ctrl-C to stop."
+    assert any(line.startswith("PixelCheck is running on ") for line in before_stop[-8:])
+    assert f"logs:      {run.folder / 'var' / 'logs'}/" in output
+
+
 def test_a_program_exiting_by_itself_stops_the_rest_and_fails(stack: Callable[..., Stack]) -> None:
     run = stack(worker_exits_after=2.0)
     process = run.start()
@@ -215,6 +234,7 @@ def test_a_program_exiting_by_itself_stops_the_rest_and_fails(stack: Callable[..
     assert_all_gone(started)
     output = run.output.read_text()
     assert "The worker" in output and "exited unexpectedly with code 3" in output
+    assert f"Last lines of {run.folder / 'var' / 'logs' / 'worker.log'}:\n  worker chatter on its own output" in output
 
 
 def test_failed_migrations_start_nothing_else(stack: Callable[..., Stack]) -> None:

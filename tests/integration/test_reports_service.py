@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +36,7 @@ from pixelcheck.paging import token_key
 from pixelcheck.reports import service
 from pixelcheck.reports.models import Report
 from pixelcheck.reports.service import Reports
+from tests.pdf_reading import pdf_text
 
 MODEL_VERSION = "7.4.2-test"
 
@@ -327,7 +326,6 @@ def test_build_stores_a_csv_that_parses_back_to_the_stored_verdicts(world: World
                                    {"format": "CSV", "size_bytes": ready.size_bytes, "sha256": ready.sha256})]
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) is not installed")
 def test_built_pdf_states_verdict_confidence_and_model_version(world: World) -> None:
     pro = add_user(world, PROFESSIONAL)
     image_id = add_image(world, pro, "harbour.png", analysed=verdict())
@@ -337,8 +335,7 @@ def test_built_pdf_states_verdict_confidence_and_model_version(world: World) -> 
     header, reader = world.reports.open_download(pro, report.id)
     data = reader.read_all()
     assert header.content_type == "application/pdf" and data.startswith(b"%PDF")
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=data, capture_output=True,
-                          check=True, timeout=60).stdout.decode()
+    text = pdf_text(data)
     assert "Likely AI-generated" in text and "94% (high confidence)" in text and MODEL_VERSION in text
 
 

@@ -3,51 +3,12 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from pixelcheck.analysis.detector.verdict import Band
 from pixelcheck.reports.document import EntryState
 from pixelcheck.reports.pdf import render_pdf
-
-needs_pdftotext = pytest.mark.skipif(
-    shutil.which("pdftotext") is None or shutil.which("pdfinfo") is None,
-    reason="pdftotext/pdfinfo missing: install Debian poppler-utils to check the PDF text",
-)
-# Text of the non-embedded standard Asian fonts is mapped to Unicode with poppler's CID tables.
-needs_poppler_cid_data = pytest.mark.skipif(
-    not Path("/usr/share/poppler/cidToUnicode").is_dir(),
-    reason="poppler-data missing: pdftotext cannot map CJK standard-font text without it",
-)
-
-
-def pdf_text(pdf: bytes, tmp_path: Path, *, layout: bool = False) -> str:
-    """Return the PDF's text: whitespace collapsed, or as laid out on the page when layout is set."""
-    path = tmp_path / "report.pdf"
-    path.write_bytes(pdf)
-    options = ["-layout"] if layout else []
-    result = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", *options, str(path), "-"], capture_output=True, check=True, timeout=60
-    )
-    text = result.stdout.decode("utf-8")
-    return text if layout else re.sub(r"\s+", " ", text)
-
-
-def pdf_info(pdf: bytes, tmp_path: Path) -> dict[str, str]:
-    path = tmp_path / "info.pdf"
-    path.write_bytes(pdf)
-    result = subprocess.run(
-        ["pdfinfo", "-enc", "UTF-8", str(path)], capture_output=True, check=True, timeout=60
-    )
-    info = {}
-    for line in result.stdout.decode("utf-8").splitlines():
-        key, _, value = line.partition(":")
-        info[key.strip()] = value.strip()
-    return info
+from tests.pdf_reading import pdf_info, pdf_text
 
 
 def test_render_pdf_returns_a_pdf_document(samples):
@@ -57,20 +18,18 @@ def test_render_pdf_returns_a_pdf_document(samples):
     assert pdf.rstrip().endswith(b"%%EOF")
 
 
-@needs_pdftotext
-def test_single_pdf_text_contains_verdict_confidence_and_model_version(samples, tmp_path):
-    text = pdf_text(render_pdf(samples.document((samples.entry(),))), tmp_path)
+def test_single_pdf_text_contains_verdict_confidence_and_model_version(samples):
+    text = pdf_text(render_pdf(samples.document((samples.entry(),))))
 
     assert "Likely AI-generated" in text
     assert "93% (high confidence)" in text
     assert samples.MODEL_VERSION in text
 
 
-@needs_pdftotext
-def test_single_pdf_explains_signals_provenance_facts_and_identifies_the_analysis(samples, tmp_path):
+def test_single_pdf_explains_signals_provenance_facts_and_identifies_the_analysis(samples):
     entry = samples.entry(verdict=samples.real_verdict())
 
-    text = pdf_text(render_pdf(samples.document((entry,))), tmp_path)
+    text = pdf_text(render_pdf(samples.document((entry,))))
 
     assert "Likely a real photograph" in text
     assert "81% (medium confidence)" in text
@@ -88,22 +47,20 @@ def test_single_pdf_explains_signals_provenance_facts_and_identifies_the_analysi
     assert "What the detector cannot see" in text
 
 
-@needs_pdftotext
-def test_single_pdf_names_generator_metadata_found_in_the_file(samples, tmp_path):
-    text = pdf_text(render_pdf(samples.document((samples.entry(),))), tmp_path)
+def test_single_pdf_names_generator_metadata_found_in_the_file(samples):
+    text = pdf_text(render_pdf(samples.document((samples.entry(),))))
 
     assert "Stable Diffusion: AUTOMATIC1111 parameters in PNG text chunk" in text
     assert "No Content Credentials in the file" in text
     assert "points to AI (AI score 91%)" in text
 
 
-@needs_pdftotext
-def test_pdf_metadata_has_title_author_and_subject(samples, tmp_path):
+def test_pdf_metadata_has_title_author_and_subject(samples):
     doc = samples.document(
         (samples.entry(filename="harbour.jpg"),), title="Проверка — Έλεγχος", author="Zoë Ørsted"
     )
 
-    info = pdf_info(render_pdf(doc), tmp_path)
+    info = pdf_info(render_pdf(doc))
 
     assert info["Title"] == "Проверка — Έλεγχος"
     assert info["Author"] == "Zoë Ørsted"
@@ -111,36 +68,32 @@ def test_pdf_metadata_has_title_author_and_subject(samples, tmp_path):
     assert info["Producer"] == "PixelCheck"
 
 
-@needs_pdftotext
-def test_latin1_greek_and_cyrillic_titles_and_filenames_render_as_text(samples, tmp_path):
+def test_latin1_greek_and_cyrillic_titles_and_filenames_render_as_text(samples):
     entry = samples.entry(filename="Ελληνικά_Кириллица_façade_Ærø.jpg")
     doc = samples.document((entry,), title="Отчёт по снимкам — Αναφορά — Crème brûlée")
 
-    text = pdf_text(render_pdf(doc), tmp_path)
+    text = pdf_text(render_pdf(doc))
 
     assert "Отчёт по снимкам — Αναφορά — Crème brûlée" in text
     assert "Ελληνικά_Кириллица_façade_Ærø.jpg" in text
     assert "Zoë Ørsted" in text
 
 
-@needs_pdftotext
-@needs_poppler_cid_data
-def test_cjk_filenames_are_kept_as_text(samples, tmp_path):
+def test_cjk_filenames_are_kept_as_text(samples):
     entry = samples.entry(filename="東京タワー_서울_北京.jpg")
 
     text = pdf_text(
-        render_pdf(samples.document((entry, samples.entry("img-2")), title="写真の検査")), tmp_path
+        render_pdf(samples.document((entry, samples.entry("img-2")), title="写真の検査"))
     )
 
     assert "写真の検査" in text
     assert "東京タワー_서울_北京.jpg" in text
 
 
-@needs_pdftotext
-def test_characters_without_a_glyph_become_a_replacement_mark_not_nothing(samples, tmp_path):
+def test_characters_without_a_glyph_become_a_replacement_mark_not_nothing(samples):
     entry = samples.entry(filename="camera 📷 shot.jpg")
 
-    text = pdf_text(render_pdf(samples.document((entry,))), tmp_path)
+    text = pdf_text(render_pdf(samples.document((entry,))))
 
     assert "camera \ufffd shot.jpg" in text
 
@@ -152,11 +105,10 @@ def test_pdf_embeds_the_shipped_unicode_font(samples):
     assert b"/FontFile2" in pdf
 
 
-@needs_pdftotext
-def test_report_over_an_image_deleted_afterwards_renders_and_says_so(samples, tmp_path):
+def test_report_over_an_image_deleted_afterwards_renders_and_says_so(samples):
     entry = samples.entry(state=EntryState.DELETED, verdict=samples.ai_verdict(), image_bytes=None)
 
-    text = pdf_text(render_pdf(samples.document((entry,))), tmp_path)
+    text = pdf_text(render_pdf(samples.document((entry,))))
 
     assert "Likely AI-generated" in text
     assert "The image was deleted after analysis" in text
@@ -164,22 +116,20 @@ def test_report_over_an_image_deleted_afterwards_renders_and_says_so(samples, tm
     assert "Image deleted" in text
 
 
-@needs_pdftotext
-def test_single_pdf_of_a_failed_analysis_gives_the_reason(samples, tmp_path):
+def test_single_pdf_of_a_failed_analysis_gives_the_reason(samples):
     entry = samples.entry(
         state=EntryState.FAILED, data=b"\x00garbage", failure_reason="The file is truncated."
     )
 
-    text = pdf_text(render_pdf(samples.document((entry,))), tmp_path)
+    text = pdf_text(render_pdf(samples.document((entry,))))
 
     assert "Analysis failed" in text
     assert "The file is truncated." in text
     assert "Preview unavailable" in text
 
 
-@needs_pdftotext
-def test_single_pdf_of_a_queued_image_says_it_is_pending(samples, tmp_path):
-    text = pdf_text(render_pdf(samples.document((samples.entry(state=EntryState.QUEUED),))), tmp_path)
+def test_single_pdf_of_a_queued_image_says_it_is_pending(samples):
+    text = pdf_text(render_pdf(samples.document((samples.entry(state=EntryState.QUEUED),))))
 
     assert "Pending: waiting for analysis" in text
 
@@ -209,9 +159,8 @@ def batch_entries(samples):
     )
 
 
-@needs_pdftotext
-def test_batch_pdf_lists_pending_failed_and_deleted_images_instead_of_dropping_them(samples, tmp_path):
-    text = pdf_text(render_pdf(samples.document(batch_entries(samples))), tmp_path)
+def test_batch_pdf_lists_pending_failed_and_deleted_images_instead_of_dropping_them(samples):
+    text = pdf_text(render_pdf(samples.document(batch_entries(samples))))
 
     for name in (
         "sunset.png",
@@ -231,12 +180,11 @@ def test_batch_pdf_lists_pending_failed_and_deleted_images_instead_of_dropping_t
     assert "The image was deleted after analysis" in text
 
 
-@needs_pdftotext
-def test_batch_pdf_summary_counts_labels_and_reports_mean_analysis_time(samples, tmp_path):
+def test_batch_pdf_summary_counts_labels_and_reports_mean_analysis_time(samples):
     entries = batch_entries(samples)
     entries = (replace(entries[0], duration_ms=600), replace(entries[1], duration_ms=1000), *entries[2:])
 
-    text = pdf_text(render_pdf(samples.document(entries)), tmp_path)
+    text = pdf_text(render_pdf(samples.document(entries)))
 
     assert "Likely AI-generated 3" in text
     assert "Likely a real photograph 1" in text
@@ -249,10 +197,9 @@ def test_batch_pdf_summary_counts_labels_and_reports_mean_analysis_time(samples,
     assert "How confident the verdicts are" in text
 
 
-@needs_pdftotext
-def test_batch_pdf_rows_show_verdict_and_confidence_with_the_model_version(samples, tmp_path):
+def test_batch_pdf_rows_show_verdict_and_confidence_with_the_model_version(samples):
     pdf = render_pdf(samples.document(batch_entries(samples)))
-    lines = pdf_text(pdf, tmp_path, layout=True).splitlines()
+    lines = pdf_text(pdf, layout=True).splitlines()
 
     def row_around(filename: str) -> str:
         index = next(i for i, line in enumerate(lines) if filename in line)
@@ -264,14 +211,13 @@ def test_batch_pdf_rows_show_verdict_and_confidence_with_the_model_version(sampl
     assert "88%" in row_around("portrait.jpg")
     assert re.search(r"Likely AI-generated.*low", row_around("market.jpg"))
     assert "62%" in row_around("market.jpg")
-    assert samples.MODEL_VERSION in pdf_text(pdf, tmp_path)
+    assert samples.MODEL_VERSION in pdf_text(pdf)
 
 
-@needs_pdftotext
-def test_large_batch_pdf_spreads_over_numbered_pages(samples, tmp_path):
+def test_large_batch_pdf_spreads_over_numbered_pages(samples):
     entries = tuple(samples.entry(f"img-{i}", f"frame_{i:03d}.jpg") for i in range(40))
 
-    text = pdf_text(render_pdf(samples.document(entries)), tmp_path)
+    text = pdf_text(render_pdf(samples.document(entries)))
 
     pages = int(re.search(r"Page 1 of (\d+)", text).group(1))
     assert pages >= 4
@@ -279,27 +225,24 @@ def test_large_batch_pdf_spreads_over_numbered_pages(samples, tmp_path):
     assert "frame_000.jpg" in text and "frame_039.jpg" in text
 
 
-@needs_pdftotext
-def test_batch_pdf_without_any_verdict_still_renders_its_summary(samples, tmp_path):
+def test_batch_pdf_without_any_verdict_still_renders_its_summary(samples):
     entries = (samples.entry("a", state=EntryState.QUEUED), samples.entry("b", state=EntryState.FAILED))
 
-    text = pdf_text(render_pdf(samples.document(entries)), tmp_path)
+    text = pdf_text(render_pdf(samples.document(entries)))
 
     assert "No image has a verdict yet" in text
     assert "not recorded for these images" in text
 
 
-@needs_pdftotext
-def test_single_pdf_without_model_info_shows_the_verdicts_model_version(samples, tmp_path):
+def test_single_pdf_without_model_info_shows_the_verdicts_model_version(samples):
     doc = replace(samples.document((samples.entry(),)), model=None)
 
-    text = pdf_text(render_pdf(doc), tmp_path)
+    text = pdf_text(render_pdf(doc))
 
     assert f"Model version {samples.MODEL_VERSION}" in text
 
 
-@needs_pdftotext
-def test_empty_report_renders_a_summary_with_zero_images(samples, tmp_path):
-    text = pdf_text(render_pdf(samples.document(())), tmp_path)
+def test_empty_report_renders_a_summary_with_zero_images(samples):
+    text = pdf_text(render_pdf(samples.document(())))
 
     assert "Total 0" in text

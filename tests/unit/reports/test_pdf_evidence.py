@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from pixelcheck.analysis.detector.regions import RegionMapView, RegionScore, region_grid
 from pixelcheck.reports.pdf import render_pdf
-
-from .test_pdf import pdf_text
-
-pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed")
+from tests.pdf_reading import pdf_image_count, pdf_text
 
 
 def ready_map(width: int, height: int, probs: list[float] | None = None, disagreement: str = "") -> RegionMapView:
@@ -31,22 +24,20 @@ def test_single_pdf_shows_the_region_map_with_how_to_read_it_and_the_disagreemen
     sentence = "Regions towards the left and towards the right of the image score very differently (90% and 5% AI)."
     entry = samples.entry(data=data, region_map=ready_map(640, 480, disagreement=sentence))
     pdf = render_pdf(samples.document((entry,)))
-    text = " ".join(pdf_text(pdf, tmp_path).split())
+    text = " ".join(pdf_text(pdf).split())
     assert "Where in the image" in text
     assert "How to read the map: each box is one region of the image" in text
     assert "score very differently (90% and 5% AI)" in text
     assert "Pixel model's P(AI) per region" not in text  # the legend is part of the picture, not PDF text
-    if shutil.which("pdfimages"):
-        listing = subprocess.run(["pdfimages", "-list", "-"], input=pdf, capture_output=True, check=True).stdout
-        assert len(listing.decode().splitlines()) - 2 >= 3  # verdict thumbnail, map's thumbnail, the map
+    assert pdf_image_count(pdf) >= 3  # verdict thumbnail, map's thumbnail, the map
 
 
 def test_single_pdf_says_why_there_is_no_region_map(samples, tmp_path):
     entry = samples.entry(region_map=RegionMapView("PENDING"))
-    text = " ".join(pdf_text(render_pdf(samples.document((entry,))), tmp_path).split())
+    text = " ".join(pdf_text(render_pdf(samples.document((entry,)))).split())
     assert "No region map: it was still being made when this report was built" in text
     small = samples.entry(region_map=RegionMapView("UNAVAILABLE", reason="The image (100x90 pixels) is too small."))
-    text = " ".join(pdf_text(render_pdf(samples.document((small,))), tmp_path).split())
+    text = " ".join(pdf_text(render_pdf(samples.document((small,)))).split())
     assert "No region map: The image (100x90 pixels) is too small." in text
 
 
@@ -54,13 +45,13 @@ def test_single_pdf_names_an_invisible_watermark_among_the_provenance(samples, t
     verdict = samples.ai_verdict()
     mark = 'Stable Diffusion 1.x invisible watermark ("StableDiffusionV1", 136 of 136 bits)'
     verdict = replace(verdict, provenance=replace(verdict.provenance, invisible_watermarks=(mark,)))
-    text = " ".join(pdf_text(render_pdf(samples.document((samples.entry(verdict=verdict),))), tmp_path).split())
+    text = " ".join(pdf_text(render_pdf(samples.document((samples.entry(verdict=verdict),)))).split())
     assert "Invisible watermark in the pixels" in text
     assert "136 of 136 bits" in text
 
 
 def test_pdf_without_a_watermark_says_nothing_about_watermarks(samples, tmp_path):
-    text = pdf_text(render_pdf(samples.document((samples.entry(),))), tmp_path)
+    text = pdf_text(render_pdf(samples.document((samples.entry(),))))
     assert "watermark" not in text.lower()
 
 
