@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import timedelta
 
 import grpc
 import jwt
 import pytest
+from grpc import aio
 from pixelcheck.v1 import auth_pb2, common_pb2
 from sqlalchemy import select, update
 
@@ -16,9 +19,20 @@ from pixelcheck.audit.models import AuditEvent
 from pixelcheck.db import utcnow
 from pixelcheck.iam.models import RefreshToken
 from pixelcheck.observability import RequestIdFilter
-from tests.e2e.flows import PASSWORD, bearer, fails, new_admin, new_user, sign_in, sign_up, unique_username
+from tests.e2e.flows import (
+    PASSWORD,
+    bearer,
+    fails,
+    failure_of,
+    new_admin,
+    new_user,
+    sign_in,
+    sign_up,
+    unique_username,
+)
 
 ME = auth_pb2.GetCurrentUserRequest()
+BOUND_SLACK_SECONDS = 3.0  # beyond the refresh interval, for a loaded test machine
 
 
 def claims_of(access_token: str) -> dict:
@@ -218,15 +232,31 @@ async def test_an_admin_grants_professional_and_the_next_refresh_carries_it(live
     assert event.payload == {"before": ["USER"], "after": ["PROFESSIONAL", "USER"]}
 
 
-async def test_get_current_user_shows_roles_set_on_the_same_server_at_once(live_server):
+async def test_after_a_role_change_the_old_token_is_outdated_and_a_refreshed_one_shows_the_new_roles(live_server):
+    """The contract: a role change bumps the account's token version. Until this server's revocation cache
+    has read it (one refresh interval), the old token is still accepted but never shows the old roles;
+    then it is refused with TOKEN_OUTDATED. A refreshed token shows the new roles at once."""
     auth = live_server.auth
     admin, user = await new_admin(live_server), await new_user(auth)
     before = await auth.GetCurrentUser(ME, metadata=user.metadata)  # now remembered by the server
     assert list(before.user.roles) == [common_pb2.ROLE_USER]
     await auth.SetUserRoles(roles_request(user.user.id, common_pb2.ROLE_USER, common_pb2.ROLE_PROFESSIONAL),
                             metadata=admin.metadata)
-    after = await auth.GetCurrentUser(ME, metadata=user.metadata)
-    assert list(after.user.roles) == [common_pb2.ROLE_PROFESSIONAL, common_pb2.ROLE_USER]
+    new_roles = [common_pb2.ROLE_PROFESSIONAL, common_pb2.ROLE_USER]
+    deadline = time.monotonic() + live_server.settings.revocation_refresh_seconds + BOUND_SLACK_SECONDS
+    while True:
+        try:
+            seen = await auth.GetCurrentUser(ME, metadata=user.metadata)
+        except aio.AioRpcError as error:
+            outdated = failure_of(error)
+            break
+        assert list(seen.user.roles) == new_roles
+        assert time.monotonic() < deadline, "the old token is still accepted past the refresh bound"
+        await asyncio.sleep(0.02)
+    assert (outdated.code, outdated.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_OUTDATED")
+    refreshed = await auth.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=user.refresh_token))
+    after = await auth.GetCurrentUser(ME, metadata=bearer(refreshed.access_token))
+    assert list(after.user.roles) == new_roles
 
 
 @pytest.mark.parametrize("roles, bad", [

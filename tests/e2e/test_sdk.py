@@ -19,7 +19,7 @@ from pixelcheck.v1 import auth_pb2, common_pb2
 
 from pixelcheck.client import PixelCheckClient, PixelCheckError
 from tests import images
-from tests.e2e.flows import PASSWORD, new_admin, unique_username
+from tests.e2e.flows import PASSWORD, bearer, failure_of, new_admin, unique_username
 from tests.e2e.servers import LiveServer
 from tests.processes import WorkerProcess
 
@@ -31,6 +31,19 @@ def new_account(client: PixelCheckClient, prefix: str = "sdk") -> auth_pb2.User:
     username = unique_username(prefix)
     client.sign_up(username, f"{username}@example.org", PASSWORD)
     return client.sign_in(username, PASSWORD)
+
+
+async def until_outdated(live_server: LiveServer, access_token: str, slack_seconds: float = 3.0) -> None:
+    """Wait until the server refuses access_token with TOKEN_OUTDATED (within one refresh interval + slack)."""
+    deadline = time.monotonic() + live_server.settings.revocation_refresh_seconds + slack_seconds
+    while True:
+        try:
+            await live_server.auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=bearer(access_token))
+        except grpc.aio.AioRpcError as error:
+            assert failure_of(error).reason == "TOKEN_OUTDATED"
+            return
+        assert time.monotonic() < deadline, "the old access token is still accepted past the refresh bound"
+        await asyncio.sleep(0.02)
 
 
 async def grant_professional(live_server: LiveServer, user_id: str) -> None:
@@ -174,9 +187,12 @@ async def test_the_sdk_refreshes_transparently_when_roles_change_under_its_token
     client = PixelCheckClient(live_server.address)
     try:
         user = await asyncio.to_thread(new_account, client, "sdkroles")
+        assert client.session is not None
+        old_token = client.session.access_token
         await grant_professional(live_server, user.id)
-        await asyncio.sleep(live_server.settings.revocation_refresh_seconds + 0.5)  # the old token is outdated
+        await until_outdated(live_server, old_token)  # the server now refuses the SDK's access token
         me = await asyncio.to_thread(client.current_user)
         assert set(me.roles) == {common_pb2.ROLE_USER, common_pb2.ROLE_PROFESSIONAL}
+        assert client.session.access_token != old_token  # the SDK refreshed it by itself
     finally:
         client.close()

@@ -81,6 +81,14 @@ class TerminalEvents:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
 
+    async def wait_for(self, image_ids: Iterable[str], timeout: float = 30.0) -> None:
+        """Return once every image has had at least one terminal event (they may be in flight on the bus
+        after the database says the analysis is done), or when timeout has passed."""
+        ids = list(image_ids)
+        deadline = time.monotonic() + timeout
+        while any(self.counts[i] == 0 for i in ids) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
 
 @contextlib.asynccontextmanager
 async def terminal_events(settings: Settings) -> AsyncIterator[TerminalEvents]:

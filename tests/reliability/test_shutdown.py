@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,17 +38,20 @@ GRACE_SECONDS = 2.0
 CHUNK = 4 * 1024
 
 
-async def _paced(data: bytes, pause: float, request_id: str) -> AsyncIterator[ingestion_pb2.UploadImageRequest]:
+async def _paced(data: bytes, pause: float, request_id: str,
+                 sending: set[str]) -> AsyncIterator[ingestion_pb2.UploadImageRequest]:
     for message in upload_messages(data, "inflight.jpg", chunk=CHUNK, request_id=request_id):
         yield message
+        sending.add(request_id)  # its metadata and first chunk are on their way
         await asyncio.sleep(pause)
 
 
 async def _upload(channel: aio.Channel, metadata: tuple[tuple[str, str], ...], data: bytes,
-                  pause: float, request_id: str) -> UploadOutcome:
+                  pause: float, request_id: str, sending: set[str]) -> UploadOutcome:
     stub = ingestion_pb2_grpc.IngestionServiceStub(channel)
     try:
-        response = await stub.UploadImage(_paced(data, pause, request_id), metadata=metadata, timeout=60)
+        response = await stub.UploadImage(_paced(data, pause, request_id, sending), metadata=metadata,
+                                          timeout=60)
     except aio.AioRpcError as error:
         return UploadOutcome(error.code())
     return UploadOutcome(grpc.StatusCode.OK, response.image.id)
@@ -64,9 +68,14 @@ async def test_sigterm_during_uploads_completes_or_cleanly_fails_each_and_stores
         # Half need ~0.5 s more after SIGTERM (they finish in the grace period), half ~5 s (they cannot).
         pauses = [0.05 if i % 2 == 0 else 0.5 for i in range(UPLOADS)]
         request_ids = [f"shutdown-{i}" for i in range(UPLOADS)]
-        inflight = asyncio.gather(*(_upload(channel, user.metadata, data, pause, rid)
+        sending: set[str] = set()
+        inflight = asyncio.gather(*(_upload(channel, user.metadata, data, pause, rid, sending)
                                     for data, pause, rid in zip(payloads, pauses, request_ids, strict=True)))
-        await asyncio.sleep(0.3)
+        deadline = time.monotonic() + 60
+        while len(sending) < UPLOADS:  # every upload is under way before the server is told to stop
+            assert time.monotonic() < deadline, f"only {len(sending)} of {UPLOADS} uploads started"
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # their first chunks reach the server
         server.signal(signal.SIGTERM)
         outcomes = await inflight
         exit_code = await asyncio.to_thread(server.wait, GRACE_SECONDS + 20)

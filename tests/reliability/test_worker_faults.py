@@ -53,7 +53,7 @@ async def test_sigkilled_worker_loses_no_analysis_and_each_succeeds_exactly_once
 
             launcher.keep(WorkerProcess(settings, launcher.log("worker-b"), name="b")).start()
             states = await wait_until_finished(sessions, ids, timeout=180)
-            await asyncio.sleep(0.5)  # the last terminal events are in flight on the bus
+            await published.wait_for(ids)
 
         assert count_states(states) == {"SUCCEEDED": UPLOADS}, count_states(states)
         assert all(states[i][1] >= 2 for i in interrupted)  # claimed again after the kill
