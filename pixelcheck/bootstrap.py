@@ -6,6 +6,8 @@ Nothing is built at import time; `build_container` is called once per process (s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.blobs import BlobStore, make_blob_store
-from pixelcheck.db import make_engine, make_session_factory
+from pixelcheck.db import check_schema, explained_problems, make_engine, make_session_factory
 from pixelcheck.keys import RedisKeys
 from pixelcheck.settings import Settings
 from pixelcheck.tracing import Tracing, configure_tracing
@@ -291,3 +293,20 @@ def build_container(settings: Settings, *, role: str = "server") -> Container:
         queue=TaskQueue(make_celery(settings)),
         tracing=tracing,
     )
+
+
+@contextmanager
+def operator_container(settings: Settings) -> Iterator[Container]:
+    """The container of an operator command (`pixelcheck users|token|audit …`), closed at the end.
+
+    The database is checked first and its failures are explained, so a bad URL, an unreachable server or a
+    missing or outdated schema raises DatabaseProblem (one line naming the fix), never a traceback.
+    """
+    url = settings.resolved_database_url
+    check_schema(url)
+    container = build_container(settings, role="cli")
+    try:
+        with explained_problems(url):
+            yield container
+    finally:
+        container.close()  # also writes the audit events recorded by the command

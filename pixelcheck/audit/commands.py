@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from pixelcheck.db import check_schema, explained_problems
 from pixelcheck.settings import Settings
 
 BROKEN_EXIT_CODE = 3
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from pixelcheck.bootstrap import build_container
+    from pixelcheck.bootstrap import operator_container
 
-    url = settings.resolved_database_url
-    check_schema(url)  # DatabaseProblem: `pixelcheck` prints it as one line
-    container = build_container(settings, role="cli")
-    try:
-        with explained_problems(url):
-            result = container.audit_trail.verify()
-    finally:
-        container.close()
+    with operator_container(settings) as container:
+        result = container.audit_trail.verify()
     if result.ok:
         print(f"audit chain intact: {result.checked_count} events checked")
         return 0

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pixelcheck.db import check_schema, explained_problems
 from pixelcheck.errors import DomainError
 from pixelcheck.iam.models import ROLE_NAMES
 from pixelcheck.iam.principal import ADMIN, Principal
@@ -53,19 +52,14 @@ class Operator:
 
 def _with_identity(action: Callable[[Operator, argparse.Namespace], int]) -> Callable[..., int]:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        from pixelcheck.bootstrap import build_container
+        from pixelcheck.bootstrap import operator_container
 
-        url = settings.resolved_database_url
-        check_schema(url)  # DatabaseProblem: `pixelcheck` prints it as one line
-        container = build_container(settings, role="cli")
         try:
-            with explained_problems(url):
+            with operator_container(settings) as container:
                 return action(Operator(container.identity, container.service_tokens), args)
         except DomainError as exc:
             print(f"pixelcheck: {exc.message}", file=sys.stderr)
             return 1
-        finally:
-            container.close()  # also writes the audit events recorded by the command
 
     return handler
 

@@ -1,6 +1,6 @@
-"""Operator commands end to end: `pixelcheck token issue-service|list|revoke` and `users disable|enable|
-sign-out-everywhere` against the live server's database, and one-line answers (exit 1) for a database
-without the schema, an outdated schema, an unreachable server and a bad URL."""
+"""Operator commands end to end: `pixelcheck token issue-service|list|revoke`, `users disable|enable|
+sign-out-everywhere` and `audit verify` against the live server's database, and one-line answers (exit 1)
+for a database without the schema, an outdated schema, an unreachable server and a bad URL."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def one_line(err: str) -> str:
 
 
 @pytest.mark.parametrize("args", [("users", "list"), ("token", "list"), ("users", "create-admin", "--username",
-                                   "root", "--email", "root@example.org", "--password-stdin")])
+                                   "root", "--email", "root@example.org", "--password-stdin"),
+                                  ("audit", "verify")])
 def test_a_database_without_the_schema_is_named_with_the_fix(run, fresh_database_url, args):
     code, _, err = run(*args, database_url=fresh_database_url())
     assert code == 1
@@ -109,7 +110,7 @@ def test_an_outdated_schema_is_named_with_the_fix(run, fresh_database_url):
 
 
 @pytest.mark.parametrize("args", [("users", "list"), ("token", "revoke", "0" * 32), ("db", "upgrade"),
-                                  ("db", "check")])
+                                  ("db", "check"), ("audit", "verify")])
 def test_an_unreachable_database_is_named_in_one_line(run, args):
     code, _, err = run(*args, database_url="mysql+pymysql://root@127.0.0.1:1/pixelcheck")
     assert code == 1
