@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -71,10 +72,17 @@ async def test_the_workers_verdict_is_in_the_audit_trail_when_the_analysis_ends(
     user = await new_user(live_server.auth)
     image_id = (await upload(live_server.channel, user.metadata, images.jpeg(seed=8))).image.id
     await watch(live_server.channel, user.metadata, image_id)
-    # Read straight from the database: the worker, not this process, must have written the event.
-    with live_server.container.read_sessions() as session:
-        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "analysis.succeeded",
-                                                               AuditEvent.target == f"image:{image_id}")))
+
+    def stored() -> list[AuditEvent]:
+        # Read straight from the database: the worker, not this process, must have written the event.
+        with live_server.container.read_sessions() as session:
+            return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "analysis.succeeded",
+                                                                 AuditEvent.target == f"image:{image_id}")))
+
+    # The worker publishes the verdict, then commits the event before it acknowledges the task.
+    deadline = time.monotonic() + 30
+    while not (events := await asyncio.to_thread(stored)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     assert [event.actor_id for event in events] == [user.user.id]
 
 

@@ -39,15 +39,16 @@ CHUNK = 4 * 1024
 
 
 async def _paced(data: bytes, pause: float, request_id: str,
-                 sending: set[str]) -> AsyncIterator[ingestion_pb2.UploadImageRequest]:
+                 sending: set[str] | None) -> AsyncIterator[ingestion_pb2.UploadImageRequest]:
     for message in upload_messages(data, "inflight.jpg", chunk=CHUNK, request_id=request_id):
         yield message
-        sending.add(request_id)  # its metadata and first chunk are on their way
+        if sending is not None:
+            sending.add(request_id)  # its metadata and first chunk are on their way
         await asyncio.sleep(pause)
 
 
 async def _upload(channel: aio.Channel, metadata: tuple[tuple[str, str], ...], data: bytes,
-                  pause: float, request_id: str, sending: set[str]) -> UploadOutcome:
+                  pause: float, request_id: str, sending: set[str] | None = None) -> UploadOutcome:
     stub = ingestion_pb2_grpc.IngestionServiceStub(channel)
     try:
         response = await stub.UploadImage(_paced(data, pause, request_id, sending), metadata=metadata,
