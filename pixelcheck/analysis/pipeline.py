@@ -41,7 +41,7 @@ class AutomaticReports(Protocol):
 class ReportQueue(Protocol):
     def build_report(self, report_id: str) -> None: ...
 
-    def map_regions(self, image_id: str) -> None: ...
+    def map_for_report(self, image_id: str, owner_id: str) -> None: ...
 
 
 _STAGE_SPANS = {"DECODING": "analysis.decode", "PROVENANCE": "analysis.provenance",
@@ -138,7 +138,8 @@ class AnalysisPipeline:
         enter("SAVING")
         duration_ms = int((time.perf_counter() - started) * 1000)
         report_id = ""
-        map_columns, mapping = region_map_columns(verdict)
+        map_columns, _ = region_map_columns(verdict)
+        mapping = False  # whether an automatic report now waits for the map (else it stays DEFERRED)
         with unit_of_work(self._sessions) as session:
             clock.enter("DONE")
             now = utcnow()
@@ -154,10 +155,12 @@ class AnalysisPipeline:
             if self._reports is not None:
                 report_id = self._reports.add_automatic_report(session, owner_id=owner_id, image_id=image_id) or ""
                 if report_id:
+                    map_columns, mapping = region_map_columns(verdict, needed=True)
                     session.execute(update(Analysis).where(Analysis.image_id == image_id)
-                                    .values(report_id=report_id).execution_options(synchronize_session=False))
+                                    .values(report_id=report_id, **map_columns)
+                                    .execution_options(synchronize_session=False))
         if mapping:
-            self._enqueue_map(image_id)  # the map's task builds the automatic report once the map is done
+            self._enqueue_map(image_id, owner_id)  # the map's run builds the automatic report once it is done
         elif report_id:
             self._enqueue_report(report_id)
         self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
@@ -216,9 +219,9 @@ class AnalysisPipeline:
             image_id=image_id, state=state, stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0),
             message=message or STAGE_MESSAGES.get(stage, ""), event_time=utcnow().isoformat(), attempt=attempt))
 
-    def _enqueue_map(self, image_id: str) -> None:
+    def _enqueue_map(self, image_id: str, owner_id: str) -> None:
         try:
-            self._report_queue.map_regions(image_id)
+            self._report_queue.map_for_report(image_id, owner_id)
         except Exception:  # the reconciler re-enqueues a map left PENDING
             log.warning("could not enqueue the region map of image %s", image_id, exc_info=True)
 
@@ -229,19 +232,20 @@ class AnalysisPipeline:
             log.warning("could not enqueue report %s", report_id, exc_info=True)
 
     # -- reconciliation --------------------------------------------------------------------------
-    def stale_image_ids(self, limit: int = 500) -> list[str]:
-        """Analyses queued or running for longer than the stale period (lost by a broker or a killed worker)."""
+    def stale_analyses(self, limit: int = 500) -> list[tuple[str, str]]:
+        """(image id, owner id) of analyses queued or running for longer than the stale period (lost by a
+        broker or a killed worker)."""
         cutoff = utcnow() - self._stale_after
         with unit_of_work(self._sessions) as session:
-            rows = session.scalars(
-                select(Analysis.image_id)
+            rows = [(i, o) for i, o in session.execute(
+                select(Analysis.image_id, Analysis.owner_id)
                 .where(Analysis.state.in_(("QUEUED", "RUNNING")), Analysis.update_time < cutoff)
-                .order_by(Analysis.update_time).limit(limit))
-            ids = list(rows)
+                .order_by(Analysis.update_time).limit(limit))]
+            ids = [i for i, _ in rows]
             if ids:  # touch them so the next reconciler pass does not enqueue them again at once
                 session.execute(update(Analysis).where(Analysis.image_id.in_(ids), Analysis.state == "QUEUED")
                                 .values(update_time=utcnow()).execution_options(synchronize_session=False))
-        return ids
+        return rows
 
     def image_exists(self, image_id: str) -> bool:
         with unit_of_work(self._sessions) as session:
