@@ -87,7 +87,8 @@ class AnalysisPipeline:
                  detector: Callable[[], Detector],
                  publisher: ProgressPublisher, audit: AuditLog, reports: AutomaticReports | None,
                  report_queue: ReportQueue, stale_after: timedelta, max_attempts: int,
-                 stage_observer: Callable[[str, float], None] | None = None) -> None:
+                 stage_observer: Callable[[str, float], None] | None = None,
+                 write_audit: Callable[[], object] | None = None) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions
         self._blobs = blobs
@@ -99,6 +100,9 @@ class AnalysisPipeline:
         self._stale_after = stale_after
         self._max_attempts = max_attempts
         self._observe_stage = stage_observer
+        # Writes the recorded audit events now (a worker has no background writer): before the terminal event
+        # is published, so a client that saw SUCCEEDED or FAILED finds the analysis in the audit trail.
+        self._write_audit = write_audit
 
     def run(self, image_id: str) -> str:
         """Analyse the image once. Returns what happened: "succeeded", "failed", "skipped" (finished, deleted
@@ -166,6 +170,7 @@ class AnalysisPipeline:
         self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
                            payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
                                     "model_version": verdict.model_version, "duration_ms": duration_ms})
+        self._audit_written()
         self._publish(image_id, "SUCCEEDED", "DONE", attempt)
         return "succeeded"
 
@@ -211,8 +216,13 @@ class AnalysisPipeline:
             owner_id = row.owner_id
         self._audit.record("analysis.failed", actor_id=owner_id, target=f"image:{image_id}",
                            payload={"reason": reason})
+        self._audit_written()
         self._publish(image_id, "FAILED", "DONE", attempt, message=reason)
         return "failed"
+
+    def _audit_written(self) -> None:
+        if self._write_audit is not None:
+            self._write_audit()
 
     def _publish(self, image_id: str, state: str, stage: str, attempt: int, message: str = "") -> None:
         self._publisher.publish(ProgressEvent(

@@ -18,11 +18,13 @@ def run_next() -> str:
     """Run the fair queue's next item (an analysis, or a region map a report waits for), whoever's it is."""
     container = worker_container()
     try:
-        return container.fair_dispatcher.run_next()
+        outcome = container.fair_dispatcher.run_next()
     finally:
         # A worker has no background audit writer: write "analysis.succeeded"/"analysis.failed" now, before
         # the message is acknowledged, so a worker that exits afterwards loses none.
         container.audit_recorder.flush()
+    container.fair_dispatcher.fill_idle()  # nothing else waiting: make an unrequested region map
+    return outcome
 
 
 @shared_task(name=ANALYZE_IMAGE, acks_late=True, autoretry_for=(Unavailable, ConnectionError),

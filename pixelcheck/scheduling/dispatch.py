@@ -1,4 +1,5 @@
-"""A worker's side of the fair queue: take the next item, run it, and let idle workers make a region map."""
+"""A worker's side of the fair queue: take the next item and run it; afterwards (fill_idle) an otherwise idle
+worker makes one unrequested region map."""
 
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ class FairDispatcher:
         task's retry runs it later."""
         item = self._queue.pop()
         if item is None:
-            self.fill_idle()
             return "empty"
         self._observe_wait(item.principal_class, item.waited_seconds)
         run = self._analyse if item.kind == ANALYSIS else self._map
@@ -41,7 +41,6 @@ class FairDispatcher:
             self._queue.done(item)
             raise
         self._queue.done(item)
-        self.fill_idle()
         return outcome
 
     def fill_idle(self) -> None:
