@@ -95,7 +95,8 @@ async def test_a_requested_region_map_is_made_ahead_of_another_accounts_backlog(
     results = results_pb2_grpc.ResultsServiceStub(live_server.channel)
     request = results_pb2.GetRegionMapRequest(image_id=daves)
     with running_worker(live_server, tmp_path):
-        assert state_name((await watch(live_server.channel, dave.metadata, daves, timeout=120))[-1].state) == "SUCCEEDED"
+        verdict = (await watch(live_server.channel, dave.metadata, daves, timeout=120))[-1]
+        assert state_name(verdict.state) == "SUCCEEDED"
         first = await fails(results.GetRegionMap(request, metadata=dave.metadata))  # this asks for the map
         assert first.reason == "REGION_MAP_NOT_READY" and first.retry_delay_seconds is not None
         deadline = asyncio.get_running_loop().time() + 120

@@ -146,7 +146,8 @@ def test_a_needed_map_runs_to_the_end_while_verdicts_wait_and_then_builds_the_wa
 
 def test_idle_workers_map_only_the_newest_recent_deferred_image_and_nothing_while_work_waits(sessions) -> None:
     with unit_of_work(sessions) as session:  # the shared database holds other tests' deferred maps
-        session.execute(update(Analysis).where(Analysis.region_map_state == "DEFERRED").values(region_map_state="READY"))
+        session.execute(update(Analysis).where(Analysis.region_map_state == "DEFERRED")
+                        .values(region_map_state="READY"))
     old = analysed_image(sessions, age=timedelta(hours=2))
     older, newer = analysed_image(sessions, age=timedelta(minutes=2)), analysed_image(sessions)
     queue = RecordingQueue()
@@ -179,7 +180,8 @@ def test_an_idle_map_asked_for_while_it_ran_goes_to_the_front_when_it_hands_back
 
 
 def test_stale_maps_are_queued_again_when_needed_and_deferred_otherwise(sessions) -> None:
-    dead_idle, asked, reported = analysed_image(sessions), analysed_image(sessions), analysed_image(sessions, report_id="r" * 32)
+    dead_idle, asked = analysed_image(sessions), analysed_image(sessions)
+    reported = analysed_image(sessions, report_id="r" * 32)
     for image_id in (dead_idle, asked, reported):
         set_map_state(sessions, image_id, "RUNNING", age=timedelta(hours=1))
     queue, marks = RecordingQueue(), Marks({asked})
