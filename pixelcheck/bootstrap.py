@@ -174,6 +174,7 @@ class Container:
         return RegionMaps(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                           detector=lambda: self.detector, queue=self.queue,
                           others_waiting=lambda: self.broker_waiting(PRIORITY_STEPS[:-1]) > 0,
+                          broker_empty=lambda: self.broker_waiting(PRIORITY_STEPS) == 0,
                           requests=RedisMapRequests(self.redis, self.keys.prefix, s.analysis_stale_seconds),
                           stale_after=timedelta(seconds=s.analysis_stale_seconds),
                           max_attempts=s.analysis_max_attempts,

@@ -131,14 +131,15 @@ class RegionMaps:
 
     def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session], blobs: BlobStore,
                  detector: Callable[[], Detector], queue: MapQueue, others_waiting: Callable[[], bool],
-                 requests: MapRequests, stale_after: timedelta, max_attempts: int,
+                 broker_empty: Callable[[], bool], requests: MapRequests, stale_after: timedelta, max_attempts: int,
                  idle_max_age: timedelta = timedelta(days=1)) -> None:
         self._sessions = sessions
         self._read = read_sessions
         self._blobs = blobs
         self._detector = detector
         self._queue = queue
-        self._others_waiting = others_waiting
+        self._others_waiting = others_waiting  # work an idle map yields to
+        self._broker_empty = broker_empty  # nothing queued at all, idle-time maps included
         self._requests = requests
         self._stale_after = stale_after
         self._max_attempts = max_attempts
@@ -168,8 +169,10 @@ class RegionMaps:
             return self._finish(image_id, attempt, FAILED, {**doc, "reason": str(error)})
         grid, probs = _grid_of(doc), [float(p) for p in doc.get("probs", [])]
         try:
-            for start in range(len(probs), len(grid.boxes), STEP_REGIONS):
-                probs += detector.score_regions(rgb, list(grid.boxes[start : start + STEP_REGIONS]))
+            # A needed map scores every region in one call (batched by crop size); an idle one a few at a time.
+            step = STEP_REGIONS if idle else len(grid.boxes)
+            for start in range(len(probs), len(grid.boxes), step):
+                probs += detector.score_regions(rgb, list(grid.boxes[start : start + step]))
                 if idle and len(probs) < len(grid.boxes) and self._waiting():
                     return self._hand_back(image_id, attempt, doc, probs, started)
         except Exception:  # a model bug is permanent for these bytes: fail with a reason, do not loop
@@ -273,9 +276,9 @@ class RegionMaps:
         return len(rows)
 
     def idle_map_candidate(self) -> str | None:
-        """When workers are otherwise idle, take the newest DEFERRED map (younger than the idle age limit) and
-        queue it at the last priority; its image id, or None (busy, or nothing to map)."""
-        if self._waiting_or_unknown():
+        """When the broker is empty, take the newest DEFERRED map (younger than the idle age limit) and queue it
+        at the last priority; its image id, or None (busy, or nothing to map)."""
+        if not self._idle():
             return None
         since = utcnow() - self._idle_max_age
         with unit_of_work(self._sessions) as session:
@@ -294,11 +297,12 @@ class RegionMaps:
         self._send(image_id, requested=False)
         return image_id
 
-    def _waiting_or_unknown(self) -> bool:
+    def _idle(self) -> bool:
+        """Nothing queued, not even another idle-time map: at most one of them waits at any time."""
         try:
-            return self._others_waiting()
+            return self._broker_empty()
         except Exception:  # an unreachable broker: do not add unrequested work to it
-            return True
+            return False
 
     def _send(self, image_id: str, *, requested: bool) -> None:
         try:

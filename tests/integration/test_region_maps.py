@@ -95,6 +95,7 @@ def mapper(sessions: sessionmaker[Session], detector: FakeDetector, queue: Recor
            waiting: list[bool], marks: Marks | None = None) -> RegionMaps:
     return RegionMaps(sessions=sessions, read_sessions=sessions, blobs=SqlBlobStore(), detector=lambda: detector,  # type: ignore[arg-type, return-value]
                       queue=queue, others_waiting=lambda: waiting.pop(0) if waiting else False,
+                      broker_empty=lambda: not (waiting.pop(0) if waiting else False),
                       requests=marks or Marks(), stale_after=timedelta(seconds=60), max_attempts=3,
                       idle_max_age=timedelta(hours=1))
 
