@@ -122,3 +122,25 @@ def test_health_is_not_serving_while_the_database_is_unreachable(base_settings: 
                 assert health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status == NOT_SERVING
     finally:
         process.stop()
+
+
+def test_health_is_not_serving_for_byte_services_while_the_s3_store_is_unreachable(
+        base_settings: Settings, database_url: str, tmp_path: Path) -> None:
+    upgrade(database_url)
+    settings = base_settings.with_overrides(
+        grace_seconds=1.0, blob_store="s3", s3_bucket="pixelcheck-nowhere", s3_region="us-east-1",
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}", s3_addressing_style="path",
+        s3_access_key_id="pixelcheck-test", s3_secret_access_key="pixelcheck-test-secret")
+    process = ServerProcess(settings, tmp_path / "server.log")
+    try:
+        with pytest.raises(TimeoutError):
+            process.start(timeout=6)
+        with grpc.insecure_channel(process.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            status = {name: health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status
+                      for name in SERVICES}
+        assert status == {"": NOT_SERVING, "pixelcheck.v1.AuthService": SERVING,
+                          "pixelcheck.v1.IngestionService": NOT_SERVING, "pixelcheck.v1.ResultsService": NOT_SERVING,
+                          "pixelcheck.v1.ReportsService": NOT_SERVING, "pixelcheck.v1.AuditService": SERVING}
+    finally:
+        process.stop()
