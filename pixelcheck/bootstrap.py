@@ -158,8 +158,7 @@ class Container:
             detector=lambda: self.detector,
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
-            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage,
-            write_audit=self.audit_recorder.flush if self.role == "worker" else None)
+            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage)
 
     @cached_property
     def region_maps(self) -> RegionMaps:

@@ -3,9 +3,9 @@
 Exactly-once results under redelivery: a run first claims the row (QUEUED, or RUNNING but stale) with a
 compare-and-set that bumps `attempts`, and saves only while it still holds that attempt.
 
-Database writes are the ones a client reads: the claim (RUNNING) and the outcome (SUCCEEDED or FAILED),
-one short transaction each. The stages in between (PROVENANCE ... SAVING) go to the progress bus only:
-WatchAnalysis reads the snapshot (RUNNING) from the database and every later stage from Redis.
+Database writes are the ones a client reads: the claim (RUNNING) and the outcome (SUCCEEDED or FAILED,
+with its audit event), one short transaction each. The stages in between (PROVENANCE ... SAVING) go to the
+progress bus only: WatchAnalysis reads the snapshot (RUNNING) from the database and every later stage from Redis.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pixelcheck.analysis.region_maps import region_map_columns
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
-from pixelcheck.ingestion.service import AuditLog, image_key
+from pixelcheck.ingestion.service import image_key
 from pixelcheck.tracing import stage_span
 
 log = logging.getLogger("pixelcheck.analysis")
@@ -36,6 +36,11 @@ log = logging.getLogger("pixelcheck.analysis")
 
 class AutomaticReports(Protocol):
     def add_automatic_report(self, session: Session, *, owner_id: str, image_id: str) -> str | None: ...
+
+
+class OutcomeAudit(Protocol):
+    def record_in(self, session: Session, action: str, *, actor_id: str, target: str,
+                  payload: dict[str, Any]) -> None: ...
 
 
 class ReportQueue(Protocol):
@@ -85,10 +90,9 @@ class _StageClock:
 class AnalysisPipeline:
     def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session], blobs: BlobStore,
                  detector: Callable[[], Detector],
-                 publisher: ProgressPublisher, audit: AuditLog, reports: AutomaticReports | None,
+                 publisher: ProgressPublisher, audit: OutcomeAudit, reports: AutomaticReports | None,
                  report_queue: ReportQueue, stale_after: timedelta, max_attempts: int,
-                 stage_observer: Callable[[str, float], None] | None = None,
-                 write_audit: Callable[[], object] | None = None) -> None:
+                 stage_observer: Callable[[str, float], None] | None = None) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions
         self._blobs = blobs
@@ -100,9 +104,6 @@ class AnalysisPipeline:
         self._stale_after = stale_after
         self._max_attempts = max_attempts
         self._observe_stage = stage_observer
-        # Writes the recorded audit events now (a worker has no background writer): before the terminal event
-        # is published, so a client that saw SUCCEEDED or FAILED finds the analysis in the audit trail.
-        self._write_audit = write_audit
 
     def run(self, image_id: str) -> str:
         """Analyse the image once. Returns what happened: "succeeded", "failed", "skipped" (finished, deleted
@@ -163,14 +164,15 @@ class AnalysisPipeline:
                     session.execute(update(Analysis).where(Analysis.image_id == image_id)
                                     .values(report_id=report_id, **map_columns)
                                     .execution_options(synchronize_session=False))
+            # In the outcome's own transaction, last (it holds the audit chain's head until the commit): the
+            # result and its audit event are kept together, and before anyone hears of the result.
+            self._audit.record_in(session, "analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
+                                  payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
+                                           "model_version": verdict.model_version, "duration_ms": duration_ms})
         if mapping:
             self._enqueue_map(image_id, owner_id)  # the map's run builds the automatic report once it is done
         elif report_id:
             self._enqueue_report(report_id)
-        self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
-                           payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
-                                    "model_version": verdict.model_version, "duration_ms": duration_ms})
-        self._audit_written()
         self._publish(image_id, "SUCCEEDED", "DONE", attempt)
         return "succeeded"
 
@@ -213,16 +215,10 @@ class AnalysisPipeline:
             if info is not None:
                 row.model_version = f"{info.name}-{info.version}"
             row.finish_time = row.update_time = utcnow()
-            owner_id = row.owner_id
-        self._audit.record("analysis.failed", actor_id=owner_id, target=f"image:{image_id}",
-                           payload={"reason": reason})
-        self._audit_written()
+            self._audit.record_in(session, "analysis.failed", actor_id=row.owner_id, target=f"image:{image_id}",
+                                  payload={"reason": reason})
         self._publish(image_id, "FAILED", "DONE", attempt, message=reason)
         return "failed"
-
-    def _audit_written(self) -> None:
-        if self._write_audit is not None:
-            self._write_audit()
 
     def _publish(self, image_id: str, state: str, stage: str, attempt: int, message: str = "") -> None:
         self._publisher.publish(ProgressEvent(
