@@ -6,8 +6,9 @@ the CLI's --map) requests it at the broker's first priority, ahead of every acco
 automatic report queues it in the fair queue as its owner's work. Otherwise a worker makes one only while
 the broker is empty (idle_map_candidate), at the last priority, and hands it back (DEFERRED again, the
 regions done kept) as soon as other work waits: unrequested map work is at most one task in the broker
-(plus one running per worker), and never in front of a verdict. Stored states: DEFERRED (not queued; shown as PENDING), PENDING (queued),
-RUNNING (claimed by a worker; shown as PENDING), READY, UNAVAILABLE (image too small), FAILED.
+(plus one running per worker), and never in front of a verdict. Stored states: DEFERRED (not queued; shown
+as PENDING), PENDING (queued), RUNNING (claimed by a worker; shown as PENDING), READY, UNAVAILABLE (image
+too small), FAILED.
 """
 
 from __future__ import annotations
