@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 from pixelcheck.errors import Unavailable
-from pixelcheck.scheduling.fair_queue import ANALYSIS, FairQueue
+from pixelcheck.scheduling.fair_queue import ANALYSIS, FairQueue, WorkItem
 
 log = logging.getLogger("pixelcheck.scheduling.dispatch")
 
@@ -38,10 +38,16 @@ class FairDispatcher:
             self._queue.requeue(item)
             raise
         except BaseException:
-            self._queue.done(item)
+            self._finished(item)
             raise
-        self._queue.done(item)
+        self._finished(item)
         return outcome
+
+    def _finished(self, item: WorkItem) -> None:
+        try:
+            self._queue.done(item)
+        except Exception:  # the run is done either way; its running mark expires by itself
+            log.warning("could not clear the running mark of %s", item.image_id, exc_info=True)
 
     def fill_idle(self) -> None:
         """When nothing else waits, queue one unrequested region map (never fails the caller)."""
