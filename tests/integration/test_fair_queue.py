@@ -124,3 +124,29 @@ def test_uploads_past_the_rate_bucket_are_refused_until_the_next_token_arrives(
     assert refused.value.reason == "UPLOAD_RATE_LIMITED"
     assert refused.value.retry_after_seconds is not None and 0 < refused.value.retry_after_seconds <= 2.0
     admission.admit_upload(user("kim"))  # buckets are per principal
+
+
+def test_a_worker_puts_an_item_back_in_its_place_when_the_database_is_unavailable(queue: FairQueue) -> None:
+    from pixelcheck.errors import Unavailable
+    from pixelcheck.scheduling.dispatch import FairDispatcher
+
+    ran: list[str] = []
+    waits: list[tuple[str, float]] = []
+
+    def analyse(image_id: str) -> str:
+        if not ran:
+            ran.append("refused")
+            raise Unavailable("database down")
+        ran.append(image_id)
+        return "succeeded"
+
+    dispatcher = FairDispatcher(queue, analyse=analyse, map_regions=lambda i: "ready", when_idle=lambda: None,
+                                observe_wait=lambda name, seconds: waits.append((name, seconds)))
+    queue.push(Share("lee"), ANALYSIS, "l1")
+    queue.push(Share("lee"), REGION_MAP, "l2")
+    with pytest.raises(Unavailable):
+        dispatcher.run_next()
+    assert queue.pending("lee") == (2, 2)  # l1 waits again, not running
+    assert dispatcher.run_next() == "succeeded" and ran == ["refused", "l1"]
+    assert dispatcher.run_next() == "ready" and dispatcher.run_next() == "empty"
+    assert queue.pending("lee") == (0, 0) and [name for name, _ in waits] == ["USER"] * 3
