@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from pixelcheck.errors import TooLarge
+from pixelcheck.errors import TooLarge, Unavailable
 from pixelcheck.iam.principal import Principal
 from pixelcheck.scheduling.admission import Admission
+from pixelcheck.scheduling.dispatch import FairDispatcher
 from pixelcheck.scheduling.fair_queue import ANALYSIS, REGION_MAP, FairQueue
 from pixelcheck.scheduling.policy import SchedulingPolicy, Share, UploadRate
 
@@ -127,9 +128,6 @@ def test_uploads_past_the_rate_bucket_are_refused_until_the_next_token_arrives(
 
 
 def test_a_worker_puts_an_item_back_in_its_place_when_the_database_is_unavailable(queue: FairQueue) -> None:
-    from pixelcheck.errors import Unavailable
-    from pixelcheck.scheduling.dispatch import FairDispatcher
-
     ran: list[str] = []
     waits: list[tuple[str, float]] = []
 
