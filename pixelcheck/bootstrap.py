@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pixelcheck.blobs import BlobStore, make_blob_store
 from pixelcheck.db import check_schema, explained_problems, make_engine, make_session_factory
 from pixelcheck.keys import RedisKeys
+from pixelcheck.scheduling.fair_queue import FairQueue
 from pixelcheck.settings import Settings
 from pixelcheck.tracing import Tracing, configure_tracing
 from pixelcheck.worker import TaskQueue, make_celery
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from pixelcheck.ingestion.service import Ingestion
     from pixelcheck.metrics import Metrics
     from pixelcheck.reports.service import Reports
+    from pixelcheck.scheduling.admission import Admission
+    from pixelcheck.scheduling.dispatch import FairDispatcher
+    from pixelcheck.scheduling.policy import SchedulingPolicy
 
 log = logging.getLogger("pixelcheck")
 
@@ -91,7 +95,47 @@ class Container:
                               max_side=s.image_max_side, max_pixels=s.image_max_pixels)
         return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                          queue=self.queue, audit=self.audit_recorder, limits=limits,
-                         page_token_key=token_key(s.jwt_secret, "images"))
+                         page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share)
+
+    # -- scheduling (pixelcheck.scheduling) -------------------------------------------------------
+    @cached_property
+    def scheduling_policy(self) -> SchedulingPolicy:
+        """Principal classes' weights, caps and upload rates."""
+        from pixelcheck.scheduling.policy import SchedulingPolicy
+
+        return SchedulingPolicy.from_settings(self.settings)
+
+    @cached_property
+    def admission(self) -> Admission:
+        """Upload-rate buckets and queue caps, asked before an upload's bytes are read."""
+        from pixelcheck.scheduling.admission import Admission
+
+        return Admission(self.redis, self.keys.prefix, self.scheduling_policy, self.queue.fair,
+                         on_refusal=lambda reason: self.metrics.upload_refusals.labels(reason).inc())
+
+    @cached_property
+    def fair_dispatcher(self) -> FairDispatcher:
+        """Runs the fair queue's items on a worker; idle workers then make an unrequested region map."""
+        from pixelcheck.scheduling.dispatch import FairDispatcher
+
+        def map_for_report(image_id: str) -> str:
+            outcome = self.region_maps.run(image_id)
+            self.metrics.region_map_runs.labels("report", outcome).inc()
+            return outcome
+
+        return FairDispatcher(self.queue.fair, analyse=self.analysis_pipeline.run, map_regions=map_for_report,
+                              when_idle=self.region_maps.idle_map_candidate,
+                              observe_wait=self.metrics.observe_wait)
+
+    def broker_waiting(self, steps: tuple[int, ...]) -> int:
+        """Tasks waiting in the broker at these priority steps."""
+        from pixelcheck.worker import broker_lists
+
+        lists = broker_lists(self.keys)
+        pipe = self.redis.pipeline(transaction=False)
+        for step in steps:
+            pipe.llen(lists[step])
+        return int(sum(pipe.execute()))
 
     @cached_property
     def results(self) -> Results:
@@ -123,16 +167,19 @@ class Container:
         """Scores region maps on a worker (after the verdict, yielding to it) and serves their pictures."""
         from datetime import timedelta
 
-        from pixelcheck.analysis.region_maps import RegionMaps
+        from pixelcheck.analysis.region_maps import RedisMapRequests, RegionMaps
+        from pixelcheck.worker import PRIORITY_STEPS
 
         s = self.settings
-        # Verdicts and reports wait in the queue's default-priority list; region maps in a lower one.
-        waiting_key = f"{self.keys.celery_keyprefix}{self.keys.celery_queue}"
+        # Anything in the broker but idle-time maps (the last step) is work an idle map must yield to.
         return RegionMaps(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                           detector=lambda: self.detector, queue=self.queue,
-                          others_waiting=lambda: bool(self.redis.llen(waiting_key)),
+                          others_waiting=lambda: self.broker_waiting(PRIORITY_STEPS[:-1]) > 0,
+                          broker_empty=lambda: self.broker_waiting(PRIORITY_STEPS) == 0,
+                          requests=RedisMapRequests(self.redis, self.keys.prefix, s.analysis_stale_seconds),
                           stale_after=timedelta(seconds=s.analysis_stale_seconds),
-                          max_attempts=s.analysis_max_attempts)
+                          max_attempts=s.analysis_max_attempts,
+                          idle_max_age=timedelta(seconds=s.region_map_idle_max_age_seconds))
 
     @cached_property
     def progress_hub(self) -> ProgressHub:
@@ -225,10 +272,14 @@ class Container:
     @cached_property
     def metrics(self) -> Metrics:
         """This process's Prometheus metrics (served on settings.metrics_port when > 0)."""
-        from pixelcheck.metrics import Metrics
+        from pixelcheck.metrics import Metrics, QueueSnapshot
+        from pixelcheck.worker import PRIORITY_STEPS
 
-        queue_key = f"{self.keys.celery_keyprefix}{self.keys.celery_queue}"
-        return Metrics(queue_depth=lambda: self.redis.llen(queue_key))
+        def snapshot() -> QueueSnapshot:
+            return QueueSnapshot(broker={step: self.broker_waiting((step,)) for step in PRIORITY_STEPS},
+                                 fair=self.queue.fair.depths())
+
+        return Metrics(queue_depth=self.queue.fair.waiting, queue_snapshot=snapshot)
 
     # -- reports (pixelcheck.reports) ---------------------------------------------------------------
     @cached_property
@@ -290,7 +341,8 @@ def build_container(settings: Settings, *, role: str = "server") -> Container:
         redis=client,
         keys=RedisKeys(settings.redis_key_prefix),
         blobs=make_blob_store(settings, read_sessions),
-        queue=TaskQueue(make_celery(settings)),
+        queue=TaskQueue(make_celery(settings), FairQueue(client, settings.redis_key_prefix,
+                                                         running_timeout_seconds=settings.task_time_limit_seconds)),
         tracing=tracing,
     )
 

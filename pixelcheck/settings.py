@@ -85,6 +85,15 @@ class Settings:
     task_time_limit_seconds: int = 120
     worker_concurrency: int = 1
 
+    # Fair scheduling and admission (pixelcheck.scheduling), per principal class: USER, PROFESSIONAL, ADMIN,
+    # SERVICE (a principal's class is its strongest role; SERVICE for service tokens).
+    scheduling_weights: str = "USER=1,PROFESSIONAL=2,ADMIN=2,SERVICE=4"  # turns per round when others wait
+    admission_pending_caps: str = "USER=500,PROFESSIONAL=2000,ADMIN=2000,SERVICE=10000"  # queued+running; 0=none
+    admission_service_pending_cap: int = 50_000  # queued + running analyses of everyone; 0 = no cap
+    upload_rate_limits: str = "USER=10/100,PROFESSIONAL=20/200,ADMIN=20/200,SERVICE=100/1000"  # per s/burst; 0=none
+    admission_retry_after_seconds: float = 5.0  # the RetryInfo delay of ANALYSIS_QUEUE_FULL
+    region_map_idle_max_age_seconds: int = 24 * 3600  # idle workers map unrequested images younger than this
+
     report_max_images: int = 100
     audit_flush_interval_seconds: float = 0.2
     audit_batch_size: int = 500
@@ -113,6 +122,27 @@ class Settings:
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """PIXELCHECK_TRUSTED_PROXIES parsed (comma- or space-separated CIDRs or single addresses)."""
         return _networks(self.trusted_proxies)
+
+    @property
+    def scheduling_weight_map(self) -> dict[str, float]:
+        """PIXELCHECK_SCHEDULING_WEIGHTS parsed: principal class -> weight (> 0)."""
+        return {name: _positive(name, float(value), "PIXELCHECK_SCHEDULING_WEIGHTS")
+                for name, value in _class_values("SCHEDULING_WEIGHTS", self.scheduling_weights).items()}
+
+    @property
+    def admission_pending_cap_map(self) -> dict[str, int]:
+        """PIXELCHECK_ADMISSION_PENDING_CAPS parsed: principal class -> cap (0 = none)."""
+        return {name: int(value) for name, value in _class_values("ADMISSION_PENDING_CAPS",
+                                                                  self.admission_pending_caps).items()}
+
+    @property
+    def upload_rate_limit_map(self) -> dict[str, tuple[float, int]]:
+        """PIXELCHECK_UPLOAD_RATE_LIMITS parsed: principal class -> (uploads per second, burst); rate 0 = none."""
+        limits: dict[str, tuple[float, int]] = {}
+        for name, value in _class_values("UPLOAD_RATE_LIMITS", self.upload_rate_limits).items():
+            rate, _, burst = value.partition("/")
+            limits[name] = (float(rate), int(burst or max(1, int(float(rate)))))
+        return limits
 
     @property
     def uses_sqlite(self) -> bool:
@@ -193,6 +223,21 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         _networks(self.trusted_proxies)
+        self._validate_scheduling()
+
+    def _validate_scheduling(self) -> None:
+        try:
+            self.scheduling_weight_map  # noqa: B018 - parsing is the check
+            caps, rates = self.admission_pending_cap_map, self.upload_rate_limit_map
+        except ValueError as exc:
+            raise SettingsError(f"a scheduling setting is malformed: {exc}") from None
+        if any(cap < 0 for cap in caps.values()) or self.admission_service_pending_cap < 0:
+            raise SettingsError("admission caps must be 0 (no cap) or more")
+        if any(rate < 0 or burst < 1 for rate, burst in rates.values()):
+            raise SettingsError("PIXELCHECK_UPLOAD_RATE_LIMITS: each entry is CLASS=PER_SECOND/BURST, burst >= 1")
+        if self.admission_retry_after_seconds <= 0 or self.region_map_idle_max_age_seconds < 0:
+            raise SettingsError("PIXELCHECK_ADMISSION_RETRY_AFTER_SECONDS must be positive and "
+                                "PIXELCHECK_REGION_MAP_IDLE_MAX_AGE_SECONDS 0 or more")
 
 
 def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
@@ -200,6 +245,30 @@ def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
         return tuple(ip_network(part, strict=False) for part in text.replace(",", " ").split())
     except ValueError as exc:
         raise SettingsError(f"PIXELCHECK_TRUSTED_PROXIES: {exc} (expected CIDRs like 10.0.0.0/8, ::1)") from None
+
+
+_PRINCIPAL_CLASSES = ("USER", "PROFESSIONAL", "ADMIN", "SERVICE")
+
+
+def _class_values(name: str, text: str) -> dict[str, str]:
+    """"USER=1,SERVICE=4" -> {"USER": "1", "SERVICE": "4"}; every class must be named once."""
+    values: dict[str, str] = {}
+    for part in text.replace(" ", "").split(","):
+        key, sep, value = part.partition("=")
+        if not sep or key.upper() not in _PRINCIPAL_CLASSES or key.upper() in values or not value:
+            raise SettingsError(f"{PREFIX}{name}={text!r}: expected CLASS=VALUE for each of "
+                                f"{', '.join(_PRINCIPAL_CLASSES)}")
+        values[key.upper()] = value
+    missing = [c for c in _PRINCIPAL_CLASSES if c not in values]
+    if missing:
+        raise SettingsError(f"{PREFIX}{name} does not name {', '.join(missing)}")
+    return values
+
+
+def _positive(name: str, value: float, setting: str) -> float:
+    if value <= 0:
+        raise SettingsError(f"{setting}: the weight of {name} must be positive")
+    return value
 
 
 def _convert(name: str, raw: str, kind: Any) -> Any:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, signals
 
 from pixelcheck.keys import RedisKeys
+from pixelcheck.scheduling.fair_queue import ANALYSIS, REGION_MAP, FairQueue
+from pixelcheck.scheduling.policy import Share
 from pixelcheck.settings import Settings
 
 if TYPE_CHECKING:
@@ -18,12 +20,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pixelcheck.worker")
 
-ANALYZE_IMAGE = "pixelcheck.analyze_image"
+ANALYZE_IMAGE = "pixelcheck.analyze_image"  # one named image (messages sent before fair scheduling)
+RUN_NEXT = "pixelcheck.run_next"  # the fair queue's next item, whoever's it is
 BUILD_REPORT = "pixelcheck.build_report"
 RECONCILE_ANALYSES = "pixelcheck.reconcile_analyses"
 MAP_REGIONS = "pixelcheck.map_regions"
-# Redis priorities run from 0 (first, the default) to 9: region maps yield to verdicts and reports.
-REGION_MAP_PRIORITY = 9
+# Redis priorities run from 0 (taken first, the default) to 9, in the steps 0, 3, 6, 9: a region map someone
+# asked for and reports first, then the fair queue's analyses, and last the maps idle workers make unasked.
+REQUESTED_MAP_PRIORITY = 0
+ANALYSIS_PRIORITY = 3
+IDLE_MAP_PRIORITY = 9
+PRIORITY_STEPS = (0, 3, 6, 9)
 APPLY_RETENTION = "pixelcheck.apply_retention"
 SWEEP_ORPHAN_BLOBS = "pixelcheck.sweep_orphan_blobs"
 TASK_MODULES = ["pixelcheck.analysis.tasks", "pixelcheck.reports.tasks", "pixelcheck.audit.tasks"]
@@ -65,20 +72,46 @@ def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
     return app
 
 
+def broker_lists(keys: RedisKeys) -> dict[int, str]:
+    """The Redis list of each priority step of our Celery queue (kombu's naming: "<queue>\\x06\\x16<step>")."""
+    base = f"{keys.celery_keyprefix}{keys.celery_queue}"
+    return {step: base if step == 0 else f"{base}\x06\x16{step}" for step in PRIORITY_STEPS}
+
+
 class TaskQueue:
-    """Sends tasks by name. Call only after the transaction that created the task's input committed."""
+    """Sends tasks by name. Call only after the transaction that created the task's input committed.
 
-    def __init__(self, app: Celery) -> None:
+    Analyses (and the region maps a report needs) go into the fair queue, each with one RUN_NEXT token in
+    the broker; other tasks go to the broker directly.
+    """
+
+    def __init__(self, app: Celery, fair: FairQueue) -> None:
         self._app = app
+        self.fair = fair
 
-    def analyze_image(self, image_id: str) -> None:
-        self._app.send_task(ANALYZE_IMAGE, args=[image_id])
+    def analyze_image(self, image_id: str, share: Share) -> None:
+        """Queue an analysis as `share`'s work."""
+        self._run_next(share, ANALYSIS, image_id)
+
+    def reanalyze_image(self, image_id: str, owner_id: str) -> None:
+        """Queue a lost analysis again, as its owner's work with the share last seen for them."""
+        self._run_next(self.fair.share_of(owner_id), ANALYSIS, image_id)
+
+    def map_for_report(self, image_id: str, owner_id: str) -> None:
+        """Queue the region map an automatic report waits for, as its owner's work."""
+        self._run_next(self.fair.share_of(owner_id), REGION_MAP, image_id)
 
     def build_report(self, report_id: str) -> None:
         self._app.send_task(BUILD_REPORT, args=[report_id])
 
-    def map_regions(self, image_id: str) -> None:
-        self._app.send_task(MAP_REGIONS, args=[image_id], priority=REGION_MAP_PRIORITY)
+    def map_regions(self, image_id: str, *, requested: bool) -> None:
+        """Send a region map: one somebody asked for (ahead of every backlog), or one an idle worker makes."""
+        self._app.send_task(MAP_REGIONS, args=[image_id, not requested],
+                            priority=REQUESTED_MAP_PRIORITY if requested else IDLE_MAP_PRIORITY)
+
+    def _run_next(self, share: Share, kind: str, image_id: str) -> None:
+        self.fair.push(share, kind, image_id)
+        self._app.send_task(RUN_NEXT, priority=ANALYSIS_PRIORITY)
 
 
 class _WorkerState:

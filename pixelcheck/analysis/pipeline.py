@@ -3,9 +3,9 @@
 Exactly-once results under redelivery: a run first claims the row (QUEUED, or RUNNING but stale) with a
 compare-and-set that bumps `attempts`, and saves only while it still holds that attempt.
 
-Database writes are the ones a client reads: the claim (RUNNING) and the outcome (SUCCEEDED or FAILED),
-one short transaction each. The stages in between (PROVENANCE ... SAVING) go to the progress bus only:
-WatchAnalysis reads the snapshot (RUNNING) from the database and every later stage from Redis.
+Database writes are the ones a client reads: the claim (RUNNING) and the outcome (SUCCEEDED or FAILED,
+with its audit event), one short transaction each. The stages in between (PROVENANCE ... SAVING) go to the
+progress bus only: WatchAnalysis reads the snapshot (RUNNING) from the database and every later stage from Redis.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pixelcheck.analysis.region_maps import region_map_columns
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
-from pixelcheck.ingestion.service import AuditLog, image_key
+from pixelcheck.ingestion.service import image_key
 from pixelcheck.tracing import stage_span
 
 log = logging.getLogger("pixelcheck.analysis")
@@ -38,10 +38,15 @@ class AutomaticReports(Protocol):
     def add_automatic_report(self, session: Session, *, owner_id: str, image_id: str) -> str | None: ...
 
 
+class OutcomeAudit(Protocol):
+    def record_in(self, session: Session, action: str, *, actor_id: str, target: str,
+                  payload: dict[str, Any]) -> None: ...
+
+
 class ReportQueue(Protocol):
     def build_report(self, report_id: str) -> None: ...
 
-    def map_regions(self, image_id: str) -> None: ...
+    def map_for_report(self, image_id: str, owner_id: str) -> None: ...
 
 
 _STAGE_SPANS = {"DECODING": "analysis.decode", "PROVENANCE": "analysis.provenance",
@@ -85,7 +90,7 @@ class _StageClock:
 class AnalysisPipeline:
     def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session], blobs: BlobStore,
                  detector: Callable[[], Detector],
-                 publisher: ProgressPublisher, audit: AuditLog, reports: AutomaticReports | None,
+                 publisher: ProgressPublisher, audit: OutcomeAudit, reports: AutomaticReports | None,
                  report_queue: ReportQueue, stale_after: timedelta, max_attempts: int,
                  stage_observer: Callable[[str, float], None] | None = None) -> None:
         self._sessions = sessions
@@ -138,7 +143,8 @@ class AnalysisPipeline:
         enter("SAVING")
         duration_ms = int((time.perf_counter() - started) * 1000)
         report_id = ""
-        map_columns, mapping = region_map_columns(verdict)
+        map_columns, _ = region_map_columns(verdict)
+        mapping = False  # whether an automatic report now waits for the map (else it stays DEFERRED)
         with unit_of_work(self._sessions) as session:
             clock.enter("DONE")
             now = utcnow()
@@ -154,15 +160,19 @@ class AnalysisPipeline:
             if self._reports is not None:
                 report_id = self._reports.add_automatic_report(session, owner_id=owner_id, image_id=image_id) or ""
                 if report_id:
+                    map_columns, mapping = region_map_columns(verdict, needed=True)
                     session.execute(update(Analysis).where(Analysis.image_id == image_id)
-                                    .values(report_id=report_id).execution_options(synchronize_session=False))
+                                    .values(report_id=report_id, **map_columns)
+                                    .execution_options(synchronize_session=False))
+            # In the outcome's own transaction, last (it holds the audit chain's head until the commit): the
+            # result and its audit event are kept together, and before anyone hears of the result.
+            self._audit.record_in(session, "analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
+                                  payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
+                                           "model_version": verdict.model_version, "duration_ms": duration_ms})
         if mapping:
-            self._enqueue_map(image_id)  # the map's task builds the automatic report once the map is done
+            self._enqueue_map(image_id, owner_id)  # the map's run builds the automatic report once it is done
         elif report_id:
             self._enqueue_report(report_id)
-        self._audit.record("analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
-                           payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
-                                    "model_version": verdict.model_version, "duration_ms": duration_ms})
         self._publish(image_id, "SUCCEEDED", "DONE", attempt)
         return "succeeded"
 
@@ -205,9 +215,8 @@ class AnalysisPipeline:
             if info is not None:
                 row.model_version = f"{info.name}-{info.version}"
             row.finish_time = row.update_time = utcnow()
-            owner_id = row.owner_id
-        self._audit.record("analysis.failed", actor_id=owner_id, target=f"image:{image_id}",
-                           payload={"reason": reason})
+            self._audit.record_in(session, "analysis.failed", actor_id=row.owner_id, target=f"image:{image_id}",
+                                  payload={"reason": reason})
         self._publish(image_id, "FAILED", "DONE", attempt, message=reason)
         return "failed"
 
@@ -216,9 +225,9 @@ class AnalysisPipeline:
             image_id=image_id, state=state, stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0),
             message=message or STAGE_MESSAGES.get(stage, ""), event_time=utcnow().isoformat(), attempt=attempt))
 
-    def _enqueue_map(self, image_id: str) -> None:
+    def _enqueue_map(self, image_id: str, owner_id: str) -> None:
         try:
-            self._report_queue.map_regions(image_id)
+            self._report_queue.map_for_report(image_id, owner_id)
         except Exception:  # the reconciler re-enqueues a map left PENDING
             log.warning("could not enqueue the region map of image %s", image_id, exc_info=True)
 
@@ -229,19 +238,20 @@ class AnalysisPipeline:
             log.warning("could not enqueue report %s", report_id, exc_info=True)
 
     # -- reconciliation --------------------------------------------------------------------------
-    def stale_image_ids(self, limit: int = 500) -> list[str]:
-        """Analyses queued or running for longer than the stale period (lost by a broker or a killed worker)."""
+    def stale_analyses(self, limit: int = 500) -> list[tuple[str, str]]:
+        """(image id, owner id) of analyses queued or running for longer than the stale period (lost by a
+        broker or a killed worker)."""
         cutoff = utcnow() - self._stale_after
         with unit_of_work(self._sessions) as session:
-            rows = session.scalars(
-                select(Analysis.image_id)
+            rows = [(i, o) for i, o in session.execute(
+                select(Analysis.image_id, Analysis.owner_id)
                 .where(Analysis.state.in_(("QUEUED", "RUNNING")), Analysis.update_time < cutoff)
-                .order_by(Analysis.update_time).limit(limit))
-            ids = list(rows)
+                .order_by(Analysis.update_time).limit(limit))]
+            ids = [i for i, _ in rows]
             if ids:  # touch them so the next reconciler pass does not enqueue them again at once
                 session.execute(update(Analysis).where(Analysis.image_id.in_(ids), Analysis.state == "QUEUED")
                                 .values(update_time=utcnow()).execution_options(synchronize_session=False))
-        return ids
+        return rows
 
     def image_exists(self, image_id: str) -> bool:
         with unit_of_work(self._sessions) as session:

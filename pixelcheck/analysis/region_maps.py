@@ -1,9 +1,14 @@
-"""Region maps: after the verdict, a worker scores every region of the image with the same pixel model.
+"""Region maps: a worker scores every region of an image with the same pixel model, when someone needs it.
 
-The map is evidence for people, not part of the verdict, so it never delays one: its task is sent at the
-lowest broker priority, and every STEP_REGIONS regions it hands the worker back (saving the regions done
-and re-enqueueing itself) whenever a verdict or a report is waiting. Stored states: PENDING (queued),
-RUNNING (claimed by a worker; shown as PENDING), READY, UNAVAILABLE (image too small), FAILED.
+The map is evidence for people, not part of the verdict, so it never delays one and never piles up. A fresh
+verdict leaves its map DEFERRED: nothing is queued. A map is made when it is needed: GetRegionMap (and so
+the CLI's --map) requests it at the broker's first priority, ahead of every account's backlog; an
+automatic report queues it in the fair queue as its owner's work. Otherwise a worker makes one only while
+the broker is empty (idle_map_candidate), at the last priority, and hands it back (DEFERRED again, the
+regions done kept) as soon as other work waits: unrequested map work is at most one task in the broker
+(plus one running per worker), and never in front of a verdict. Stored states: DEFERRED (not queued; shown
+as PENDING), PENDING (queued), RUNNING (claimed by a worker; shown as PENDING), READY, UNAVAILABLE (image
+too small), FAILED.
 """
 
 from __future__ import annotations
@@ -38,22 +43,51 @@ from pixelcheck.ingestion.service import image_key
 
 log = logging.getLogger("pixelcheck.analysis.region_maps")
 
-PENDING, RUNNING, READY, UNAVAILABLE, FAILED = "PENDING", "RUNNING", "READY", "UNAVAILABLE", "FAILED"
+DEFERRED, PENDING, RUNNING = "DEFERRED", "PENDING", "RUNNING"
+READY, UNAVAILABLE, FAILED = "READY", "UNAVAILABLE", "FAILED"
 DEFAULT_PICTURE_SIDE, MIN_PICTURE_SIDE, MAX_PICTURE_SIDE = 800, 128, 1600
-# Regions scored between two looks at the broker: a verdict that arrives waits for at most this many
-# (~20-40 ms each with the Lite0 model), not for a whole row of the grid.
+# Regions an idle map scores between two looks at the broker: a verdict that arrives waits for at most this
+# many (~20-40 ms each with the Lite0 model), not for a whole row of the grid.
 STEP_REGIONS = 2
 
 
 class MapQueue(Protocol):
-    def map_regions(self, image_id: str) -> None: ...
+    def map_regions(self, image_id: str, *, requested: bool) -> None: ...
+
+    def map_for_report(self, image_id: str, owner_id: str) -> None: ...
 
     def build_report(self, report_id: str) -> None: ...
 
 
-def region_map_columns(verdict: Verdict) -> tuple[dict[str, Any], bool]:
-    """The region-map columns of a freshly judged analysis, as values for an UPDATE, and whether a worker
-    must now score it."""
+class MapRequests(Protocol):
+    """Which maps somebody asked for lately (so a poll does not send the same request twice)."""
+
+    def mark(self, image_id: str) -> bool: ...  # True when newly marked
+
+    def marked(self, image_id: str) -> bool: ...
+
+    def clear(self, image_id: str) -> None: ...
+
+
+class RedisMapRequests:
+    """MapRequests in Redis, each mark living as long as the stale period (then a poll asks again)."""
+
+    def __init__(self, client: Any, prefix: str, ttl_seconds: int) -> None:
+        self._redis, self._prefix, self._ttl = client, f"{prefix}:map-requested", max(1, ttl_seconds)
+
+    def mark(self, image_id: str) -> bool:
+        return bool(self._redis.set(f"{self._prefix}:{image_id}", b"1", nx=True, ex=self._ttl))
+
+    def marked(self, image_id: str) -> bool:
+        return bool(self._redis.exists(f"{self._prefix}:{image_id}"))
+
+    def clear(self, image_id: str) -> None:
+        self._redis.delete(f"{self._prefix}:{image_id}")
+
+
+def region_map_columns(verdict: Verdict, *, needed: bool = False) -> tuple[dict[str, Any], bool]:
+    """The region-map columns of a freshly judged analysis, as values for an UPDATE, and whether its map must
+    be queued now (`needed`: an automatic report waits for it); otherwise it is left DEFERRED."""
     facts = verdict.image_facts
     grid = region_grid(facts.width, facts.height) if facts else None
     columns: dict[str, Any] = {"region_map_attempts": 0, "region_map_update_time": utcnow()}
@@ -62,12 +96,12 @@ def region_map_columns(verdict: Verdict) -> tuple[dict[str, Any], bool]:
         return {**columns, "region_map_state": UNAVAILABLE, "region_map": {"reason": reason}}, False
     document = {"rows": grid.rows, "columns": grid.columns, "boxes": [list(b) for b in grid.boxes],
                 "probs": [], "disagreement": "", "reason": "", "work_ms": 0.0}
-    return {**columns, "region_map_state": PENDING, "region_map": document}, True
+    return {**columns, "region_map_state": PENDING if needed else DEFERRED, "region_map": document}, needed
 
 
-def start_region_map(row: Analysis, verdict: Verdict) -> bool:
-    """Set up the map of a freshly judged analysis row; True when a worker must now score it."""
-    columns, pending = region_map_columns(verdict)
+def start_region_map(row: Analysis, verdict: Verdict, *, needed: bool = False) -> bool:
+    """Set up the map of a freshly judged analysis row; True when it must be queued now."""
+    columns, pending = region_map_columns(verdict, needed=needed)
     for name, value in columns.items():
         setattr(row, name, value)
     return pending
@@ -76,7 +110,7 @@ def start_region_map(row: Analysis, verdict: Verdict) -> bool:
 def region_map_view(row: Analysis) -> RegionMapView:
     """The stored map of an analysis in plain values."""
     doc: dict[str, Any] = dict(row.region_map or {})
-    state = PENDING if row.region_map_state == RUNNING else row.region_map_state
+    state = PENDING if row.region_map_state in (DEFERRED, RUNNING) else row.region_map_state
     rows, columns = int(doc.get("rows", 0)), int(doc.get("columns", 0))
     probs = [float(p) for p in doc.get("probs", [])]
     boxes = [tuple(int(v) for v in b) for b in doc.get("boxes", [])]
@@ -98,20 +132,25 @@ class RegionMaps:
 
     def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session], blobs: BlobStore,
                  detector: Callable[[], Detector], queue: MapQueue, others_waiting: Callable[[], bool],
-                 stale_after: timedelta, max_attempts: int) -> None:
+                 broker_empty: Callable[[], bool], requests: MapRequests, stale_after: timedelta, max_attempts: int,
+                 idle_max_age: timedelta = timedelta(days=1)) -> None:
         self._sessions = sessions
         self._read = read_sessions
         self._blobs = blobs
         self._detector = detector
         self._queue = queue
-        self._others_waiting = others_waiting
+        self._others_waiting = others_waiting  # work an idle map yields to
+        self._broker_empty = broker_empty  # nothing queued at all, idle-time maps included
+        self._requests = requests
         self._stale_after = stale_after
         self._max_attempts = max_attempts
+        self._idle_max_age = idle_max_age
 
     # -- worker ---------------------------------------------------------------------------------
-    def run(self, image_id: str) -> str:
-        """Score the rest of the map. Returns "ready", "yielded" (handed back to waiting work; re-enqueued),
-        "failed" or "skipped" (finished, deleted, or being scored elsewhere)."""
+    def run(self, image_id: str, *, idle: bool = False) -> str:
+        """Score the rest of the map. Returns "ready", "yielded" (an idle map handed back to waiting work:
+        DEFERRED again, not re-enqueued), "failed" or "skipped" (finished, deleted, or being scored
+        elsewhere). A needed map (idle=False) runs to the end."""
         detector = self._detector()
         claim = self._claim(image_id)
         if claim is None:
@@ -131,9 +170,11 @@ class RegionMaps:
             return self._finish(image_id, attempt, FAILED, {**doc, "reason": str(error)})
         grid, probs = _grid_of(doc), [float(p) for p in doc.get("probs", [])]
         try:
-            for start in range(len(probs), len(grid.boxes), STEP_REGIONS):
-                probs += detector.score_regions(rgb, list(grid.boxes[start : start + STEP_REGIONS]))
-                if len(probs) < len(grid.boxes) and self._waiting():
+            # A needed map scores every region in one call (batched by crop size); an idle one a few at a time.
+            step = STEP_REGIONS if idle else len(grid.boxes)
+            for start in range(len(probs), len(grid.boxes), step):
+                probs += detector.score_regions(rgb, list(grid.boxes[start : start + step]))
+                if idle and len(probs) < len(grid.boxes) and self._waiting():
                     return self._hand_back(image_id, attempt, doc, probs, started)
         except Exception:  # a model bug is permanent for these bytes: fail with a reason, do not loop
             log.exception("region map of image %s failed", image_id)
@@ -185,21 +226,21 @@ class RegionMaps:
     def _hand_back(self, image_id: str, attempt: int, doc: dict[str, Any], probs: list[float],
                    started: float) -> str:
         work_ms = float(doc.get("work_ms", 0.0)) + (time.perf_counter() - started) * 1000
-        # Handing back is not a failed attempt: the count goes back to what it was before this claim.
-        saved = self._store(image_id, attempt, PENDING, {**doc, "probs": [round(p, 4) for p in probs],
-                                                         "work_ms": round(work_ms, 1)}, attempts=attempt - 1)
+        # Handing back is not a failed attempt: the count goes back to what it was before this claim. The map
+        # waits DEFERRED, its regions kept, for a request or the next idle moment (nothing is re-enqueued).
+        saved = self._store(image_id, attempt, DEFERRED, {**doc, "probs": [round(p, 4) for p in probs],
+                                                          "work_ms": round(work_ms, 1)}, attempts=attempt - 1)
         if saved is None:
             return "skipped"
-        try:
-            self._queue.map_regions(image_id)
-        except Exception:  # the reconciler finds the PENDING map again
-            log.warning("could not re-enqueue the region map of image %s", image_id, exc_info=True)
+        if self._requests.marked(image_id):  # asked for while it ran: it goes to the front after all
+            self._send(image_id, requested=True)
         return "yielded"
 
     def _finish(self, image_id: str, attempt: int, state: str, doc: dict[str, Any]) -> str:
         row = self._store(image_id, attempt, state, doc)
         if row is None:
             return "skipped"
+        self._forget_request(image_id)
         if row.report_id:  # the automatic report waited for the map (building it twice is harmless)
             try:
                 self._queue.build_report(row.report_id)
@@ -207,19 +248,85 @@ class RegionMaps:
                 log.warning("could not enqueue report %s", row.report_id, exc_info=True)
         return "ready" if state == READY else "failed"
 
-    def stale_image_ids(self, limit: int = 500) -> list[str]:
-        """Maps left PENDING or RUNNING longer than the stale period (a lost task or a killed worker)."""
+    def recover_stale(self, limit: int = 500) -> int:
+        """Maps left PENDING or RUNNING longer than the stale period (a lost task or a killed worker): queued
+        again when needed (a report waits, or someone asked), else DEFERRED. Returns how many."""
         cutoff = utcnow() - self._stale_after
         with unit_of_work(self._sessions) as session:
-            ids = list(session.scalars(
-                select(Analysis.image_id)
+            rows = session.execute(
+                select(Analysis.image_id, Analysis.owner_id, Analysis.report_id)
                 .where(Analysis.region_map_state.in_((PENDING, RUNNING)), Analysis.region_map_update_time < cutoff)
-                .order_by(Analysis.region_map_update_time).limit(limit)))
-            if ids:  # touch the queued ones so the next pass does not enqueue them again at once
-                session.execute(update(Analysis).where(Analysis.image_id.in_(ids),
+                .order_by(Analysis.region_map_update_time).limit(limit)).all()
+            needed = [(i, o, r) for i, o, r in rows if r or self._requests.marked(i)]
+            needed_ids = {i for i, _, _ in needed}
+            unneeded = [i for i, _, _ in rows if i not in needed_ids]
+            if needed:  # touch the queued ones so the next pass does not enqueue them again at once
+                session.execute(update(Analysis).where(Analysis.image_id.in_([i for i, _, _ in needed]),
                                                        Analysis.region_map_state == PENDING)
                                 .values(region_map_update_time=utcnow()).execution_options(synchronize_session=False))
-        return ids
+            if unneeded:
+                session.execute(update(Analysis).where(Analysis.image_id.in_(unneeded),
+                                                       Analysis.region_map_state.in_((PENDING, RUNNING)))
+                                .values(region_map_state=DEFERRED, region_map_update_time=utcnow())
+                                .execution_options(synchronize_session=False))
+        for image_id, owner_id, report_id in needed:
+            if report_id:
+                self._queue.map_for_report(image_id, owner_id)
+            else:
+                self._send(image_id, requested=True)
+        return len(rows)
+
+    def idle_map_candidate(self) -> str | None:
+        """When the broker is empty, take the newest DEFERRED map (younger than the idle age limit) and queue it
+        at the last priority; its image id, or None (busy, or nothing to map)."""
+        if not self._idle():
+            return None
+        since = utcnow() - self._idle_max_age
+        with unit_of_work(self._sessions) as session:
+            image_id = session.scalar(
+                select(Analysis.image_id)
+                .where(Analysis.region_map_state == DEFERRED, Analysis.region_map_update_time >= since)
+                .order_by(Analysis.region_map_update_time.desc()).limit(1))
+            if image_id is None:
+                return None
+            taken = session.execute(update(Analysis).where(Analysis.image_id == image_id,
+                                                           Analysis.region_map_state == DEFERRED)
+                                    .values(region_map_state=PENDING, region_map_update_time=utcnow())
+                                    .execution_options(synchronize_session=False))
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return None  # another worker took it
+        self._send(image_id, requested=False)
+        return image_id
+
+    def _idle(self) -> bool:
+        """Nothing queued, not even another idle-time map: at most one of them waits at any time."""
+        try:
+            return self._broker_empty()
+        except Exception:  # an unreachable broker: do not add unrequested work to it
+            return False
+
+    def _send(self, image_id: str, *, requested: bool) -> None:
+        try:
+            self._queue.map_regions(image_id, requested=requested)
+        except Exception:  # the reconciler finds the PENDING map again
+            log.warning("could not enqueue the region map of image %s", image_id, exc_info=True)
+
+    def _forget_request(self, image_id: str) -> None:
+        try:
+            self._requests.clear(image_id)
+        except Exception:  # the mark expires by itself
+            log.debug("could not clear the request mark of image %s", image_id, exc_info=True)
+
+    def request(self, image_id: str) -> None:
+        """Somebody needs this map: queue it ahead of every backlog (once per stale period, however often
+        they poll). A DEFERRED map becomes PENDING first."""
+        with unit_of_work(self._sessions) as session:
+            session.execute(update(Analysis).where(Analysis.image_id == image_id,
+                                                   Analysis.region_map_state == DEFERRED)
+                            .values(region_map_state=PENDING, region_map_update_time=utcnow())
+                            .execution_options(synchronize_session=False))
+        if self._requests.mark(image_id):
+            self._send(image_id, requested=True)
 
     # -- server ---------------------------------------------------------------------------------
     def picture(self, principal: Principal, image_id: str, max_side: int) -> tuple[bytes, int, int, RegionMapView]:
@@ -245,12 +352,16 @@ class RegionMaps:
                 raise FailedPrecondition(f"Image {image_id} has no region map: {view.reason}",
                                          reason="REGION_MAP_UNAVAILABLE",
                                          metadata={"image_id": image_id, "state": view.state})
-            if view.state != READY:
-                raise FailedPrecondition(
-                    f"The region map of image {image_id} is not ready yet ({view.progress:.0%} scored); "
-                    "try again in a few seconds", reason="REGION_MAP_NOT_READY",
-                    retry_after_seconds=2.0, metadata={"image_id": image_id, "state": view.state or "NONE"})
-            data = self._blobs.get(session, image_key(image_id))
+            needs_request = row.region_map_state in (DEFERRED, PENDING, RUNNING)
+            data = self._blobs.get(session, image_key(image_id)) if view.state == READY else None
+        if view.state != READY:
+            if needs_request:
+                self.request(image_id)
+            why = "it is being made now" if needs_request else "its analysis has not finished"
+            raise FailedPrecondition(
+                f"The region map of image {image_id} is not ready yet ({view.progress:.0%} scored; {why}); "
+                "try again in a few seconds", reason="REGION_MAP_NOT_READY",
+                retry_after_seconds=1.0, metadata={"image_id": image_id, "state": view.state or "NONE"})
         if data is None:
             raise FailedPrecondition(f"The bytes of image {image_id} are missing", reason="IMAGE_BYTES_MISSING")
         png, width, height = render_region_map(data, view, side)

@@ -7,42 +7,61 @@ import logging
 from celery import shared_task
 
 from pixelcheck.errors import Unavailable
-from pixelcheck.worker import ANALYZE_IMAGE, MAP_REGIONS, RECONCILE_ANALYSES, worker_container
+from pixelcheck.worker import ANALYZE_IMAGE, MAP_REGIONS, RECONCILE_ANALYSES, RUN_NEXT, worker_container
 
 log = logging.getLogger("pixelcheck.analysis.tasks")
+
+
+@shared_task(name=RUN_NEXT, acks_late=True, autoretry_for=(Unavailable, ConnectionError),
+             retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=8)
+def run_next() -> str:
+    """Run the fair queue's next item (an analysis, or a region map a report waits for), whoever's it is."""
+    container = worker_container()
+    try:
+        outcome = container.fair_dispatcher.run_next()
+    finally:
+        # A worker has no background audit writer: write "analysis.succeeded"/"analysis.failed" now, before
+        # the message is acknowledged, so a worker that exits afterwards loses none.
+        container.audit_recorder.flush()
+    container.fair_dispatcher.fill_idle()  # nothing else waiting: make an unrequested region map
+    return outcome
 
 
 @shared_task(name=ANALYZE_IMAGE, acks_late=True, autoretry_for=(Unavailable, ConnectionError),
              retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=8)
 def analyze_image(image_id: str) -> str:
-    """Analyse one image (a no-op when it is already finished, deleted, or being analysed elsewhere)."""
+    """Analyse one named image (tasks sent before the fair queue; a no-op when it is already finished,
+    deleted, or being analysed elsewhere)."""
     container = worker_container()
     try:
         return container.analysis_pipeline.run(image_id)
     finally:
-        # A worker has no background audit writer: write "analysis.succeeded"/"analysis.failed" now, before
-        # the message is acknowledged, so a worker that exits afterwards loses none.
         container.audit_recorder.flush()
 
 
 @shared_task(name=MAP_REGIONS, acks_late=True, autoretry_for=(Unavailable, ConnectionError),
              retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=8)
-def map_regions(image_id: str) -> str:
-    """Score (the rest of) an image's region map; hands the worker back when verdicts are waiting."""
-    return worker_container().region_maps.run(image_id)
+def map_regions(image_id: str, idle: bool = False) -> str:
+    """Score (the rest of) an image's region map: a requested one to the end, an idle-time one until other
+    work waits."""
+    container = worker_container()
+    outcome = container.region_maps.run(image_id, idle=idle)
+    container.metrics.region_map_runs.labels("idle" if idle else "requested", outcome).inc()
+    if idle:
+        container.fair_dispatcher.fill_idle()
+    return outcome
 
 
 @shared_task(name=RECONCILE_ANALYSES, acks_late=True)
 def reconcile_analyses() -> int:
-    """Re-enqueue analyses stuck in QUEUED or RUNNING, and region maps stuck in PENDING or RUNNING
-    (lost by a broker restart or a killed worker)."""
+    """Re-enqueue analyses stuck in QUEUED or RUNNING and needed region maps stuck in PENDING or RUNNING
+    (lost by a broker restart or a killed worker); then let an idle worker make a map."""
     container = worker_container()
-    ids = container.analysis_pipeline.stale_image_ids()
-    for image_id in ids:
-        container.queue.analyze_image(image_id)
-    maps = container.region_maps.stale_image_ids()
-    for image_id in maps:
-        container.queue.map_regions(image_id)
-    if ids or maps:
-        log.info("re-enqueued %d stale analyses and %d stale region maps", len(ids), len(maps))
-    return len(ids) + len(maps)
+    analyses = container.analysis_pipeline.stale_analyses()
+    for image_id, owner_id in analyses:
+        container.queue.reanalyze_image(image_id, owner_id)
+    maps = container.region_maps.recover_stale()
+    if analyses or maps:
+        log.info("re-enqueued %d stale analyses; %d stale region maps re-queued or deferred", len(analyses), maps)
+    container.fair_dispatcher.fill_idle()
+    return len(analyses) + maps

@@ -1,4 +1,5 @@
-"""grpc.health.v1 statuses, kept current by probing the database and the broker in the background."""
+"""grpc.health.v1 statuses, kept current by probing the database, the broker and (when it is a separate
+service such as S3) the blob store in the background."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from pixelcheck.offload import Offloader
 log = logging.getLogger("pixelcheck.health")
 
 SERVICES = tuple(f"pixelcheck.v1.{name}Service" for name in ("Auth", "Ingestion", "Results", "Reports", "Audit"))
+# The services that cannot work without image and report bytes: NOT_SERVING (with "") while the blob store is down.
+NEEDS_BLOBS = frozenset({"", "pixelcheck.v1.IngestionService", "pixelcheck.v1.ResultsService",
+                         "pixelcheck.v1.ReportsService"})
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class HealthMonitor:
-    """Owns the health servicer: NOT_SERVING while the database (or, for ingestion, the broker) is down."""
+    """Owns the health servicer: NOT_SERVING while the database (or, for ingestion, the broker; for the
+    services that read or write bytes, a separate blob store) is down."""
 
     def __init__(self, container: Container, offload: Offloader) -> None:
         self.servicer = health.aio.HealthServicer()
@@ -29,6 +34,7 @@ class HealthMonitor:
         self._draining = False
         self.database_ok = False
         self.broker_ok = False
+        self.blobs_ok = False
 
     def _database_up(self) -> bool:
         try:
@@ -44,16 +50,23 @@ class HealthMonitor:
         except Exception:
             return False
 
+    def _blobs_up(self) -> bool:
+        # Stores kept in the database or on a local disk have no probe of their own; S3 does.
+        reachable = getattr(self._c.blobs, "reachable", None)
+        return True if reachable is None else bool(reachable())
+
     async def probe(self) -> None:
-        """Probe both dependencies once and publish the statuses."""
-        self.database_ok, self.broker_ok = await asyncio.gather(
-            self._offload.run(self._database_up), self._offload.run(self._broker_up))
+        """Probe every dependency once and publish the statuses."""
+        self.database_ok, self.broker_ok, self.blobs_ok = await asyncio.gather(
+            self._offload.run(self._database_up), self._offload.run(self._broker_up),
+            self._offload.run(self._blobs_up))
         await self._publish()
 
     async def _publish(self) -> None:
         up = self.database_ok and not self._draining
         for name in ("", *SERVICES):
-            ok = up and (self.broker_ok or name != "pixelcheck.v1.IngestionService")
+            ok = up and (self.broker_ok or name != "pixelcheck.v1.IngestionService") and (
+                self.blobs_ok or name not in NEEDS_BLOBS)
             await self.servicer.set(name, SERVING if ok else NOT_SERVING)
 
     async def start(self) -> None:

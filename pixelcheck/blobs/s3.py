@@ -71,6 +71,14 @@ class S3BlobStore:
         _call(lambda: self._client.put_object(Bucket=self.bucket, Key=name, Body=data))
         on_outcome(session, rolled_back=lambda: self._remove_quietly([name]))
 
+    def reachable(self) -> bool:
+        """Whether the bucket answers (for the health service); never raises."""
+        try:
+            _call(lambda: self._client.head_bucket(Bucket=self.bucket))
+            return True
+        except Exception:
+            return False
+
     def get(self, session: Session, key: str) -> bytes | None:
         reader = self.open(key, 1024 * 1024)
         return None if reader is None else reader.read_all()

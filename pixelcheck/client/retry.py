@@ -1,4 +1,5 @@
-"""When to retry a call and how long to wait: exponential backoff with jitter, UNAVAILABLE only."""
+"""When to retry a call and how long to wait: exponential backoff with jitter, for UNAVAILABLE and for the
+admission refusals that come before the server read anything."""
 
 from __future__ import annotations
 
@@ -43,6 +44,17 @@ class RetryPolicy:
     def should_retry(error: PixelCheckError) -> bool:
         """Only UNAVAILABLE: the call did not happen, or the service asks to come back."""
         return error.code == grpc.StatusCode.UNAVAILABLE
+
+    @staticmethod
+    def refused_before_reading(error: PixelCheckError) -> bool:
+        """An admission refusal (RESOURCE_EXHAUSTED with RetryInfo): the server stored nothing, so even a
+        call that is not idempotent may be sent again after the server's delay."""
+        return (error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.reason in ADMISSION_REASONS
+                and error.retry_after_seconds is not None)
+
+
+# Refusals UploadImage gives before reading a byte (pixelcheck.scheduling.admission).
+ADMISSION_REASONS = frozenset({"ANALYSIS_QUEUE_FULL", "UPLOAD_RATE_LIMITED"})
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)

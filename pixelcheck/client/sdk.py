@@ -154,7 +154,9 @@ class PixelCheckClient:
                request_id: str | None = None, content_type: str = "", progress: Progress | None = None,
                timeout: float | None = None) -> ingestion_pb2.UploadImageResponse:
         """Stream an image (a path or bytes) in 1 MiB chunks after a metadata message with its size and
-        SHA-256. Retried on UNAVAILABLE only when `request_id` makes the replay safe."""
+        SHA-256. Retried on UNAVAILABLE only when `request_id` makes the replay safe; sent again after the
+        server's RetryInfo delay when refused with ANALYSIS_QUEUE_FULL or UPLOAD_RATE_LIMITED (nothing was
+        stored)."""
         blob = UploadSource.of(source, filename)
 
         def messages() -> Iterator[ingestion_pb2.UploadImageRequest]:
@@ -192,7 +194,8 @@ class PixelCheckClient:
             except PixelCheckError as error:
                 if error.reason != "REGION_MAP_NOT_READY" or time.monotonic() >= deadline:
                     raise
-                time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+                pause = error.retry_after_seconds or 1.0  # the server's RetryInfo says when to look again
+                time.sleep(min(pause, max(0.05, deadline - time.monotonic())))
 
     def watch(self, image_id: str, *, timeout: float | None = None) -> Iterator[results_pb2.AnalysisEvent]:
         """Events of an analysis as they happen: the current snapshot first, ending after SUCCEEDED or
@@ -339,10 +342,10 @@ class PixelCheckClient:
 
     def _invoke(self, call: Callable[[Metadata, float], T], *, authenticated: bool = True,
                 idempotent: bool = True, timeout: float | None = None) -> T:
-        """Run call(metadata, timeout), refreshing once on TOKEN_EXPIRED or TOKEN_OUTDATED and retrying
-        UNAVAILABLE."""
+        """Run call(metadata, timeout), refreshing once on TOKEN_EXPIRED or TOKEN_OUTDATED, retrying UNAVAILABLE
+        (idempotent calls) and admission refusals (any call: nothing was stored) after the server's RetryInfo."""
         request_id = uuid.uuid4().hex  # the same id on every attempt ties retries together in the audit log
-        delays = self._retry.delays() if idempotent else iter(())
+        delays = self._retry.delays()
         expired = ""
         while True:
             token = self._fresh_access_token(expired) if authenticated else ""
@@ -356,7 +359,8 @@ class PixelCheckClient:
             if authenticated and token and not expired and error.reason in _REFRESH_REASONS:
                 expired = token
                 continue
-            delay = next(delays, None) if RetryPolicy.should_retry(error) else None
+            retry = RetryPolicy.refused_before_reading(error) or (idempotent and RetryPolicy.should_retry(error))
+            delay = next(delays, None) if retry else None
             if delay is None:
                 raise error
             self._sleep(max(delay, error.retry_after_seconds or 0.0))

@@ -22,6 +22,7 @@ from pixelcheck.ids import check_id
 from pixelcheck.ingestion.models import Image, UploadRequest
 from pixelcheck.ingestion.receiving import ReceivedUpload
 from pixelcheck.ingestion.validation import UploadLimits, check_declared_type, decode_image
+from pixelcheck.scheduling.policy import Share
 
 log = logging.getLogger("pixelcheck.ingestion")
 
@@ -32,7 +33,7 @@ class AuditLog(Protocol):
 
 
 class AnalysisQueue(Protocol):
-    def analyze_image(self, image_id: str) -> None: ...
+    def analyze_image(self, image_id: str, share: Share) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def image_key(image_id: str) -> str:
 class Ingestion:
     def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session],
                  blobs: BlobStore, queue: AnalysisQueue, audit: AuditLog, limits: UploadLimits,
-                 page_token_key: bytes) -> None:
+                 page_token_key: bytes, share_of: Callable[[Principal], Share] = lambda p: Share(p.user_id)) -> None:
         self._sessions = sessions
         self._read = read_sessions
         self._blobs = blobs
@@ -71,6 +72,7 @@ class Ingestion:
         self._audit = audit
         self.limits = limits
         self._page_key = page_token_key
+        self._share_of = share_of  # the fair-scheduling share an uploader's analyses run under
 
     # -- upload ----------------------------------------------------------------------------------
     def record_rejection(self, principal: Principal, error: DomainError, size: int, sha256: str, filename: str,
@@ -126,12 +128,12 @@ class Ingestion:
                            payload={"sha256": view.sha256, "size_bytes": view.size_bytes,
                                     "content_type": view.content_type, "filename": view.filename},
                            request_id=request_id, peer=peer)
-        self._enqueue(view.id)
+        self._enqueue(view.id, self._share_of(principal))
         return view, False
 
-    def _enqueue(self, image_id: str) -> None:
+    def _enqueue(self, image_id: str, share: Share) -> None:
         try:
-            self._queue.analyze_image(image_id)
+            self._queue.analyze_image(image_id, share)
         except Exception:  # the broker is down: the reconciler re-enqueues QUEUED analyses when it is back
             log.warning("could not enqueue analysis of %s; the reconciler will retry", image_id, exc_info=True)
 

@@ -109,16 +109,34 @@ def test_health_flips_to_not_serving_on_sigterm(server: ServerProcess) -> None:
         assert next(watch).status == NOT_SERVING
 
 
-def test_health_is_not_serving_while_the_database_is_unreachable(base_settings: Settings, tmp_path: Path) -> None:
-    unreachable = f"mysql+pymysql://root@127.0.0.1:{free_port()}/nothing"
-    settings = base_settings.with_overrides(database_url=unreachable, grace_seconds=1.0)
-    process = ServerProcess(settings, tmp_path / "server.log")
+def statuses_of_a_server_that_never_serves(settings: Settings, log_path: Path) -> dict[str, int]:
+    """Start a server that must not become SERVING overall; the health status of every service."""
+    process = ServerProcess(settings, log_path)
     try:
         with pytest.raises(TimeoutError):
             process.start(timeout=6)
         with grpc.insecure_channel(process.address) as channel:
             health = health_pb2_grpc.HealthStub(channel)
-            for name in SERVICES:
-                assert health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status == NOT_SERVING
+            return {name: health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status
+                    for name in SERVICES}
     finally:
         process.stop()
+
+
+def test_health_is_not_serving_while_the_database_is_unreachable(base_settings: Settings, tmp_path: Path) -> None:
+    unreachable = f"mysql+pymysql://root@127.0.0.1:{free_port()}/nothing"
+    settings = base_settings.with_overrides(database_url=unreachable, grace_seconds=1.0)
+    assert set(statuses_of_a_server_that_never_serves(settings, tmp_path / "server.log").values()) == {NOT_SERVING}
+
+
+def test_health_is_not_serving_for_byte_services_while_the_s3_store_is_unreachable(
+        base_settings: Settings, database_url: str, tmp_path: Path) -> None:
+    upgrade(database_url)
+    settings = base_settings.with_overrides(
+        grace_seconds=1.0, blob_store="s3", s3_bucket="pixelcheck-nowhere", s3_region="us-east-1",
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}", s3_addressing_style="path",
+        s3_access_key_id="pixelcheck-test", s3_secret_access_key="pixelcheck-test-secret")
+    assert statuses_of_a_server_that_never_serves(settings, tmp_path / "server.log") == {
+        "": NOT_SERVING, "pixelcheck.v1.AuthService": SERVING, "pixelcheck.v1.IngestionService": NOT_SERVING,
+        "pixelcheck.v1.ResultsService": NOT_SERVING, "pixelcheck.v1.ReportsService": NOT_SERVING,
+        "pixelcheck.v1.AuditService": SERVING}

@@ -34,7 +34,7 @@ class Recorder:
     def publish(self, event: ProgressEvent) -> None:
         self.events.append(event)
 
-    def record(self, action: str, **_: Any) -> None:
+    def record_in(self, session: Any, action: str, **_: Any) -> None:
         self.audit.append(action)
 
     def build_report(self, report_id: str) -> None:

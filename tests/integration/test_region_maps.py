@@ -1,4 +1,5 @@
-"""Region-map runs on a real database: handing the worker back to waiting verdicts, resuming, finishing."""
+"""Region maps on a real database: deferred until needed, requested ahead of backlogs, made by idle workers
+and handed back to waiting verdicts, recovered after a dead worker."""
 
 from __future__ import annotations
 
@@ -34,17 +35,40 @@ class FakeDetector:
 
 @dataclass
 class RecordingQueue:
-    maps: list[str] = field(default_factory=list)
+    maps: list[tuple[str, bool]] = field(default_factory=list)  # (image id, requested)
+    report_maps: list[tuple[str, str]] = field(default_factory=list)  # (image id, owner id)
     reports: list[str] = field(default_factory=list)
 
-    def map_regions(self, image_id: str) -> None:
-        self.maps.append(image_id)
+    def map_regions(self, image_id: str, *, requested: bool) -> None:
+        self.maps.append((image_id, requested))
+
+    def map_for_report(self, image_id: str, owner_id: str) -> None:
+        self.report_maps.append((image_id, owner_id))
 
     def build_report(self, report_id: str) -> None:
         self.reports.append(report_id)
 
 
-def analysed_image(sessions: sessionmaker[Session], width: int = 640, height: int = 512, report_id: str = "") -> str:
+@dataclass
+class Marks:
+    """MapRequests in memory."""
+
+    marked_ids: set[str] = field(default_factory=set)
+
+    def mark(self, image_id: str) -> bool:
+        fresh = image_id not in self.marked_ids
+        self.marked_ids.add(image_id)
+        return fresh
+
+    def marked(self, image_id: str) -> bool:
+        return image_id in self.marked_ids
+
+    def clear(self, image_id: str) -> None:
+        self.marked_ids.discard(image_id)
+
+
+def analysed_image(sessions: sessionmaker[Session], width: int = 640, height: int = 512, report_id: str = "",
+                   age: timedelta = timedelta(0)) -> str:
     image_id, owner = new_id(), new_id()
     buffer = io.BytesIO()
     PILImage.new("RGB", (width, height), (90, 120, 60)).save(buffer, "PNG")
@@ -61,16 +85,19 @@ def analysed_image(sessions: sessionmaker[Session], width: int = 640, height: in
         SqlBlobStore().put(session, f"image/{image_id}", data)
         row = Analysis(image_id=image_id, owner_id=owner, filename="scene.png", state="SUCCEEDED", label="REAL",
                        report_id=report_id)
-        start_region_map(row, verdict)
+        start_region_map(row, verdict, needed=bool(report_id))
+        row.region_map_update_time = utcnow() - age
         session.add(row)
     return image_id
 
 
 def mapper(sessions: sessionmaker[Session], detector: FakeDetector, queue: RecordingQueue,
-           waiting: list[bool]) -> RegionMaps:
+           waiting: list[bool], marks: Marks | None = None) -> RegionMaps:
     return RegionMaps(sessions=sessions, read_sessions=sessions, blobs=SqlBlobStore(), detector=lambda: detector,  # type: ignore[arg-type, return-value]
                       queue=queue, others_waiting=lambda: waiting.pop(0) if waiting else False,
-                      stale_after=timedelta(seconds=60), max_attempts=3)
+                      broker_empty=lambda: not (waiting.pop(0) if waiting else False),
+                      requests=marks or Marks(), stale_after=timedelta(seconds=60), max_attempts=3,
+                      idle_max_age=timedelta(hours=1))
 
 
 def stored(sessions: sessionmaker[Session], image_id: str) -> Analysis:
@@ -81,39 +108,97 @@ def stored(sessions: sessionmaker[Session], image_id: str) -> Analysis:
         return row
 
 
-def test_a_map_hands_the_worker_back_while_verdicts_wait_and_resumes_where_it_stopped(sessions) -> None:
-    image_id = analysed_image(sessions, report_id="r" * 32)
-    detector, queue = FakeDetector(), RecordingQueue()
-    maps = mapper(sessions, detector, queue, waiting=[True, False, False, False])
-    assert maps.run(image_id) == "yielded"
-    row = stored(sessions, image_id)
-    assert (row.region_map_state, row.region_map_attempts) == ("PENDING", 0)  # handing back is no failure
-    assert len(row.region_map["probs"]) == STEP_REGIONS and queue.maps == [image_id] and queue.reports == []
+def set_map_state(sessions: sessionmaker[Session], image_id: str, state: str, age: timedelta = timedelta(0)) -> None:
+    with unit_of_work(sessions) as session:
+        session.execute(update(Analysis).where(Analysis.image_id == image_id).values(
+            region_map_state=state, region_map_update_time=utcnow() - age))
 
-    assert maps.run(image_id) == "ready"
+
+def test_a_fresh_verdict_leaves_its_map_deferred_unless_a_report_waits_for_it(sessions) -> None:
+    assert stored(sessions, analysed_image(sessions)).region_map_state == "DEFERRED"
+    assert stored(sessions, analysed_image(sessions, report_id="r" * 32)).region_map_state == "PENDING"
+
+
+def test_an_idle_map_hands_the_worker_back_deferred_without_queueing_and_resumes_where_it_stopped(sessions) -> None:
+    image_id = analysed_image(sessions)
+    detector, queue = FakeDetector(), RecordingQueue()
+    maps = mapper(sessions, detector, queue, waiting=[False, True])
+    assert maps.idle_map_candidate() == image_id and queue.maps == [(image_id, False)]
+    assert maps.run(image_id, idle=True) == "yielded"
+    row = stored(sessions, image_id)
+    assert (row.region_map_state, row.region_map_attempts) == ("DEFERRED", 0)  # handing back is no failure
+    assert len(row.region_map["probs"]) == STEP_REGIONS and queue.maps == [(image_id, False)]  # nothing re-sent
+
+    assert maps.idle_map_candidate() == image_id  # the next idle moment takes it up again
+    assert maps.run(image_id, idle=True) == "ready"
     row = stored(sessions, image_id)
     assert row.region_map_state == "READY" and len(row.region_map["probs"]) == 20
     assert len(detector.scored) == 20  # no region scored twice
     assert "towards the left and towards the right" in row.region_map["disagreement"]
-    assert queue.reports == ["r" * 32]  # the automatic report waited for the map
     assert maps.run(image_id) == "skipped"  # a redelivered task finds nothing to do
 
 
-def test_a_map_left_running_by_a_dead_worker_is_found_and_taken_over(sessions) -> None:
+def test_a_needed_map_runs_to_the_end_while_verdicts_wait_and_then_builds_the_waiting_report(sessions) -> None:
+    image_id = analysed_image(sessions, report_id="r" * 32)
+    queue = RecordingQueue()
+    assert mapper(sessions, FakeDetector(), queue, waiting=[True] * 30).run(image_id) == "ready"
+    assert stored(sessions, image_id).region_map_state == "READY" and queue.reports == ["r" * 32]
+
+
+def test_idle_workers_map_only_the_newest_recent_deferred_image_and_nothing_while_work_waits(sessions) -> None:
+    with unit_of_work(sessions) as session:  # the shared database holds other tests' deferred maps
+        session.execute(update(Analysis).where(Analysis.region_map_state == "DEFERRED")
+                        .values(region_map_state="READY"))
+    old = analysed_image(sessions, age=timedelta(hours=2))
+    older, newer = analysed_image(sessions, age=timedelta(minutes=2)), analysed_image(sessions)
+    queue = RecordingQueue()
+    assert mapper(sessions, FakeDetector(), queue, waiting=[True]).idle_map_candidate() is None  # busy
+    maps = mapper(sessions, FakeDetector(), queue, waiting=[])
+    assert maps.idle_map_candidate() == newer and maps.idle_map_candidate() == older
+    assert stored(sessions, newer).region_map_state == "PENDING"
+    assert queue.maps == [(newer, False), (older, False)]
+    assert stored(sessions, old).region_map_state == "DEFERRED"  # past the idle age: made on request only
+
+
+def test_asking_for_a_map_queues_it_once_ahead_of_the_backlogs_however_often_one_polls(sessions) -> None:
     image_id = analysed_image(sessions)
-    with unit_of_work(sessions) as session:
-        session.execute(update(Analysis).where(Analysis.image_id == image_id).values(
-            region_map_state="RUNNING", region_map_attempts=1, region_map_update_time=utcnow() - timedelta(hours=1)))
-    maps = mapper(sessions, FakeDetector(), RecordingQueue(), waiting=[])
-    assert image_id in maps.stale_image_ids()
-    assert maps.run(image_id) == "ready"
-    assert stored(sessions, image_id).region_map_attempts == 2
+    queue, marks = RecordingQueue(), Marks()
+    maps = mapper(sessions, FakeDetector(), queue, waiting=[], marks=marks)
+    maps.request(image_id)
+    maps.request(image_id)
+    assert stored(sessions, image_id).region_map_state == "PENDING" and queue.maps == [(image_id, True)]
+    assert maps.run(image_id) == "ready" and not marks.marked(image_id)  # done: a later ask is a new one
+
+
+def test_an_idle_map_asked_for_while_it_ran_goes_to_the_front_when_it_hands_back(sessions) -> None:
+    image_id = analysed_image(sessions)
+    queue, marks = RecordingQueue(), Marks({"placeholder"})
+    maps = mapper(sessions, FakeDetector(), queue, waiting=[False, True], marks=marks)
+    maps.idle_map_candidate()
+    marks.mark(image_id)
+    assert maps.run(image_id, idle=True) == "yielded"
+    assert queue.maps == [(image_id, False), (image_id, True)]
+
+
+def test_stale_maps_are_queued_again_when_needed_and_deferred_otherwise(sessions) -> None:
+    dead_idle, asked = analysed_image(sessions), analysed_image(sessions)
+    reported = analysed_image(sessions, report_id="r" * 32)
+    for image_id in (dead_idle, asked, reported):
+        set_map_state(sessions, image_id, "RUNNING", age=timedelta(hours=1))
+    queue, marks = RecordingQueue(), Marks({asked})
+    maps = mapper(sessions, FakeDetector(), queue, waiting=[], marks=marks)
+    assert maps.recover_stale() >= 3  # the shared database may hold other tests' stale maps too
+    assert stored(sessions, dead_idle).region_map_state == "DEFERRED"
+    assert queue.maps == [(asked, True)]
+    assert (reported, stored(sessions, reported).owner_id) in queue.report_maps
+    assert maps.run(asked) == "ready" and stored(sessions, asked).region_map_attempts == 1
 
 
 def test_a_map_interrupted_too_often_fails_with_a_reason(sessions) -> None:
     image_id = analysed_image(sessions)
     with unit_of_work(sessions) as session:
-        session.execute(update(Analysis).where(Analysis.image_id == image_id).values(region_map_attempts=3))
+        session.execute(update(Analysis).where(Analysis.image_id == image_id).values(region_map_attempts=3,
+                                                                                    region_map_state="PENDING"))
     assert mapper(sessions, FakeDetector(), RecordingQueue(), waiting=[]).run(image_id) == "failed"
     row = stored(sessions, image_id)
     assert row.region_map_state == "FAILED" and "interrupted too many times" in row.region_map["reason"]

@@ -98,8 +98,9 @@ class ResultsServiceServicer:
     def GetRegionMap(self, request, context):
         """GetRegionMap returns a PNG picture of where the pixel model sees generation traces: the image,
         downscaled, with one colour per region of the region map and a legend. Owner or ADMIN; others get
-        NOT_FOUND. FAILED_PRECONDITION (REGION_MAP_NOT_READY) until the map is READY, REGION_MAP_UNAVAILABLE
-        when the image has none (too small, or the map failed).
+        NOT_FOUND. FAILED_PRECONDITION (REGION_MAP_NOT_READY, with RetryInfo) until the map is READY; the first
+        such call asks for the map, which is then made ahead of other accounts' queued analyses.
+        REGION_MAP_UNAVAILABLE when the image has none (too small, or the map failed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -44,6 +44,11 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         def rejected(error: DomainError, size: int, sha256: str, filename: str) -> None:
             ingestion.record_rejection(principal, error, size, sha256, filename, request_id=request_id, peer=peer)
 
+        try:  # before a byte is read: a refused client has sent (and we have stored) nothing
+            await self._run(self._c.admission.admit_upload, principal)
+        except DomainError as error:
+            rejected(error, 0, "", "")
+            raise
         upload = await receive_upload(_messages(request_iterator), ingestion.limits, rejected)
         self._c.metrics.upload_bytes.inc(len(upload.data))
         image, duplicate = await self._offload.run_abandonable(ingestion.accept, principal, upload,

@@ -105,13 +105,17 @@ class FakeResults(results_pb2_grpc.ResultsServiceServicer):
 
 
 class FakeIngestion(ingestion_pb2_grpc.IngestionServiceServicer):
-    def __init__(self, auth: FakeAuth, unavailable_times: int = 0) -> None:
+    def __init__(self, auth: FakeAuth, unavailable_times: int = 0, refusals: list[str] | None = None) -> None:
         self.auth = auth
         self.unavailable_times = unavailable_times
+        self.refusals = refusals or []  # admission refusals to give first, before reading the stream
         self.streams: list[list[ingestion_pb2.UploadImageRequest]] = []
 
     def UploadImage(self, request_iterator, context):  # noqa: N802
         self.auth.check(context)
+        if self.refusals:
+            abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "Try again shortly", self.refusals.pop(0),
+                  retry_after_seconds=1.5)
         messages = list(request_iterator)
         self.streams.append(messages)
         if self.unavailable_times:
@@ -244,6 +248,24 @@ def test_upload_without_request_id_is_not_retried_but_with_one_it_is(server, aut
     assert response.image.id == "img-1"
     assert len(ingestion.streams) == 3
     assert ingestion.streams[-1][0].metadata.request_id == "once"
+
+
+def test_an_upload_refused_by_admission_is_sent_again_after_the_servers_retry_delay(server, auth, tmp_path: Path):
+    address = started(server, auth, ingestion := FakeIngestion(auth, refusals=["ANALYSIS_QUEUE_FULL",
+                                                                            "UPLOAD_RATE_LIMITED"]))
+    slept: list[float] = []
+    with signed_in(address, sleep=slept.append) as client:
+        response = client.upload(b"x" * 10, "photo.jpg")  # no request id: safe anyway, nothing was stored
+    assert response.image.id == "img-1" and len(ingestion.streams) == 1
+    assert len(slept) == 2 and all(delay >= 1.5 for delay in slept)  # the server's RetryInfo wins
+
+
+def test_an_admission_refusal_that_outlasts_the_retry_budget_reaches_the_caller(server, auth):
+    address = started(server, auth, FakeIngestion(auth, refusals=["ANALYSIS_QUEUE_FULL"] * 5))
+    with signed_in(address, sleep=lambda _: None) as client, pytest.raises(PixelCheckError) as caught:
+        client.upload(b"x" * 10, "photo.jpg")
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "ANALYSIS_QUEUE_FULL")
+    assert caught.value.retry_after_seconds == 1.5
 
 
 def test_unreachable_server_is_reported_as_unreachable_after_its_deadline():

@@ -1,0 +1,183 @@
+"""A fair queue of analysis work in Redis, in front of the Celery broker.
+
+Why in front of the broker: Celery on Redis consumes a fixed list of queues first in, first out, so one
+principal's backlog delays everyone queued behind it. Instead, each accepted item goes into its principal's
+own queue here, and one anonymous "run the next item" task goes to the broker. Whichever worker takes such
+a task asks this queue, which hands out the head of the principal with the lowest virtual time and
+advances that principal by 1 / weight (start-time fair queuing: with equal weights, principals take turns;
+a principal that arrives late starts at the current virtual time, so no banked credit and no penalty).
+
+All of it is Lua scripts, atomic in Redis, so any number of servers and workers on any number of machines
+share one order. Exactly-once stays with the database claim (pipeline.py): an item popped by a worker that
+then died is found again by the reconciler, like a lost broker message. Tokens and items balance: every
+push sends one token, a token that finds nothing is a no-op, and a duplicate push of a waiting item adds
+no second item.
+
+Keys (under "<prefix>:fair"): active (ZSET principal -> virtual time), q:<principal> (ZSET item -> enqueue
+ms), r:<principal> (ZSET running item -> start ms), class:<class> (ZSET "<principal> <item>" -> enqueue ms,
+for depth and oldest-age metrics), meta:<principal> ("<class>|<weight>"), last:<principal> (the virtual
+time it left at), clock (the virtual time of the last item handed out). Keys of idle principals expire.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from pixelcheck.scheduling.policy import PRINCIPAL_CLASSES, Share
+
+ANALYSIS, REGION_MAP = "a", "m"  # item kinds: an analysis, or a region map someone needs (a report)
+_IDLE_KEY_SECONDS = 24 * 3600
+
+_PUSH = """
+local p, who, item, at, meta = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local class = string.match(meta, '^([^|]+)')
+local added = redis.call('ZADD', p..':q:'..who, 'NX', at, item)
+redis.call('SET', p..':meta:'..who, meta, 'EX', ARGV[6])
+redis.call('EXPIRE', p..':q:'..who, ARGV[6])
+if added == 1 then redis.call('ZADD', p..':class:'..class, 'NX', at, who..' '..item) end
+if not redis.call('ZSCORE', p..':active', who) then
+  local v = tonumber(redis.call('GET', p..':clock') or '0')
+  local last = tonumber(redis.call('GET', p..':last:'..who) or '0')
+  if last > v then v = last end
+  redis.call('ZADD', p..':active', v, who)
+end
+return added
+"""
+
+_POP = """
+local p, now = ARGV[1], tonumber(ARGV[2])
+for _ = 1, 16 do
+  local top = redis.call('ZRANGE', p..':active', 0, 0, 'WITHSCORES')
+  if #top == 0 then return false end
+  local who, v = top[1], tonumber(top[2])
+  local q = p..':q:'..who
+  local head = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+  if #head == 0 then
+    redis.call('ZREM', p..':active', who)
+  else
+    local item, at = head[1], head[2]
+    redis.call('ZREM', q, item)
+    local meta = redis.call('GET', p..':meta:'..who) or 'USER|1'
+    local class, weight = string.match(meta, '^([^|]+)|(.+)$')
+    redis.call('ZREM', p..':class:'..class, who..' '..item)
+    local nextv = v + 1 / (tonumber(weight) or 1)
+    redis.call('SET', p..':clock', tostring(v))
+    if redis.call('ZCARD', q) == 0 then
+      redis.call('ZREM', p..':active', who)
+      redis.call('SET', p..':last:'..who, tostring(nextv), 'EX', ARGV[3])
+    else
+      redis.call('ZADD', p..':active', nextv, who)
+    end
+    redis.call('ZADD', p..':r:'..who, now, item)
+    redis.call('EXPIRE', p..':r:'..who, ARGV[3])
+    return {who, item, at, class}
+  end
+end
+return false
+"""
+
+_PENDING = """
+local p, who, since = ARGV[1], ARGV[2], ARGV[3]
+redis.call('ZREMRANGEBYSCORE', p..':r:'..who, '-inf', '('..since)
+local mine = redis.call('ZCARD', p..':q:'..who) + redis.call('ZCARD', p..':r:'..who)
+local everyone = 0
+for i = 4, #ARGV do everyone = everyone + redis.call('ZCARD', p..':class:'..ARGV[i]) end
+return {mine, everyone}
+"""
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One item handed to a worker."""
+
+    principal_id: str
+    kind: str  # ANALYSIS or REGION_MAP
+    image_id: str
+    enqueued_ms: int
+    principal_class: str
+
+    @property
+    def waited_seconds(self) -> float:
+        return max(0.0, time.time() - self.enqueued_ms / 1000)
+
+
+@dataclass(frozen=True)
+class ClassDepth:
+    principal_class: str
+    waiting: int
+    oldest_age_seconds: float
+
+
+class FairQueue:
+    """The fair queue's operations; `running_timeout` bounds how long a popped item counts as running."""
+
+    def __init__(self, client: redis.Redis, prefix: str, *, running_timeout_seconds: float) -> None:
+        self._redis = client
+        self._prefix = f"{prefix}:fair"
+        self._running_timeout = running_timeout_seconds
+        self._push = client.register_script(_PUSH)
+        self._pop = client.register_script(_POP)
+        self._pending = client.register_script(_PENDING)
+
+    def push(self, share: Share, kind: str, image_id: str) -> bool:
+        """Queue an item for its principal; False when it was already waiting."""
+        meta = f"{share.principal_class}|{share.weight!r}"
+        return bool(self._push(args=[self._prefix, share.principal_id, f"{kind}:{image_id}",
+                                     int(time.time() * 1000), meta, _IDLE_KEY_SECONDS]))
+
+    def share_of(self, principal_id: str) -> Share:
+        """The class and weight last seen for a principal (USER, 1 when unknown), for re-queued work."""
+        raw = self._redis.get(f"{self._prefix}:meta:{principal_id}")
+        if not raw:
+            return Share(principal_id)
+        name, _, weight = raw.decode().partition("|")
+        return Share(principal_id, name, float(weight or 1.0))
+
+    def pop(self) -> WorkItem | None:
+        """The next item in fair order, now counted as running for its principal; None when all are empty."""
+        got = self._pop(args=[self._prefix, int(time.time() * 1000), _IDLE_KEY_SECONDS])
+        if not got:
+            return None
+        who, item, at, name = (v.decode() if isinstance(v, bytes) else str(v) for v in got)
+        kind, _, image_id = item.partition(":")
+        return WorkItem(who, kind, image_id, int(float(at)), name)
+
+    def done(self, item: WorkItem) -> None:
+        """The item stopped running (finished, failed or handed back)."""
+        self._redis.zrem(f"{self._prefix}:r:{item.principal_id}", f"{item.kind}:{item.image_id}")
+
+    def requeue(self, item: WorkItem) -> None:
+        """Put a popped item back (its worker could not run it now), keeping its place by enqueue time."""
+        self.done(item)
+        share = self.share_of(item.principal_id)
+        meta = f"{share.principal_class}|{share.weight!r}"
+        self._push(args=[self._prefix, item.principal_id, f"{item.kind}:{item.image_id}", item.enqueued_ms,
+                         meta, _IDLE_KEY_SECONDS])
+
+    def pending(self, principal_id: str) -> tuple[int, int]:
+        """(items queued or running for this principal, items queued for everyone)."""
+        since = int((time.time() - self._running_timeout) * 1000)
+        mine, everyone = self._pending(args=[self._prefix, principal_id, since, *PRINCIPAL_CLASSES])
+        return int(mine), int(everyone)
+
+    def depths(self) -> list[ClassDepth]:
+        """Waiting items and the oldest one's age, per principal class."""
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for name in PRINCIPAL_CLASSES:
+            pipe.zcard(f"{self._prefix}:class:{name}")
+            pipe.zrange(f"{self._prefix}:class:{name}", 0, 0, withscores=True)
+        replies = pipe.execute()
+        depths = []
+        for i, name in enumerate(PRINCIPAL_CLASSES):
+            count, head = replies[2 * i], replies[2 * i + 1]
+            age = max(0.0, now - head[0][1] / 1000) if head else 0.0
+            depths.append(ClassDepth(name, int(count), round(age, 3)))
+        return depths
+
+    def waiting(self) -> int:
+        """Items waiting, all principals together."""
+        return sum(d.waiting for d in self.depths())

@@ -1,0 +1,150 @@
+"""The fair queue and admission control on a real Redis: principals take turns by weight, a backlog delays
+only its owner, and uploads past a cap or a rate are refused with a retry delay."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from pixelcheck.errors import TooLarge, Unavailable
+from pixelcheck.iam.principal import Principal
+from pixelcheck.scheduling.admission import Admission
+from pixelcheck.scheduling.dispatch import FairDispatcher
+from pixelcheck.scheduling.fair_queue import ANALYSIS, REGION_MAP, FairQueue
+from pixelcheck.scheduling.policy import SchedulingPolicy, Share, UploadRate
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def queue(client: redis.Redis, redis_key_prefix: str) -> FairQueue:
+    return FairQueue(client, f"{redis_key_prefix}-fq-{secrets.token_hex(3)}", running_timeout_seconds=60)
+
+
+def drain(queue: FairQueue) -> list[str]:
+    order = []
+    while (item := queue.pop()) is not None:
+        order.append(f"{item.principal_id}:{item.image_id}")
+        queue.done(item)
+    return order
+
+
+def test_a_late_principal_takes_turns_with_a_backlog_instead_of_waiting_behind_it(queue: FairQueue) -> None:
+    a, b = Share("alice"), Share("bob")
+    for n in range(6):
+        queue.push(a, ANALYSIS, f"a{n}")
+    first = queue.pop()
+    assert first is not None and first.image_id == "a0"
+    queue.done(first)
+    queue.push(b, ANALYSIS, "b0")
+    queue.push(b, ANALYSIS, "b1")
+    assert drain(queue) == ["bob:b0", "alice:a1", "bob:b1", "alice:a2", "alice:a3", "alice:a4", "alice:a5"]
+
+
+def test_a_principal_with_twice_the_weight_gets_two_turns_per_round(queue: FairQueue) -> None:
+    for n in range(4):
+        queue.push(Share("svc", "SERVICE", 2.0), ANALYSIS, f"s{n}")
+        queue.push(Share("ann"), ANALYSIS, f"u{n}")
+    order = [entry.split(":")[0] for entry in drain(queue)]
+    assert order[:6].count("svc") == 4 and order[:6].count("ann") == 2
+
+
+def test_an_item_already_waiting_is_not_queued_twice_and_a_requeued_item_keeps_its_place(queue: FairQueue) -> None:
+    share = Share("carol")
+    assert queue.push(share, ANALYSIS, "x") and not queue.push(share, ANALYSIS, "x")
+    queue.push(share, REGION_MAP, "y")
+    item = queue.pop()
+    assert item is not None and (item.kind, item.image_id, item.principal_class) == (ANALYSIS, "x", "USER")
+    assert queue.pending("carol") == (2, 1)  # one running, one waiting; one waiting service-wide
+    queue.requeue(item)
+    assert drain(queue) == ["carol:x", "carol:y"]
+    assert queue.pending("carol") == (0, 0)
+
+
+def test_depths_count_waiting_items_per_principal_class_with_the_oldest_age(queue: FairQueue) -> None:
+    queue.push(Share("pro", "PROFESSIONAL", 2.0), ANALYSIS, "p")
+    queue.push(Share("dan"), ANALYSIS, "d")
+    depths = {d.principal_class: d for d in queue.depths()}
+    assert depths["PROFESSIONAL"].waiting == 1 and depths["USER"].waiting == 1 and depths["SERVICE"].waiting == 0
+    assert depths["USER"].oldest_age_seconds >= 0.0 and queue.waiting() == 2
+
+
+def policy(cap: int = 0, service_cap: int = 0, rate: UploadRate | None = None) -> SchedulingPolicy:
+    names = ("USER", "PROFESSIONAL", "ADMIN", "SERVICE")
+    return SchedulingPolicy(weights=dict.fromkeys(names, 1.0), pending_caps=dict.fromkeys(names, cap),
+                            service_pending_cap=service_cap, upload_rates=dict.fromkeys(names, rate),
+                            queue_full_retry_seconds=3.0)
+
+
+def user(name: str) -> Principal:
+    return Principal(user_id=name, roles=frozenset({"USER"}))
+
+
+def test_a_principal_at_its_cap_of_queued_and_running_analyses_is_refused_with_a_retry_delay(
+        client: redis.Redis, queue: FairQueue, redis_key_prefix: str) -> None:
+    refusals: list[str] = []
+    admission = Admission(client, redis_key_prefix, policy(cap=2), queue, on_refusal=refusals.append)
+    queue.push(Share("erin"), ANALYSIS, "e1")
+    admission.admit_upload(user("erin"))
+    queue.push(Share("erin"), ANALYSIS, "e2")
+    with pytest.raises(TooLarge) as refused:
+        admission.admit_upload(user("erin"))
+    assert refused.value.reason == "ANALYSIS_QUEUE_FULL" and refused.value.retry_after_seconds == 3.0
+    assert refused.value.metadata == {"scope": "principal", "limit": "2", "pending": "2"}
+    admission.admit_upload(user("frank"))  # another principal is not affected
+    assert refusals == ["ANALYSIS_QUEUE_FULL"]
+
+
+def test_the_service_wide_cap_refuses_everyone_once_that_many_analyses_wait(
+        client: redis.Redis, queue: FairQueue, redis_key_prefix: str) -> None:
+    admission = Admission(client, redis_key_prefix, policy(service_cap=2), queue)
+    queue.push(Share("gina"), ANALYSIS, "g1")
+    queue.push(Share("hal"), ANALYSIS, "h1")
+    with pytest.raises(TooLarge) as refused:
+        admission.admit_upload(user("ivan"))
+    assert refused.value.reason == "ANALYSIS_QUEUE_FULL" and refused.value.metadata["scope"] == "service"
+
+
+def test_uploads_past_the_rate_bucket_are_refused_until_the_next_token_arrives(
+        client: redis.Redis, queue: FairQueue, redis_key_prefix: str) -> None:
+    prefix = f"{redis_key_prefix}-rate-{secrets.token_hex(3)}"
+    admission = Admission(client, prefix, policy(rate=UploadRate(per_second=0.5, burst=2)), queue)
+    other_process = Admission(client, prefix, policy(rate=UploadRate(per_second=0.5, burst=2)), queue)
+    admission.admit_upload(user("jo"))
+    other_process.admit_upload(user("jo"))  # one bucket for every server process
+    with pytest.raises(TooLarge) as refused:
+        admission.admit_upload(user("jo"))
+    assert refused.value.reason == "UPLOAD_RATE_LIMITED"
+    assert refused.value.retry_after_seconds is not None and 0 < refused.value.retry_after_seconds <= 2.0
+    admission.admit_upload(user("kim"))  # buckets are per principal
+
+
+def test_a_worker_puts_an_item_back_in_its_place_when_the_database_is_unavailable(queue: FairQueue) -> None:
+    ran: list[str] = []
+    waits: list[tuple[str, float]] = []
+
+    def analyse(image_id: str) -> str:
+        if not ran:
+            ran.append("refused")
+            raise Unavailable("database down")
+        ran.append(image_id)
+        return "succeeded"
+
+    dispatcher = FairDispatcher(queue, analyse=analyse, map_regions=lambda i: "ready", when_idle=lambda: None,
+                                observe_wait=lambda name, seconds: waits.append((name, seconds)))
+    queue.push(Share("lee"), ANALYSIS, "l1")
+    queue.push(Share("lee"), REGION_MAP, "l2")
+    with pytest.raises(Unavailable):
+        dispatcher.run_next()
+    assert queue.pending("lee") == (2, 2)  # l1 waits again, not running
+    assert dispatcher.run_next() == "succeeded" and ran == ["refused", "l1"]
+    assert dispatcher.run_next() == "ready" and dispatcher.run_next() == "empty"
+    assert queue.pending("lee") == (0, 0) and [name for name, _ in waits] == ["USER"] * 3
