@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pixelcheck.iam.service import Identity
     from pixelcheck.iam.service_tokens import ServiceTokens
     from pixelcheck.iam.tokens import TokenService
+    from pixelcheck.ingestion.importing import UrlImports
     from pixelcheck.ingestion.service import Ingestion
     from pixelcheck.metrics import Metrics
     from pixelcheck.reports.service import Reports
@@ -90,6 +91,24 @@ class Container:
         return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                          queue=self.queue, audit=self.audit_recorder, limits=limits,
                          page_token_key=token_key(s.jwt_secret, "images"))
+
+    @cached_property
+    def url_imports(self) -> UrlImports:
+        """ImportImage: the SSRF-guarded fetch, the per-user import rate limit, then the upload path."""
+        from pixelcheck.ingestion.import_quota import ImportQuota
+        from pixelcheck.ingestion.importing import UrlImports
+        from pixelcheck.ingestion.url_fetch import FetchLimits, UrlFetcher
+        from pixelcheck.ingestion.url_policy import FetchPolicy
+
+        s = self.settings
+        networks, hosts = s.url_fetch_allowed
+        policy = FetchPolicy(allowed_networks=networks, allowed_hosts=hosts, extra_ports=s.url_fetch_extra_ports)
+        limits = FetchLimits(max_bytes=s.upload_max_bytes, connect_timeout_seconds=s.url_fetch_connect_timeout_seconds,
+                             read_timeout_seconds=s.url_fetch_read_timeout_seconds,
+                             total_timeout_seconds=s.url_fetch_timeout_seconds)
+        quota = ImportQuota(self.redis, self.keys, limit=s.url_import_rate_limit,
+                            window_seconds=s.url_import_rate_window_seconds)
+        return UrlImports(ingestion=self.ingestion, fetcher=UrlFetcher(policy, limits), quota=quota)
 
     @cached_property
     def results(self) -> Results:

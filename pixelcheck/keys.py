@@ -22,6 +22,9 @@ class RedisKeys:
     def signin_familiar(self, login_digest: str) -> str:
         return f"{self.prefix}:signin-familiar:{login_digest}"
 
+    def url_imports(self, user_id: str, window: int) -> str:
+        return f"{self.prefix}:url-imports:{user_id}:{window}"
+
     @property
     def celery_queue(self) -> str:
         return f"{self.prefix}.tasks"

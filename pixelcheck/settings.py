@@ -66,6 +66,13 @@ class Settings:
     upload_chunk_max_bytes: int = MIB
     image_max_side: int = 12_000
     image_max_pixels: int = 50_000_000
+    url_fetch_allow: str = ""  # ImportImage: CIDRs, addresses or host names let in despite the address rules
+    url_fetch_ports: str = ""  # ImportImage: ports fetched besides 80 and 443 (public addresses)
+    url_fetch_connect_timeout_seconds: float = 5.0
+    url_fetch_read_timeout_seconds: float = 10.0  # longest silence while reading
+    url_fetch_timeout_seconds: float = 30.0  # the whole fetch, redirects included
+    url_import_rate_limit: int = 60  # ImportImage calls per user per window
+    url_import_rate_window_seconds: int = 60
     blob_store: str = "database"  # database | filesystem | s3
     blob_dir: str = ""  # default: <data_dir>/blobs
     blob_orphan_grace_seconds: int = 3600  # the sweep removes unreferenced objects older than this (s3)
@@ -113,6 +120,30 @@ class Settings:
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """PIXELCHECK_TRUSTED_PROXIES parsed (comma- or space-separated CIDRs or single addresses)."""
         return _networks(self.trusted_proxies)
+
+    @property
+    def url_fetch_allowed(self) -> tuple[tuple[IPv4Network | IPv6Network, ...], frozenset[str]]:
+        """PIXELCHECK_URL_FETCH_ALLOW parsed: (networks, lower-case host names)."""
+        networks: list[IPv4Network | IPv6Network] = []
+        hosts: set[str] = set()
+        for entry in self.url_fetch_allow.replace(",", " ").split():
+            try:
+                networks.append(ip_network(entry, strict=False))
+            except ValueError:
+                host = entry.lower().rstrip(".")
+                if not host or "/" in host or ":" in host:
+                    raise SettingsError(f"PIXELCHECK_URL_FETCH_ALLOW: {entry!r} is neither a CIDR, an address "
+                                        "nor a host name") from None
+                hosts.add(host)
+        return tuple(networks), frozenset(hosts)
+
+    @property
+    def url_fetch_extra_ports(self) -> frozenset[int]:
+        """PIXELCHECK_URL_FETCH_PORTS parsed."""
+        ports = self.url_fetch_ports.replace(",", " ").split()
+        if not all(p.isdigit() and 0 < int(p) < 65536 for p in ports):
+            raise SettingsError(f"PIXELCHECK_URL_FETCH_PORTS={self.url_fetch_ports!r}: expected TCP ports, e.g. 8080")
+        return frozenset(int(p) for p in ports)
 
     @property
     def uses_sqlite(self) -> bool:
@@ -189,10 +220,13 @@ class Settings:
                      "signin_login_max_delay_seconds", "signin_address_max_failures",
                      "signin_familiar_address_seconds", "revocation_refresh_seconds",
                      "service_token_last_used_flush_seconds", "worker_concurrency", "report_max_images",
-                     "audit_batch_size", "blob_orphan_grace_seconds"):
+                     "audit_batch_size", "blob_orphan_grace_seconds", "url_fetch_connect_timeout_seconds",
+                     "url_fetch_read_timeout_seconds", "url_fetch_timeout_seconds", "url_import_rate_limit",
+                     "url_import_rate_window_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         _networks(self.trusted_proxies)
+        _ = self.url_fetch_allowed, self.url_fetch_extra_ports
 
 
 def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -28,6 +28,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     f"{_P}IngestionService/GetImage": ANYONE,
     f"{_P}IngestionService/ListImages": ANYONE,
     f"{_P}IngestionService/DeleteImage": PEOPLE,
+    f"{_P}IngestionService/ImportImage": PEOPLE,
     f"{_P}ResultsService/GetResult": ANYONE,
     f"{_P}ResultsService/WatchAnalysis": ANYONE,
     f"{_P}ResultsService/ListResults": ANYONE,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from pixelcheck.errors import InvalidInput, TooLarge
+from pixelcheck.ids import EXTERNAL_ID, EXTERNAL_ID_RULE
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME_MAX = 255
@@ -30,6 +31,7 @@ class UploadMetadata:
     content_type: str
     sha256: str
     request_id: str
+    external_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,21 +58,31 @@ def clean_filename(name: str) -> str:
     return "".join(ch for ch in base if ch.isprintable()).strip()
 
 
+def identifier_violations(prefix: str, *, filename: str, request_id: str, external_id: str,
+                          filename_required: bool = True) -> list[tuple[str, str]]:
+    """What is wrong with the names an upload or import carries (filename already cleaned)."""
+    violations: list[tuple[str, str]] = []
+    if not filename and filename_required:
+        violations.append((f"{prefix}filename", "is required (a file name, without a path)"))
+    elif len(filename) > _FILENAME_MAX:
+        violations.append((f"{prefix}filename", f"must be at most {_FILENAME_MAX} characters"))
+    if len(request_id) > 128 or (request_id and not request_id.isprintable()):
+        violations.append((f"{prefix}request_id", "must be at most 128 printable characters"))
+    if external_id and not EXTERNAL_ID.match(external_id):
+        violations.append((f"{prefix}external_id", EXTERNAL_ID_RULE))
+    return violations
+
+
 def validate_metadata(meta: UploadMetadata, limits: UploadLimits) -> UploadMetadata:
     """Checks the first message of an upload. Raises InvalidInput listing every bad field, or TooLarge."""
-    violations: list[tuple[str, str]] = []
     filename = clean_filename(meta.filename)
-    if not filename:
-        violations.append(("metadata.filename", "is required (a file name, without a path)"))
-    elif len(filename) > _FILENAME_MAX:
-        violations.append(("metadata.filename", f"must be at most {_FILENAME_MAX} characters"))
+    violations = identifier_violations("metadata.", filename=filename, request_id=meta.request_id,
+                                       external_id=meta.external_id)
     if meta.size_bytes <= 0:
         violations.append(("metadata.size_bytes", "is required and must be positive"))
     sha = meta.sha256.lower()
     if sha and not SHA256_HEX.match(sha):
         violations.append(("metadata.sha256", "must be 64 hexadecimal characters"))
-    if len(meta.request_id) > 128 or (meta.request_id and not meta.request_id.isprintable()):
-        violations.append(("metadata.request_id", "must be at most 128 printable characters"))
     if len(meta.content_type) > 100:
         violations.append(("metadata.content_type", "must be at most 100 characters"))
     if violations:
@@ -80,7 +92,7 @@ def validate_metadata(meta: UploadMetadata, limits: UploadLimits) -> UploadMetad
         raise TooLarge(f"The image is {meta.size_bytes} bytes; the limit is {limits.max_bytes} bytes",
                        reason="UPLOAD_TOO_LARGE", metadata={"limit_bytes": str(limits.max_bytes)})
     return UploadMetadata(filename=filename, size_bytes=meta.size_bytes, content_type=meta.content_type,
-                          sha256=sha, request_id=meta.request_id)
+                          sha256=sha, request_id=meta.request_id, external_id=meta.external_id)
 
 
 def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
