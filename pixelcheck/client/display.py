@@ -108,8 +108,9 @@ def results_table(results: Sequence[results_pb2.AnalysisResult]) -> str:
     return table(("IMAGE ID", "FILE", "STATE", "LABEL", "CONFIDENCE", "BAND"), rows)
 
 
-def uploads_table(responses: Sequence[ingestion_pb2.UploadImageResponse]) -> str:
-    """One row per accepted upload."""
+def uploads_table(responses: Sequence[ingestion_pb2.UploadImageResponse | ingestion_pb2.ImportImageResponse]
+                  ) -> str:
+    """One row per accepted upload or import."""
     rows = [(r.image.id, r.image.filename, f"{r.image.width}x{r.image.height}", str(r.image.size_bytes),
              state_name(r.image.analysis_state), "yes" if r.duplicate else "") for r in responses]
     return table(("IMAGE ID", "FILE", "PIXELS", "BYTES", "STATE", "DUPLICATE"), rows)

@@ -150,16 +150,17 @@ class PixelCheckClient:
 
     # -- images and analyses ----------------------------------------------------------------------
     def upload(self, source: str | Path | bytes, filename: str | None = None, *,
-               request_id: str | None = None, content_type: str = "", progress: Progress | None = None,
-               timeout: float | None = None) -> ingestion_pb2.UploadImageResponse:
+               request_id: str | None = None, content_type: str = "", external_id: str = "",
+               progress: Progress | None = None, timeout: float | None = None) -> ingestion_pb2.UploadImageResponse:
         """Stream an image (a path or bytes) in 1 MiB chunks after a metadata message with its size and
-        SHA-256. Retried on UNAVAILABLE only when `request_id` makes the replay safe."""
+        SHA-256; `external_id` is an id of your own to find it by later. Retried on UNAVAILABLE only when
+        `request_id` makes the replay safe."""
         blob = UploadSource.of(source, filename)
 
         def messages() -> Iterator[ingestion_pb2.UploadImageRequest]:
             yield ingestion_pb2.UploadImageRequest(metadata=ingestion_pb2.UploadMetadata(
                 filename=blob.filename, size_bytes=blob.size, content_type=content_type,
-                sha256=blob.sha256, request_id=request_id or ""))
+                sha256=blob.sha256, request_id=request_id or "", external_id=external_id))
             sent = 0
             for chunk in blob.chunks(MIB):
                 yield ingestion_pb2.UploadImageRequest(chunk=chunk)
@@ -170,6 +171,17 @@ class PixelCheckClient:
         return self._invoke(lambda md, t: self._ingestion.UploadImage(messages(), metadata=md, timeout=t),
                             idempotent=request_id is not None,
                             timeout=timeout or max(self._timeout, UPLOAD_TIMEOUT))
+
+    def import_url(self, url: str, *, filename: str = "", external_id: str = "", request_id: str | None = None,
+                   timeout: float | None = None) -> ingestion_pb2.ImportImageResponse:
+        """Have the server fetch an image from an http(s) URL and analyse it like an upload. Retried on
+        UNAVAILABLE only when `request_id` makes the replay safe. Raises PixelCheckError: INVALID_ARGUMENT
+        (the URL, or an address the server refuses to fetch), FAILED_PRECONDITION (what the remote server
+        did: URL_TIMEOUT, URL_TOO_LARGE, URL_HTTP_ERROR ...), RESOURCE_EXHAUSTED (URL_IMPORT_RATE_LIMITED)."""
+        request = ingestion_pb2.ImportImageRequest(url=url, filename=filename, external_id=external_id,
+                                                   request_id=request_id or "")
+        return self._unary(self._ingestion.ImportImage, request, idempotent=request_id is not None,
+                           timeout=timeout or max(self._timeout, 60.0))
 
     def get_image(self, image_id: str) -> ingestion_pb2.Image:
         """One image (owner, ADMIN or SERVICE). NOT_FOUND when unknown or not visible."""
@@ -216,11 +228,14 @@ class PixelCheckClient:
         return self.get_result(image.id)  # the stream ended early: report what the server has
 
     def list_results(self, *, page_size: int = 0, page_token: str = "", label: str | int = 0,
-                     filename_contains: str = "", order_by: str = "") -> results_pb2.ListResultsResponse:
-        """One page of the caller's results; `label` is "ai", "real" or a Label value."""
+                     filename_contains: str = "", order_by: str = "",
+                     external_id: str = "") -> results_pb2.ListResultsResponse:
+        """One page of the caller's results; `label` is "ai", "real" or a Label value; `external_id` keeps
+        the results of images given that id."""
         request = results_pb2.ListResultsRequest(page_size=page_size, page_token=page_token,
                                                  label=enum_value(common_pb2.Label, "LABEL_", label),
-                                                 filename_contains=filename_contains, order_by=order_by)
+                                                 filename_contains=filename_contains, order_by=order_by,
+                                                 external_id=external_id)
         return self._unary(self._results.ListResults, request)
 
     def iter_results(self, **filters: str | int) -> Iterator[results_pb2.AnalysisResult]:

@@ -10,9 +10,12 @@ go to a fake DNS (the fetcher's resolver is replaced) so that no query leaves th
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
+from pathlib import Path
 
 import grpc
 import pytest
@@ -21,13 +24,16 @@ from pixelcheck.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc, results
 from sqlalchemy import func, select
 
 from pixelcheck.audit.models import AuditEvent
+from pixelcheck.client import PixelCheckClient, PixelCheckError
 from pixelcheck.ingestion.models import Image
 from pixelcheck.ingestion.url_fetch import USER_AGENT, system_resolve
 from pixelcheck.ingestion.url_policy import IPAddress
 from pixelcheck.settings import Settings
 from tests import images
-from tests.e2e.flows import SignedInUser, fails, new_user
+from tests.e2e.flows import PASSWORD, SignedInUser, fails, new_user, unique_username
 from tests.e2e.servers import LiveServer
+from tests.e2e.test_cli_client import signed_in_cli
+from tests.e2e.test_node_client import node, node_modules, run  # noqa: F401  (fixtures)
 from tests.e2e.uploads import state_name, upload, watch
 from tests.image_web_server import Exchange, ImageWebServer, gzip_body
 from tests.processes import WorkerProcess
@@ -248,6 +254,57 @@ async def test_imports_over_the_per_user_rate_are_resource_exhausted_with_retry_
     assert last.retry_delay_seconds is not None and 0 < last.retry_delay_seconds <= 3600
     other = await new_user(live_server.auth)  # per user: someone else is not affected
     assert (await fails(import_url(live_server, other, "http://10.0.0.1/x.jpg"))).reason == "URL_ADDRESS_NOT_ALLOWED"
+
+
+# -- SDK and CLI ----------------------------------------------------------------------------------------------
+async def test_sdk_import_url_returns_the_image_and_raises_the_refusal_reason(
+        live_server: LiveServer, web: ImageWebServer, dns: FakeDns) -> None:
+    def scenario() -> tuple[object, PixelCheckError]:
+        with PixelCheckClient(live_server.address) as client:
+            username = unique_username("sdk")
+            client.sign_up(username, f"{username}@example.org", PASSWORD)
+            client.sign_in(username, PASSWORD)
+            imported = client.import_url(web.url("/other.jpg"), external_id="sdk-1", request_id="sdk-req-1")
+            listed = client.list_results(external_id="sdk-1")
+            try:
+                client.import_url("http://169.254.169.254/latest/meta-data/")
+            except PixelCheckError as error:
+                return (imported, listed), error
+            raise AssertionError("the metadata address was imported")
+
+    (imported, listed), error = await asyncio.to_thread(scenario)
+    assert imported.image.external_id == "sdk-1" and imported.image.size_bytes == len(OTHER_PHOTO)  # type: ignore[attr-defined]
+    assert [r.image_id for r in listed.results] == [imported.image.id]  # type: ignore[attr-defined]
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and error.reason == "URL_ADDRESS_NOT_ALLOWED"
+
+
+async def test_cli_upload_of_a_url_imports_it_and_waits_for_the_verdict(
+        live_server: LiveServer, worker: WorkerProcess, web: ImageWebServer, dns: FakeDns, tmp_path: Path) -> None:
+    cli, _, user_id = await signed_in_cli(live_server, tmp_path)
+    run = await cli("client", "upload", web.url("/photo.jpg"), "--external-id", "cli-7", "--watch", "--json")
+    assert run.code == 0, run.stderr
+    [entry] = json.loads(run.stdout)
+    assert entry["upload"]["image"]["external_id"] == "cli-7"
+    assert entry["upload"]["image"]["source_url"] == web.url("/photo.jpg")
+    assert entry["result"]["state"] == "ANALYSIS_STATE_SUCCEEDED" and entry["result"]["external_id"] == "cli-7"
+    listed = await cli("client", "list", "--external-id", "cli-7", "--json")
+    assert listed.code == 0 and [r["image_id"] for r in json.loads(listed.stdout)] == [entry["upload"]["image"]["id"]]
+    refused = await cli("client", "upload", "http://10.0.0.1/x.jpg")
+    assert refused.code != 0 and "URL_ADDRESS_NOT_ALLOWED" in refused.stderr + refused.stdout
+
+
+async def test_node_client_imports_a_url_and_reads_the_verdict(
+        live_server: LiveServer, worker: WorkerProcess, web: ImageWebServer, dns: FakeDns, node: str,  # noqa: F811
+        node_modules: Path) -> None:  # noqa: F811
+    user = await new_user(live_server.auth, "node")
+    env = {**os.environ, "PIXELCHECK_ADDR": live_server.address, "PIXELCHECK_LOGIN": user.username,
+           "PIXELCHECK_PASSWORD": user.password, "PIXELCHECK_EXTERNAL_ID": "node-3"}
+    code, out, err = await run(node, "client.mjs", web.url("/photo.jpg"), env=env)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["content_type"] == "image/jpeg" and int(summary["size_bytes"]) == len(PHOTO)
+    assert summary["external_id"] == summary["result_external_id"] == "node-3"
+    assert summary["state"] == "ANALYSIS_STATE_SUCCEEDED" and summary["watch_result_matches"] is True
 
 
 # -- the SSRF suite -----------------------------------------------------------------------------------------
