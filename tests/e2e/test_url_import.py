@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
+import sys
 import time
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
@@ -419,3 +422,35 @@ async def test_a_dns_answer_that_is_internal_at_the_check_is_refused(
     failure = await fails(import_url(live_server, user, f"http://rebind.example.com:{internal.port}/photo.jpg"))
     assert failure.reason == "URL_ADDRESS_NOT_ALLOWED" and failure.info.metadata["address_class"] == "loopback"
     assert stored_images(live_server, user) == 0
+
+
+# -- the README -------------------------------------------------------------------------------------------
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_SECTION = "## Import by URL and your own ids"
+README_URL = "https://images.example.org/harbour.jpg"
+
+
+async def test_the_readme_import_commands_run_as_written(live_server: LiveServer, web: ImageWebServer,
+                                                         dns: FakeDns, tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "grpcurl").exists() or shutil.which("jq") is None:
+        pytest.skip("grpcurl (in .venv/bin) and jq are needed to run the README commands")
+    text = README.read_text(encoding="utf-8")
+    start = text.index(README_SECTION)
+    section = text[start:text.index("\n## ", start + len(README_SECTION))]
+    [block] = re.findall(r"^```sh\n(.*?)^```$", section, flags=re.S | re.M)
+    script = block.replace("ADDR=127.0.0.1:50051", f"ADDR={live_server.address}").replace(
+        README_URL, web.url("/other.jpg"))
+    user = await new_user(live_server.auth)
+    env = {**os.environ, "TOKEN": user.access_token, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    process = await asyncio.create_subprocess_exec("bash", "-euo", "pipefail", "-c", script, cwd=tmp_path, env=env,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    decoder, position, documents = json.JSONDecoder(), 0, []
+    while (position := out.decode().find("{", position)) >= 0:
+        document, position = decoder.raw_decode(out.decode(), position)
+        documents.append(document)
+    imported, listed = documents
+    assert imported["image"]["external_id"] == "case-2291" and imported["image"]["content_type"] == "image/jpeg"
+    assert [i["id"] for i in listed["images"]] == [imported["image"]["id"]]
