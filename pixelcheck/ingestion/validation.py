@@ -1,4 +1,7 @@
-"""Upload rules: the type is sniffed from the bytes, the image must decode fully within the size limits."""
+"""Upload rules: the type is sniffed from the bytes, the image must decode fully within the size limits.
+
+`sniff_content_type` (pixelcheck.image_formats) is re-exported here: it is the first upload rule.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pixelcheck.errors import InvalidInput, TooLarge
 from pixelcheck.ids import EXTERNAL_ID, EXTERNAL_ID_RULE
+from pixelcheck.image_formats import ACCEPTED_NAMES, PILLOW_FORMATS, SNIFF_BYTES, enable_decoders, sniff_content_type
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME_MAX = 255
@@ -39,17 +43,6 @@ class DecodedImage:
     content_type: str
     width: int
     height: int
-
-
-def sniff_content_type(head: bytes) -> str | None:
-    """The media type the first bytes prove, or None for anything but JPEG, PNG and WEBP."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def clean_filename(name: str) -> str:
@@ -101,11 +94,12 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
     Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE, CONTENT_TYPE_MISMATCH) or TooLarge
     (IMAGE_DIMENSIONS_TOO_LARGE) before any large allocation.
     """
-    content_type = sniff_content_type(data[:16])
+    content_type = sniff_content_type(data[:SNIFF_BYTES])
     if content_type is None:
-        raise InvalidInput("Only JPEG, PNG and WEBP images are accepted; these bytes are none of them",
+        raise InvalidInput(f"Only {ACCEPTED_NAMES} images are accepted; these bytes are none of them",
                            reason="UNSUPPORTED_TYPE")
-    expected_format = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[content_type]
+    expected_format = PILLOW_FORMATS[content_type]
+    enable_decoders()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -139,7 +133,8 @@ def _check_dimensions(width: int, height: int, limits: UploadLimits) -> None:
 def check_declared_type(declared: str, sniffed: str) -> None:
     """An advisory content_type that contradicts the bytes is a client error worth reporting."""
     declared = declared.split(";")[0].strip().lower()
-    aliases = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+    aliases = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/heif": "image/heic",
+               "image/heic-sequence": "image/heic", "image/heif-sequence": "image/heic"}
     declared = aliases.get(declared, declared)
     if declared and declared != "application/octet-stream" and declared != sniffed:
         raise InvalidInput(f"The bytes are {sniffed} but the metadata declares {declared}",

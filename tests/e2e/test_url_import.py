@@ -48,6 +48,7 @@ LIMIT_BYTES = 1024 * 1024
 RATE_LIMIT = 8
 PHOTO = images.jpeg(640, 480, seed=31)
 OTHER_PHOTO = images.jpeg(320, 240, seed=32)
+IPHONE_PHOTO = images.heic(640, 480, seed=33, exif=images.apple_exif("iPhone 15 Pro"))
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,7 @@ async def web(internal: ImageWebServer) -> AsyncIterator[ImageWebServer]:
     routes = {
         "/photo.jpg": photo,
         "/other.jpg": other,
+        "/IMG_1024.HEIC": lambda x: x.respond(200, IPHONE_PHOTO, "image/heic"),
         "/to-internal": lambda x: x.redirect(internal.url("/photo.jpg")),
         "/to-metadata": lambda x: x.redirect("http://169.254.169.254/latest/meta-data/"),
         "/to-loopback-name": lambda x: x.redirect(f"http://localhost:{internal.port}/photo.jpg"),
@@ -191,6 +193,18 @@ async def test_imported_url_is_analysed_to_a_verdict_with_its_external_id_everyw
     request = web.requests[-1]
     assert request.headers["user-agent"] == USER_AGENT and "cookie" not in request.headers
     assert request.headers["accept-encoding"] == "identity"
+
+
+async def test_an_imported_iphone_heic_is_analysed_with_its_camera_exif(
+        live_server: LiveServer, worker: WorkerProcess, web: ImageWebServer, dns: FakeDns) -> None:
+    user = await new_user(live_server.auth)
+    image = (await import_url(live_server, user, web.url("/IMG_1024.HEIC"))).image
+    assert (image.filename, image.content_type, image.width, image.height) == ("IMG_1024.HEIC", "image/heic", 640, 480)
+    events = await watch(live_server.channel, user.metadata, image.id)
+    result = events[-1].result
+    assert state_name(events[-1].state) == "SUCCEEDED" and result.image_facts.format == "HEIF"
+    assert result.image_facts.has_exif
+    assert (result.provenance.camera_make, result.provenance.camera_model) == ("Apple", "iPhone 15 Pro")
 
 
 async def test_external_id_filters_list_images_and_list_results(live_server: LiveServer, web: ImageWebServer,
