@@ -25,6 +25,9 @@ class RedisKeys:
     def url_imports(self, user_id: str, window: int) -> str:
         return f"{self.prefix}:url-imports:{user_id}:{window}"
 
+    def webhook_in_flight(self, endpoint_id: str) -> str:
+        return f"{self.prefix}:webhook-in-flight:{endpoint_id}"
+
     @property
     def celery_queue(self) -> str:
         return f"{self.prefix}.tasks"

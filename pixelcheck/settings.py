@@ -73,6 +73,15 @@ class Settings:
     url_fetch_timeout_seconds: float = 30.0  # the whole fetch, redirects included
     url_import_rate_limit: int = 60  # ImportImage calls per user per window
     url_import_rate_window_seconds: int = 60
+    webhook_max_endpoints: int = 10  # per user
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0  # one delivery attempt, start to finish
+    webhook_retry_base_seconds: float = 5.0  # the first retry's delay; it doubles with each attempt
+    webhook_retry_max_delay_seconds: float = 3600.0
+    webhook_retry_window_seconds: int = 24 * 3600  # retry this long; an endpoint failing this long is disabled
+    webhook_max_in_flight: int = 2  # attempts at once per endpoint, over every worker
+    webhook_lease_margin_seconds: float = 30.0  # a killed worker's attempt is retried this long after its timeout
+    webhook_dispatch_interval_seconds: float = 5.0  # how often beat looks for due deliveries
     blob_store: str = "database"  # database | filesystem | s3
     blob_dir: str = ""  # default: <data_dir>/blobs
     blob_orphan_grace_seconds: int = 3600  # the sweep removes unreferenced objects older than this (s3)
@@ -222,7 +231,9 @@ class Settings:
                      "service_token_last_used_flush_seconds", "worker_concurrency", "report_max_images",
                      "audit_batch_size", "blob_orphan_grace_seconds", "url_fetch_connect_timeout_seconds",
                      "url_fetch_read_timeout_seconds", "url_fetch_timeout_seconds", "url_import_rate_limit",
-                     "url_import_rate_window_seconds"):
+                     "url_import_rate_window_seconds", "webhook_max_endpoints", "webhook_connect_timeout_seconds",
+                     "webhook_timeout_seconds", "webhook_retry_base_seconds", "webhook_retry_max_delay_seconds",
+                     "webhook_retry_window_seconds", "webhook_max_in_flight", "webhook_dispatch_interval_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         _networks(self.trusted_proxies)

@@ -13,7 +13,8 @@ from pixelcheck.offload import Offloader
 
 log = logging.getLogger("pixelcheck.health")
 
-SERVICES = tuple(f"pixelcheck.v1.{name}Service" for name in ("Auth", "Ingestion", "Results", "Reports", "Audit"))
+SERVICES = tuple(f"pixelcheck.v1.{name}Service" for name in ("Auth", "Ingestion", "Results", "Reports", "Audit",
+                                                                 "Webhooks"))
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 

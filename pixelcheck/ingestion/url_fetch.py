@@ -28,7 +28,7 @@ import httpcore
 import httpx
 
 from pixelcheck.errors import DomainError, FailedPrecondition
-from pixelcheck.ingestion.url_policy import FetchPolicy, IPAddress, check_destination, check_url
+from pixelcheck.ingestion.url_policy import DEFAULT_PORTS, FetchPolicy, IPAddress, check_destination, check_url
 
 USER_AGENT = "PixelCheck-ImportImage/1"
 MAX_REDIRECTS = 3
@@ -68,6 +68,21 @@ def remote_failure(message: str, reason: str, **metadata: str) -> FailedPrecondi
     return FailedPrecondition(message, reason=reason, metadata=metadata)
 
 
+async def resolve_checked(policy: FetchPolicy, resolve: Resolver, host: str, port: int) -> list[IPAddress]:
+    """host's addresses from one lookup, when every one of them passes the rules (not only the one tried
+    first). Raises InvalidInput (URL_ADDRESS_NOT_ALLOWED, URL_PORT_NOT_ALLOWED) or FailedPrecondition
+    (URL_HOST_UNRESOLVABLE)."""
+    try:
+        addresses = await resolve(host, port)
+    except (OSError, UnicodeError, ValueError):
+        raise remote_failure(f"The host {host} could not be resolved", "URL_HOST_UNRESOLVABLE") from None
+    if not addresses:
+        raise remote_failure(f"The host {host} has no address", "URL_HOST_UNRESOLVABLE")
+    for address in addresses:
+        check_destination(policy, host=host, address=address, port=port)
+    return addresses
+
+
 class _CheckedBackend(httpcore.AsyncNetworkBackend):
     """Resolves once, checks every address, connects to the checked address (never to the name)."""
 
@@ -79,14 +94,7 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
                           socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = await self._resolve(host, port)
-        except (OSError, UnicodeError, ValueError):
-            raise remote_failure(f"The host {host} could not be resolved", "URL_HOST_UNRESOLVABLE") from None
-        if not addresses:
-            raise remote_failure(f"The host {host} has no address", "URL_HOST_UNRESOLVABLE")
-        for address in addresses:  # every answer must pass, not only the one tried first
-            check_destination(self._policy, host=host, address=address, port=port)
+        addresses = await resolve_checked(self._policy, self._resolve, host, port)
         error: Exception | None = None
         for address in addresses:
             try:
@@ -118,6 +126,24 @@ def _no_cookies() -> httpx.Cookies:
     return httpx.Cookies(http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[])))
 
 
+def guarded_client(policy: FetchPolicy, resolve: Resolver, *, timeout: httpx.Timeout,
+                   headers: dict[str, str]) -> httpx.AsyncClient:
+    """An httpx client whose every connection obeys policy (resolve once, check, connect to the checked
+    address); no redirects followed, no cookies kept, nothing taken from the environment."""
+    transport = _CheckedTransport(_CheckedBackend(policy, resolve))
+    return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False,
+                             cookies=_no_cookies(), headers=headers)
+
+
+async def check_target(policy: FetchPolicy, resolve: Resolver, url_text: str) -> httpx.URL:
+    """The URL parsed, when its form and every address its host resolves to pass the rules (no connection is
+    made). Raises InvalidInput (URL_INVALID, URL_ADDRESS_NOT_ALLOWED, ...) or FailedPrecondition
+    (URL_HOST_UNRESOLVABLE)."""
+    url = check_url(url_text)
+    await resolve_checked(policy, resolve, url.host, url.port or DEFAULT_PORTS[url.scheme])
+    return url
+
+
 class UrlFetcher:
     """Fetches one image per call under the rules in the module docstring."""
 
@@ -133,11 +159,9 @@ class UrlFetcher:
         limits = self.limits
         timeout = httpx.Timeout(limits.read_timeout_seconds, connect=limits.connect_timeout_seconds)
         headers = {"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"}
-        transport = _CheckedTransport(_CheckedBackend(self.policy, lambda h, p: self.resolve(h, p)))
+        client = guarded_client(self.policy, lambda h, p: self.resolve(h, p), timeout=timeout, headers=headers)
         try:
-            async with asyncio.timeout(limits.total_timeout_seconds), httpx.AsyncClient(
-                    transport=transport, timeout=timeout, follow_redirects=False, trust_env=False,
-                    cookies=_no_cookies(), headers=headers) as client:
+            async with asyncio.timeout(limits.total_timeout_seconds), client:
                 return await self._follow(client, url)
         except TimeoutError:
             raise remote_failure(f"The fetch took longer than {limits.total_timeout_seconds:g} seconds",
