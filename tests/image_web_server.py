@@ -1,4 +1,4 @@
-"""A real HTTP server on a loopback address for URL-import tests: well-behaved and hostile routes.
+"""A real HTTP server on a loopback address for URL-import and webhook tests: well-behaved and hostile routes.
 
 Written on asyncio streams rather than a framework so each route can misbehave exactly (lie about its
 length, never end, drip, hang, redirect anywhere). It records every request it receives and how many body
@@ -8,6 +8,7 @@ bytes each response got out, so tests can tell what the importer asked for and w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ class ReceivedRequest:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 @dataclass
@@ -27,6 +29,13 @@ class Exchange:
     request: ReceivedRequest
     writer: asyncio.StreamWriter
     server: ImageWebServer
+    reader: asyncio.StreamReader
+
+    async def until_client_leaves(self) -> None:
+        """Answers nothing and returns once the client has closed the connection."""
+        with contextlib.suppress(ConnectionError, OSError):
+            while await self.reader.read(4096):
+                pass
 
     async def respond(self, status: int, body: bytes = b"", content_type: str = "image/jpeg",
                       headers: dict[str, str] | None = None, declared_length: int | None = None) -> None:
@@ -69,12 +78,27 @@ class ImageWebServer:
     port: int = 0
     _server: asyncio.Server | None = None
     _never: asyncio.Event = field(default_factory=asyncio.Event)  # set only at shutdown: hanging routes wait on it
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set at every request (tests clear it)
 
     def url(self, path: str, host: str | None = None) -> str:
         return f"http://{host or self.host}:{self.port}{path}"
 
     def paths_requested(self) -> list[str]:
         return [r.path for r in self.requests]
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Until condition() holds, re-checked at every request; AssertionError after timeout seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition():
+            self.arrived.clear()
+            if condition():
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"not reached within {timeout:g} s; requests so far: {self.paths_requested()}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
 
     async def start(self) -> ImageWebServer:
         self._server = await asyncio.start_server(self._handle, self.host, 0)
@@ -100,10 +124,13 @@ class ImageWebServer:
                 if ":" in line:
                     name, value = line.split(":", 1)
                     headers[name.strip().lower()] = value.strip()
-            request = ReceivedRequest(method, path, headers)
+            length = int(headers.get("content-length", "0") or 0)
+            body = await reader.readexactly(length) if length else b""
+            request = ReceivedRequest(method, path, headers, body)
             self.requests.append(request)
+            self.arrived.set()
             route = self.routes.get(path)
-            exchange = Exchange(request, writer, self)
+            exchange = Exchange(request, writer, self, reader)
             if route is None:
                 await exchange.respond(404, b"not found", "text/plain")
             else:

@@ -6,9 +6,10 @@ expire and the dispatcher hands the delivery to another worker, under the same w
 have at most `max_in_flight` attempts at once (a Redis lease set, shared by every worker), and every attempt
 has connect and total timeouts, so a slow or hanging receiver holds up only its own deliveries.
 
-Failures are retried with exponential backoff and jitter until the retry window has passed since the event;
-an endpoint whose deliveries have all failed for a whole window is disabled, with the reason kept for its
-owner, and what it still had pending fails with it.
+Failures are retried with exponential backoff and jitter until the retry window has passed since the first
+attempt; an endpoint whose deliveries have all failed for a whole window (no success since its first failure,
+which is never later than that first attempt) is disabled, with the reason kept for its owner, and what it
+still had pending fails with it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import redis
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.db import unit_of_work, utcnow
@@ -159,7 +160,8 @@ class WebhookSender:
                 .where(WebhookDelivery.id == delivery_id, WebhookDelivery.state == "PENDING",
                        WebhookDelivery.next_attempt_time <= now,
                        (WebhookDelivery.lease_until.is_(None)) | (WebhookDelivery.lease_until < now))
-                .values(lease_until=now + lease, attempts=WebhookDelivery.attempts + 1)
+                .values(lease_until=now + lease, attempts=WebhookDelivery.attempts + 1,
+                        first_attempt_time=func.coalesce(WebhookDelivery.first_attempt_time, now))
                 .execution_options(synchronize_session=False))
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 return None
@@ -217,7 +219,7 @@ class WebhookSender:
                     row.state = "FAILED"
                     _disable(session, endpoint, now, result, self.limits.retry_window)
                     outcome = "failed"
-                elif now - row.create_time >= self.limits.retry_window:
+                elif now - (row.first_attempt_time or row.create_time) >= self.limits.retry_window:
                     row.state = "FAILED"
                     outcome = "failed"
                 else:

@@ -57,5 +57,6 @@ class WebhookDelivery(Base):
     last_error: Mapped[str] = mapped_column(String(255), default="")
     next_attempt_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)  # an attempt in flight
+    first_attempt_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)  # the retry window's start
     create_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     delivered_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(length=255), nullable=False),
         sa.Column("next_attempt_time", pixelcheck.db.UtcDateTime(), nullable=False),
         sa.Column("lease_until", pixelcheck.db.UtcDateTime(), nullable=True),
+        sa.Column("first_attempt_time", pixelcheck.db.UtcDateTime(), nullable=True),
         sa.Column("create_time", pixelcheck.db.UtcDateTime(), nullable=False),
         sa.Column("delivered_time", pixelcheck.db.UtcDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["endpoint_id"], ["webhook_endpoints.id"],
