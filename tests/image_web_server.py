@@ -141,5 +141,27 @@ class ImageWebServer:
             writer.close()
 
 
+class Script:
+    """What one receiver path answers, attempt after attempt: a status code, or "hang" (never answers; the
+    attempt counts as open until the sender gives up and closes the connection)."""
+
+    def __init__(self, *answers: int | str) -> None:
+        self.answers = list(answers)
+        self.open_now = 0
+        self.most_open = 0
+
+    async def __call__(self, exchange: Exchange) -> None:
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            if answer == "hang":
+                await exchange.until_client_leaves()
+            else:
+                await exchange.respond(int(answer), b"ok", "text/plain")
+        finally:
+            self.open_now -= 1
+
+
 def gzip_body(data: bytes) -> bytes:
     return gzip.compress(data)

@@ -24,7 +24,7 @@ from tests import images
 from tests.e2e.flows import SignedInUser, fails, new_admin, new_user, sign_in
 from tests.e2e.servers import LiveServer
 from tests.e2e.uploads import upload, watch
-from tests.image_web_server import Exchange, ImageWebServer, ReceivedRequest
+from tests.image_web_server import ImageWebServer, ReceivedRequest, Script
 from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -52,28 +52,6 @@ def worker(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) ->
         yield process
     finally:
         process.stop()
-
-
-class Script:
-    """What one receiver path answers, attempt after attempt: a status code, or "hang" (never answers; the
-    attempt counts as open until the sender gives up and closes the connection)."""
-
-    def __init__(self, *answers: int | str) -> None:
-        self.answers = list(answers)
-        self.open_now = 0
-        self.most_open = 0
-
-    async def __call__(self, exchange: Exchange) -> None:
-        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        self.open_now += 1
-        self.most_open = max(self.most_open, self.open_now)
-        try:
-            if answer == "hang":
-                await exchange.until_client_leaves()
-            else:
-                await exchange.respond(int(answer), b"ok", "text/plain")
-        finally:
-            self.open_now -= 1
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
