@@ -17,12 +17,14 @@ from pathlib import Path
 from pixelcheck.client.config import SavedLogin, credentials_path, forget_login, load_login, save_login
 from pixelcheck.client.display import (
     ProgressBar,
+    deliveries_table,
     report_line,
     result_details,
     results_table,
     stage_name,
     to_json,
     uploads_table,
+    webhooks_table,
 )
 from pixelcheck.client.errors import IntegrityError, PixelCheckError
 from pixelcheck.client.retry import NO_RETRY
@@ -256,6 +258,52 @@ def _report_download(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+@_guarded
+def _webhook_create(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        created = client.create_webhook(args.url, args.event or None, description=args.description)
+    if args.json:
+        print(to_json(created))
+    else:
+        print(webhooks_table([created.endpoint]))
+        print(f"\nSigning secret (shown only now, store it): {created.secret}")
+    return OK
+
+
+@_guarded
+def _webhook_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        endpoints = client.list_webhooks()
+    print(to_json(endpoints) if args.json else webhooks_table(endpoints) if endpoints else "No webhook endpoints")
+    return OK
+
+
+@_guarded
+def _webhook_delete(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        client.delete_webhook(args.endpoint_id)
+    print(to_json({"deleted": args.endpoint_id}) if args.json else f"Deleted {args.endpoint_id}")
+    return OK
+
+
+@_guarded
+def _webhook_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        rotated = client.rotate_webhook_secret(args.endpoint_id)
+    print(to_json(rotated) if args.json else
+          f"New signing secret (shown only now; the old one still signs for 24 hours): {rotated.secret}")
+    return OK
+
+
+@_guarded
+def _webhook_deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        page = client.webhook_deliveries(args.endpoint_id, page_size=args.limit)
+    print(to_json(list(page.deliveries)) if args.json else
+          deliveries_table(page.deliveries) if page.deliveries else "No deliveries yet")
+    return OK
+
+
 def _health(args: argparse.Namespace, settings: Settings) -> int:
     """0 only when SERVING, else 1 (unreachable included): what a container probe needs."""
     try:
@@ -337,3 +385,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     for parser in (create, download):
         parser.add_argument("--wait", action="store_true", help="wait until the report is READY or FAILED")
         parser.add_argument("--wait-timeout", type=float, default=120.0, metavar="S")
+
+    webhooks = sub.add_parser("webhook", help="endpoints PixelCheck calls when an analysis or report is done")
+    webhook_sub = webhooks.add_subparsers(dest="webhook_command", required=True)
+    hook = command("create", _webhook_create, "register an endpoint; prints its signing secret once", webhook_sub)
+    hook.add_argument("url")
+    hook.add_argument("--event", action="append", default=[],
+                      choices=["analysis.succeeded", "analysis.failed", "report.ready"],
+                      help="an event to deliver (repeatable; default analysis.succeeded)")
+    hook.add_argument("--description", default="")
+    command("list", _webhook_list, "list your endpoints (and why one was disabled)", webhook_sub)
+    for name, handler, text in (("delete", _webhook_delete, "remove an endpoint"),
+                                ("rotate", _webhook_rotate, "give an endpoint a new signing secret"),
+                                ("deliveries", _webhook_deliveries, "an endpoint's deliveries, newest first")):
+        parser = command(name, handler, text, webhook_sub)
+        parser.add_argument("endpoint_id")
+        if name == "deliveries":
+            parser.add_argument("--limit", type=int, default=50)

@@ -38,6 +38,8 @@ from pixelcheck.v1 import (
     reports_pb2_grpc,
     results_pb2,
     results_pb2_grpc,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
 )
 
 T = TypeVar("T")
@@ -105,6 +107,7 @@ class PixelCheckClient:
         self._ingestion = ingestion_pb2_grpc.IngestionServiceStub(self._channel)
         self._results = results_pb2_grpc.ResultsServiceStub(self._channel)
         self._reports = reports_pb2_grpc.ReportsServiceStub(self._channel)
+        self._webhooks = webhooks_pb2_grpc.WebhooksServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def __enter__(self) -> PixelCheckClient:
@@ -301,6 +304,43 @@ class PixelCheckClient:
         partial.replace(target)
         return target
 
+    # -- webhooks ---------------------------------------------------------------------------------
+    def create_webhook(self, url: str, events: list[str | int] | None = None, *,
+                       description: str = "") -> webhooks_pb2.CreateWebhookEndpointResponse:
+        """Register an endpoint for `events` ("analysis.succeeded" (the default), "analysis.failed",
+        "report.ready" or WebhookEventType values); the response's `secret` is shown only this once."""
+        request = webhooks_pb2.CreateWebhookEndpointRequest(
+            url=url, description=description,
+            event_types=[webhook_event(e) for e in (events or ["analysis.succeeded"])])
+        return self._unary(self._webhooks.CreateWebhookEndpoint, request, idempotent=False)
+
+    def list_webhooks(self) -> list[webhooks_pb2.WebhookEndpoint]:
+        """Every endpoint of the caller, newest first (following page tokens)."""
+        found, token = [], ""
+        while True:
+            page = self._unary(self._webhooks.ListWebhookEndpoints,
+                               webhooks_pb2.ListWebhookEndpointsRequest(page_token=token))
+            found.extend(page.endpoints)
+            if not (token := page.next_page_token):
+                return found
+
+    def delete_webhook(self, endpoint_id: str) -> None:
+        """Remove an endpoint; its pending deliveries are dropped."""
+        self._unary(self._webhooks.DeleteWebhookEndpoint,
+                    webhooks_pb2.DeleteWebhookEndpointRequest(endpoint_id=endpoint_id))
+
+    def rotate_webhook_secret(self, endpoint_id: str) -> webhooks_pb2.RotateWebhookSecretResponse:
+        """A new secret (shown only this once); the old one still signs for 24 hours."""
+        return self._unary(self._webhooks.RotateWebhookSecret,
+                           webhooks_pb2.RotateWebhookSecretRequest(endpoint_id=endpoint_id), idempotent=False)
+
+    def webhook_deliveries(self, endpoint_id: str, *, page_size: int = 0,
+                           page_token: str = "") -> webhooks_pb2.ListWebhookDeliveriesResponse:
+        """One page of an endpoint's deliveries, newest first: attempts, status codes, next retry."""
+        request = webhooks_pb2.ListWebhookDeliveriesRequest(endpoint_id=endpoint_id, page_size=page_size,
+                                                            page_token=page_token)
+        return self._unary(self._webhooks.ListWebhookDeliveries, request)
+
     # -- health -----------------------------------------------------------------------------------
     def health(self, service: str = "", *, timeout: float | None = None) -> str:
         """The grpc.health.v1 status name ("SERVING", "NOT_SERVING" …) of `service` ("" = overall)."""
@@ -393,6 +433,12 @@ class PixelCheckClient:
             finally:
                 call.cancel()  # the caller may stop early; end the call on the server too
             self._sleep(delay)
+
+
+def webhook_event(value: str | int) -> int:
+    """A WebhookEventType from "analysis.succeeded", "ANALYSIS_SUCCEEDED" or a number."""
+    return enum_value(webhooks_pb2.WebhookEventType, "WEBHOOK_EVENT_TYPE_",
+                      value.replace(".", "_") if isinstance(value, str) else value)
 
 
 def enum_value(enum: object, prefix: str, value: str | int) -> int:

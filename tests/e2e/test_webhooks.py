@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import shutil
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -19,10 +25,12 @@ import pytest_asyncio
 from pixelcheck.v1 import auth_pb2, common_pb2, reports_pb2, reports_pb2_grpc, webhooks_pb2, webhooks_pb2_grpc
 from standardwebhooks import Webhook
 
+from pixelcheck.client import PixelCheckClient
 from pixelcheck.settings import Settings
 from tests import images
-from tests.e2e.flows import SignedInUser, fails, new_admin, new_user, sign_in
+from tests.e2e.flows import PASSWORD, SignedInUser, fails, new_admin, new_user, sign_in, unique_username
 from tests.e2e.servers import LiveServer
+from tests.e2e.test_cli_client import signed_in_cli
 from tests.e2e.uploads import upload, watch
 from tests.image_web_server import ImageWebServer, ReceivedRequest, Script
 from tests.processes import WorkerProcess
@@ -274,3 +282,97 @@ async def test_report_ready_is_delivered_to_a_professional(
     assert event["type"] == "report.ready" and event["data"]["image_ids"] == [image.id]
     assert event["data"]["format"] == "CSV" and event["data"]["filename"].endswith(".csv")
 
+
+
+# -- SDK and CLI ----------------------------------------------------------------------------------------------
+async def test_sdk_manages_endpoints_and_reads_deliveries(live_server: LiveServer, worker: WorkerProcess,
+                                                          receiver: ImageWebServer, route) -> None:  # type: ignore[no-untyped-def]
+    url, _ = route(200)
+    photo = images.jpeg(seed=67)
+
+    def scenario() -> tuple:  # type: ignore[type-arg]
+        with PixelCheckClient(live_server.address) as client:
+            username = unique_username("sdkhook")
+            client.sign_up(username, f"{username}@example.org", PASSWORD)
+            client.sign_in(username, PASSWORD)
+            created = client.create_webhook(url, ["analysis.succeeded", "report.ready"], description="sdk")
+            result = client.analyze(photo, "sdk.jpg")
+            rotated = client.rotate_webhook_secret(created.endpoint.id)
+            listed = client.list_webhooks()
+            deadline = time.monotonic() + 60
+            while not (page := client.webhook_deliveries(created.endpoint.id)).deliveries or \
+                    page.deliveries[0].state == webhooks_pb2.WEBHOOK_DELIVERY_STATE_PENDING:
+                assert time.monotonic() < deadline, page
+                time.sleep(0.1)
+            client.delete_webhook(created.endpoint.id)
+            return created, result, rotated, listed, page, client.list_webhooks()
+
+    created, result, rotated, listed, page, after = await asyncio.to_thread(scenario)
+    assert [e.id for e in listed] == [created.endpoint.id] and rotated.secret != created.secret
+    assert list(created.endpoint.event_types) == [SUCCEEDED, REPORT_READY]
+    [delivery] = page.deliveries
+    assert delivery.subject_id == result.image_id and delivery.state == webhooks_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED
+    assert after == []
+
+
+async def test_cli_registers_an_endpoint_prints_the_secret_once_and_shows_deliveries(
+        live_server: LiveServer, worker: WorkerProcess, receiver: ImageWebServer, route, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, _, _ = await signed_in_cli(live_server, tmp_path, "clihook")
+    url, _ = route(200)
+    created = await cli("client", "webhook", "create", url, "--event", "analysis.succeeded", "--json")
+    assert created.code == 0, created.stderr
+    secret, endpoint_id = created.json()["secret"], created.json()["endpoint"]["id"]  # type: ignore[index]
+    assert secret.startswith("whsec_")
+    listed = await cli("client", "webhook", "list")
+    assert listed.code == 0 and endpoint_id in listed.stdout and "ENABLED" in listed.stdout
+    assert secret not in listed.stdout
+    photo = tmp_path / "cli.jpg"
+    photo.write_bytes(images.jpeg(seed=68))
+    assert (await cli("client", "upload", str(photo), "--watch")).code == 0
+    await receiver.wait_for(lambda: len(received(receiver, url)) == 1)
+    verified(secret, received(receiver, url)[0])
+    shown = await cli("client", "webhook", "deliveries", endpoint_id)
+    assert shown.code == 0 and "ANALYSIS_SUCCEEDED" in shown.stdout
+    refused = await cli("client", "webhook", "create", "http://10.1.1.1/hook")
+    assert refused.code == 1 and "URL_ADDRESS_NOT_ALLOWED" in refused.stderr
+
+
+# -- the README -------------------------------------------------------------------------------------------
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_SECTION = "## Webhooks: told when it is done"
+
+
+async def test_the_readme_webhook_commands_run_as_written(live_server: LiveServer, worker: WorkerProcess,
+                                                          receiver: ImageWebServer, route, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "grpcurl").exists() or shutil.which("jq") is None:
+        pytest.skip("grpcurl (in .venv/bin) and jq are needed to run the README commands")
+    text = README.read_text(encoding="utf-8")
+    start = text.index(README_SECTION)
+    section = text[start:text.index("\n## ", start + len(README_SECTION))]
+    [block] = re.findall(r"^```sh\n(.*?)^```$", section, flags=re.S | re.M)
+    url, _ = route(200)
+    script = block.replace("ADDR=127.0.0.1:50051", f"ADDR={live_server.address}").replace(
+        "https://hooks.example.org/pixelcheck", url)
+    user = await new_user(live_server.auth)
+    env = {**os.environ, "TOKEN": user.access_token, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    async def run() -> list[dict]:  # type: ignore[type-arg]
+        process = await asyncio.create_subprocess_exec("bash", "-euo", "pipefail", "-c", script, cwd=tmp_path,
+                                                       env=env, stdout=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, err.decode()
+        decoder, position, documents, text = json.JSONDecoder(), 0, [], out.decode()
+        while (position := text.find("{", position)) >= 0:
+            document, position = decoder.raw_decode(text, position)
+            documents.append(document)
+        return documents
+
+    created, listed = await run()
+    assert created["secret"].startswith("whsec_") and created["endpoint"]["url"] == url
+    assert listed == {}  # no deliveries yet
+    await upload(live_server.channel, user.metadata, images.jpeg(seed=69))
+    await receiver.wait_for(lambda: len(received(receiver, url)) == 1)
+    body = verified(created["secret"], received(receiver, url)[0])
+    assert body["type"] == "analysis.succeeded"
