@@ -14,6 +14,7 @@ the whole fetch, redirects included; connect and read have their own shorter tim
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import http.cookiejar
 import socket
@@ -113,12 +114,18 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process (loading the CA bundle costs tens of milliseconds)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class _CheckedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
-        super().__init__(trust_env=False, retries=0)
+        super().__init__(verify=_tls_context(), trust_env=False, retries=0)
         # httpx exposes no parameter for httpcore's network backend: its pool is rebuilt with ours.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl.create_default_context(cafile=certifi.where()), max_connections=4,
+            ssl_context=_tls_context(), max_connections=4,
             max_keepalive_connections=0, http1=True, http2=False, retries=0, network_backend=backend)
 
 
