@@ -30,6 +30,7 @@ from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
 from pixelcheck.ingestion.service import AuditLog, image_key
 from pixelcheck.tracing import stage_span
+from pixelcheck.webhooks.service import link_free
 
 if TYPE_CHECKING:
     from pixelcheck.webhooks.service import EventOutbox
@@ -164,7 +165,7 @@ class AnalysisPipeline:
             deliveries = self._announce(session, owner_id, image_id, "analysis.succeeded", {
                 "label": verdict.label.value, "probability_ai": round(verdict.prob_ai, 4),
                 "confidence": round(verdict.confidence, 4), "confidence_band": verdict.band.value,
-                "model_version": verdict.model_version, "summary": verdict.summary})
+                "model_version": verdict.model_version, "summary": link_free(verdict.summary)})
         self._dispatch(deliveries)
         if mapping:
             self._enqueue_map(image_id)  # the map's task builds the automatic report once the map is done

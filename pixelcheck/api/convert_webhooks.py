@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from pixelcheck.api.convert import timestamp as _ts
 from pixelcheck.errors import InvalidInput
 from pixelcheck.v1 import webhooks_pb2
 from pixelcheck.webhooks.service import DeliveryView, EndpointView
@@ -19,14 +16,6 @@ _ENDPOINT_STATES = {"ENABLED": webhooks_pb2.WEBHOOK_ENDPOINT_STATE_ENABLED,
 _DELIVERY_STATES = {"PENDING": webhooks_pb2.WEBHOOK_DELIVERY_STATE_PENDING,
                     "DELIVERED": webhooks_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED,
                     "FAILED": webhooks_pb2.WEBHOOK_DELIVERY_STATE_FAILED}
-
-
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
 
 
 def event_type_names(values: list[int]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,6 +87,14 @@ class DeliveryView:
 class Page:
     items: tuple[Any, ...]
     next_page_token: str
+
+
+_LINK = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+")
+
+
+def link_free(text: str) -> str:
+    """text without links: a summary quotes file metadata (generator names, tools), which anyone can write."""
+    return _LINK.sub("[link removed]", text)
 
 
 def event_body(event_type: str, data: dict[str, Any], at: datetime) -> str:

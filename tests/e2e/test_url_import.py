@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import shutil
-import sys
 import time
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
@@ -24,19 +21,19 @@ import grpc
 import pytest
 import pytest_asyncio
 from pixelcheck.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc, results_pb2, results_pb2_grpc
-from sqlalchemy import func, select
 
-from pixelcheck.audit.models import AuditEvent
 from pixelcheck.client import PixelCheckClient, PixelCheckError
-from pixelcheck.ingestion.models import Image
 from pixelcheck.ingestion.url_fetch import USER_AGENT, system_resolve
 from pixelcheck.ingestion.url_policy import IPAddress
 from pixelcheck.settings import Settings
 from tests import images
 from tests.e2e.flows import PASSWORD, SignedInUser, fails, new_user, unique_username
+from tests.e2e.readme import run_grpcurl_script, section_sh_block
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_cli_client import signed_in_cli
 from tests.e2e.test_node_client import node, node_modules, run  # noqa: F401  (fixtures)
+from tests.e2e.test_upload_rejections import rejection_events as rejections
+from tests.e2e.test_upload_rejections import stored_images
 from tests.e2e.uploads import state_name, upload, watch
 from tests.image_web_server import Exchange, ImageWebServer, gzip_body
 from tests.processes import WorkerProcess
@@ -157,18 +154,6 @@ async def import_url(server: LiveServer, user: SignedInUser, url: str, **fields:
                      ) -> ingestion_pb2.ImportImageResponse:
     return await ingestion(server).ImportImage(ingestion_pb2.ImportImageRequest(url=url, **fields),
                                                metadata=user.metadata)
-
-
-def stored_images(server: LiveServer, user: SignedInUser) -> int:
-    with server.container.read_sessions() as session:
-        return session.scalar(select(func.count()).select_from(Image).where(Image.owner_id == user.user.id)) or 0
-
-
-def rejections(server: LiveServer, user: SignedInUser) -> list[AuditEvent]:
-    server.container.audit_recorder.flush()
-    with server.container.read_sessions() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.actor_id == user.user.id,
-                                                             AuditEvent.action == "upload.rejected")))
 
 
 # -- the happy path ---------------------------------------------------------------------------------------
@@ -439,32 +424,14 @@ async def test_a_dns_answer_that_is_internal_at_the_check_is_refused(
 
 
 # -- the README -------------------------------------------------------------------------------------------
-README = Path(__file__).resolve().parents[2] / "README.md"
-README_SECTION = "## Import by URL and your own ids"
 README_URL = "https://images.example.org/harbour.jpg"
 
 
 async def test_the_readme_import_commands_run_as_written(live_server: LiveServer, web: ImageWebServer,
                                                          dns: FakeDns, tmp_path: Path) -> None:
-    bin_dir = Path(sys.executable).parent
-    if not (bin_dir / "grpcurl").exists() or shutil.which("jq") is None:
-        pytest.skip("grpcurl (in .venv/bin) and jq are needed to run the README commands")
-    text = README.read_text(encoding="utf-8")
-    start = text.index(README_SECTION)
-    section = text[start:text.index("\n## ", start + len(README_SECTION))]
-    [block] = re.findall(r"^```sh\n(.*?)^```$", section, flags=re.S | re.M)
-    script = block.replace("ADDR=127.0.0.1:50051", f"ADDR={live_server.address}").replace(
-        README_URL, web.url("/other.jpg"))
+    script = section_sh_block("## Import by URL and your own ids").replace(
+        "ADDR=127.0.0.1:50051", f"ADDR={live_server.address}").replace(README_URL, web.url("/other.jpg"))
     user = await new_user(live_server.auth)
-    env = {**os.environ, "TOKEN": user.access_token, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    process = await asyncio.create_subprocess_exec("bash", "-euo", "pipefail", "-c", script, cwd=tmp_path, env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, err.decode()
-    decoder, position, documents = json.JSONDecoder(), 0, []
-    while (position := out.decode().find("{", position)) >= 0:
-        document, position = decoder.raw_decode(out.decode(), position)
-        documents.append(document)
-    imported, listed = documents
+    imported, listed = await run_grpcurl_script(script, token=user.access_token, cwd=tmp_path)
     assert imported["image"]["external_id"] == "case-2291" and imported["image"]["content_type"] == "image/jpeg"
     assert [i["id"] for i in listed["images"]] == [imported["image"]["id"]]

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import shutil
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -29,6 +25,7 @@ from pixelcheck.client import PixelCheckClient
 from pixelcheck.settings import Settings
 from tests import images
 from tests.e2e.flows import PASSWORD, SignedInUser, fails, new_admin, new_user, sign_in, unique_username
+from tests.e2e.readme import run_grpcurl_script, section_sh_block
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_cli_client import signed_in_cli
 from tests.e2e.uploads import upload, watch
@@ -338,41 +335,15 @@ async def test_cli_registers_an_endpoint_prints_the_secret_once_and_shows_delive
 
 
 # -- the README -------------------------------------------------------------------------------------------
-README = Path(__file__).resolve().parents[2] / "README.md"
-README_SECTION = "## Webhooks: told when it is done"
-
-
 async def test_the_readme_webhook_commands_run_as_written(live_server: LiveServer, worker: WorkerProcess,
                                                           receiver: ImageWebServer, route, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bin_dir = Path(sys.executable).parent
-    if not (bin_dir / "grpcurl").exists() or shutil.which("jq") is None:
-        pytest.skip("grpcurl (in .venv/bin) and jq are needed to run the README commands")
-    text = README.read_text(encoding="utf-8")
-    start = text.index(README_SECTION)
-    section = text[start:text.index("\n## ", start + len(README_SECTION))]
-    [block] = re.findall(r"^```sh\n(.*?)^```$", section, flags=re.S | re.M)
     url, _ = route(200)
-    script = block.replace("ADDR=127.0.0.1:50051", f"ADDR={live_server.address}").replace(
-        "https://hooks.example.org/pixelcheck", url)
+    script = section_sh_block("## Webhooks: told when it is done").replace(
+        "ADDR=127.0.0.1:50051", f"ADDR={live_server.address}").replace("https://hooks.example.org/pixelcheck", url)
     user = await new_user(live_server.auth)
-    env = {**os.environ, "TOKEN": user.access_token, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-
-    async def run() -> list[dict]:  # type: ignore[type-arg]
-        process = await asyncio.create_subprocess_exec("bash", "-euo", "pipefail", "-c", script, cwd=tmp_path,
-                                                       env=env, stdout=asyncio.subprocess.PIPE,
-                                                       stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-        assert process.returncode == 0, err.decode()
-        decoder, position, documents, text = json.JSONDecoder(), 0, [], out.decode()
-        while (position := text.find("{", position)) >= 0:
-            document, position = decoder.raw_decode(text, position)
-            documents.append(document)
-        return documents
-
-    created, listed = await run()
+    created, listed = await run_grpcurl_script(script, token=user.access_token, cwd=tmp_path)
     assert created["secret"].startswith("whsec_") and created["endpoint"]["url"] == url
     assert listed == {}  # no deliveries yet
     await upload(live_server.channel, user.metadata, images.jpeg(seed=69))
     await receiver.wait_for(lambda: len(received(receiver, url)) == 1)
-    body = verified(created["secret"], received(receiver, url)[0])
-    assert body["type"] == "analysis.succeeded"
+    assert verified(created["secret"], received(receiver, url)[0])["type"] == "analysis.succeeded"

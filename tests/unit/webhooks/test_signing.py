@@ -1,5 +1,5 @@
 """Our Standard Webhooks signatures against the spec's reference library (standardwebhooks), byte for byte,
-and the retry schedule."""
+the event body (compact, link-free) and the retry schedule."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from pixelcheck.webhooks.delivery import DeliveryLimits
-from pixelcheck.webhooks.service import event_body
+from pixelcheck.webhooks.service import event_body, link_free
 from pixelcheck.webhooks.signing import SECRET_PREFIX, message_id, new_secret, signature, signature_header
 
 
@@ -66,3 +66,9 @@ def test_backoff_doubles_with_jitter_and_stops_at_the_cap() -> None:
     limits = DeliveryLimits(retry_base_seconds=5, retry_max_delay_seconds=60, retry_window=timedelta(hours=1))
     assert [limits.backoff(n, lambda: 1.0) for n in (1, 2, 3, 4, 5, 9)] == [5, 10, 20, 40, 60, 60]
     assert [limits.backoff(n, lambda: 0.0) for n in (1, 2, 3)] == [2.5, 5, 10]
+
+
+def test_summaries_lose_any_link_quoted_from_file_metadata() -> None:
+    text = "XMP CreatorTool names a generator (see https://gen.example/x?a=1 or www.evil.example); FTP://h/p too."
+    assert link_free(text) == ("XMP CreatorTool names a generator (see [link removed] or [link removed] "
+                               "[link removed] too.")
