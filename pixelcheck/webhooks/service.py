@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck import paging
+from pixelcheck.audit import actions
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.errors import InvalidInput, NotFound, TooLarge
 from pixelcheck.iam.principal import Principal
@@ -144,7 +145,7 @@ class Webhooks:
             session.add(endpoint)
             session.flush()
             view = _endpoint_view(endpoint)
-        self._audit.record("webhook.endpoint_created", actor_id=principal.user_id, target=f"webhook:{view.id}",
+        self._audit.record(actions.WEBHOOK_ENDPOINT_CREATED, actor_id=principal.user_id, target=f"webhook:{view.id}",
                            payload={"url": url, "event_types": event_types}, request_id=request_id, peer=peer)
         return view, secret
 
@@ -166,8 +167,8 @@ class Webhooks:
             endpoint = self._owned(session, principal, endpoint_id)
             session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
             session.delete(endpoint)
-        self._audit.record("webhook.endpoint_deleted", actor_id=principal.user_id, target=f"webhook:{endpoint_id}",
-                           request_id=request_id, peer=peer)
+        self._audit.record(actions.WEBHOOK_ENDPOINT_DELETED, actor_id=principal.user_id,
+                           target=f"webhook:{endpoint_id}", request_id=request_id, peer=peer)
 
     def rotate_secret(self, principal: Principal, endpoint_id: str, *, request_id: str = "",
                       peer: str = "") -> tuple[EndpointView, str]:
@@ -179,7 +180,7 @@ class Webhooks:
             endpoint.previous_secret, endpoint.previous_secret_until = endpoint.secret, now + self._overlap
             endpoint.secret, endpoint.secret_time = secret, now
             view = _endpoint_view(endpoint)
-        self._audit.record("webhook.secret_rotated", actor_id=principal.user_id, target=f"webhook:{endpoint_id}",
+        self._audit.record(actions.WEBHOOK_SECRET_ROTATED, actor_id=principal.user_id, target=f"webhook:{endpoint_id}",
                            request_id=request_id, peer=peer)
         return view, secret
 
