@@ -107,6 +107,7 @@ class _Claim:
     secrets: list[str]
     body: str
     attempts: int
+    started: datetime  # when this attempt took its lease
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class AttemptResult:
 class WebhookSender:
     def __init__(self, *, sessions: sessionmaker[Session], policy: FetchPolicy, limits: DeliveryLimits,
                  limiter: InFlightLimiter, queue: DeliveryQueue, resolve: Resolver = system_resolve,
-                 draw: Callable[[], float] = random.random) -> None:
+                 draw: Callable[[], float] = random.random, clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions = sessions
         self._policy = policy
         self.limits = limits
@@ -130,6 +131,7 @@ class WebhookSender:
         self._queue = queue
         self.resolve = resolve
         self._draw = draw
+        self._clock = clock
 
     def deliver(self, delivery_id: str) -> str:
         """One attempt at delivery_id. Returns "delivered", "retry", "failed", "busy" (the endpoint has its
@@ -153,7 +155,7 @@ class WebhookSender:
             self._limiter.release(endpoint_id, delivery_id)
 
     def _claim(self, delivery_id: str, lease: timedelta) -> _Claim | None:
-        now = utcnow()
+        now = self._clock()
         with unit_of_work(self._sessions) as session:
             taken = session.execute(
                 update(WebhookDelivery)
@@ -172,7 +174,7 @@ class WebhookSender:
             secrets = [endpoint.secret]
             if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
                 secrets.append(endpoint.previous_secret)
-            return _Claim(endpoint.id, endpoint.url, secrets, row.body, row.attempts)
+            return _Claim(endpoint.id, endpoint.url, secrets, row.body, row.attempts, now)
 
     async def _post(self, delivery_id: str, claim: _Claim) -> AttemptResult:
         limits = self.limits
@@ -199,7 +201,7 @@ class WebhookSender:
             return AttemptResult(0, f"the connection broke off ({type(exc).__name__})")
 
     def _record(self, delivery_id: str, claim: _Claim, result: AttemptResult) -> str:
-        now = utcnow()
+        now = self._clock()
         retry_in = 0.0
         with unit_of_work(self._sessions) as session:
             row = session.get(WebhookDelivery, delivery_id, with_for_update=True)
@@ -214,7 +216,11 @@ class WebhookSender:
                 endpoint.failing_since = None
                 outcome = "delivered"
             else:
-                endpoint.failing_since = endpoint.failing_since or now
+                # A failure streak starts when its first failed attempt started: for a delivery whose first attempt
+                # began the streak, that is its first_attempt_time exactly, so the endpoint's window (checked
+                # first) is never shorter than the delivery's and the endpoint is disabled, not merely that one
+                # delivery given up.
+                endpoint.failing_since = endpoint.failing_since or claim.started
                 if now - endpoint.failing_since >= self.limits.retry_window:
                     row.state = "FAILED"
                     _disable(session, endpoint, now, result, self.limits.retry_window)
