@@ -39,12 +39,16 @@ if TYPE_CHECKING:
     from pixelcheck.iam.service import Identity
     from pixelcheck.iam.service_tokens import ServiceTokens
     from pixelcheck.iam.tokens import TokenService
+    from pixelcheck.ingestion.importing import UrlImports
     from pixelcheck.ingestion.service import Ingestion
+    from pixelcheck.ingestion.url_policy import FetchPolicy
     from pixelcheck.metrics import Metrics
     from pixelcheck.reports.service import Reports
     from pixelcheck.scheduling.admission import Admission
     from pixelcheck.scheduling.dispatch import FairDispatcher
     from pixelcheck.scheduling.policy import SchedulingPolicy
+    from pixelcheck.webhooks.delivery import WebhookSender
+    from pixelcheck.webhooks.service import Webhooks
 
 log = logging.getLogger("pixelcheck")
 
@@ -138,6 +142,21 @@ class Container:
         return int(sum(pipe.execute()))
 
     @cached_property
+    def url_imports(self) -> UrlImports:
+        """ImportImage: the SSRF-guarded fetch, the per-user import rate limit, then the upload path."""
+        from pixelcheck.ingestion.import_quota import ImportQuota
+        from pixelcheck.ingestion.importing import UrlImports
+        from pixelcheck.ingestion.url_fetch import FetchLimits, UrlFetcher
+
+        s = self.settings
+        limits = FetchLimits(max_bytes=s.upload_max_bytes, connect_timeout_seconds=s.url_fetch_connect_timeout_seconds,
+                             read_timeout_seconds=s.url_fetch_read_timeout_seconds,
+                             total_timeout_seconds=s.url_fetch_timeout_seconds)
+        quota = ImportQuota(self.redis, self.keys, limit=s.url_import_rate_limit,
+                            window_seconds=s.url_import_rate_window_seconds)
+        return UrlImports(ingestion=self.ingestion, fetcher=UrlFetcher(self.url_fetch_policy, limits), quota=quota)
+
+    @cached_property
     def results(self) -> Results:
         """Read analyses and the detector's live statistics."""
         from pixelcheck.analysis.service import Results
@@ -160,7 +179,7 @@ class Container:
             detector=lambda: self.detector,
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
-            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage)
+            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage, webhooks=self.webhooks)
 
     @cached_property
     def region_maps(self) -> RegionMaps:
@@ -291,7 +310,43 @@ class Container:
         return Reports(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                        enqueue_build=self.queue.build_report, model_info=lambda: self.detector.info,
                        audit=self.audit_recorder, max_images=self.settings.report_max_images,
-                       page_token_key=token_key(self.settings.jwt_secret, "reports"))
+                       page_token_key=token_key(self.settings.jwt_secret, "reports"), webhooks=self.webhooks)
+
+    # -- webhooks (pixelcheck.webhooks) -----------------------------------------------------------
+    @cached_property
+    def url_fetch_policy(self) -> FetchPolicy:
+        """The address rules of ImportImage and webhook targets, with PIXELCHECK_URL_FETCH_ALLOW's exceptions."""
+        from pixelcheck.ingestion.url_policy import FetchPolicy
+
+        s = self.settings
+        networks, hosts = s.url_fetch_allowed
+        return FetchPolicy(allowed_networks=networks, allowed_hosts=hosts, extra_ports=s.url_fetch_extra_ports)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Endpoint registration, delivery listing, and the outbox analyses and reports announce events into."""
+        from pixelcheck.paging import token_key
+        from pixelcheck.webhooks.service import Webhooks
+
+        return Webhooks(sessions=self.sessions, read_sessions=self.read_sessions, audit=self.audit_recorder,
+                        queue=self.queue, page_token_key=token_key(self.settings.jwt_secret, "webhooks"),
+                        max_endpoints=self.settings.webhook_max_endpoints)
+
+    @cached_property
+    def webhook_sender(self) -> WebhookSender:
+        """Makes delivery attempts on a worker."""
+        from datetime import timedelta
+
+        from pixelcheck.webhooks.delivery import DeliveryLimits, InFlightLimiter, WebhookSender
+
+        s = self.settings
+        limits = DeliveryLimits(
+            connect_timeout_seconds=s.webhook_connect_timeout_seconds, timeout_seconds=s.webhook_timeout_seconds,
+            retry_base_seconds=s.webhook_retry_base_seconds, retry_max_delay_seconds=s.webhook_retry_max_delay_seconds,
+            retry_window=timedelta(seconds=s.webhook_retry_window_seconds), max_in_flight=s.webhook_max_in_flight,
+            lease_margin_seconds=s.webhook_lease_margin_seconds)
+        return WebhookSender(sessions=self.sessions, policy=self.url_fetch_policy, limits=limits,
+                             limiter=InFlightLimiter(self.redis, self.keys, s.webhook_max_in_flight), queue=self.queue)
 
     @property
     def call_observer(self) -> AuditSink:

@@ -22,6 +22,12 @@ class RedisKeys:
     def signin_familiar(self, login_digest: str) -> str:
         return f"{self.prefix}:signin-familiar:{login_digest}"
 
+    def url_imports(self, user_id: str, window: int) -> str:
+        return f"{self.prefix}:url-imports:{user_id}:{window}"
+
+    def webhook_in_flight(self, endpoint_id: str) -> str:
+        return f"{self.prefix}:webhook-in-flight:{endpoint_id}"
+
     @property
     def celery_queue(self) -> str:
         return f"{self.prefix}.tasks"

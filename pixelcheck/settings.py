@@ -66,6 +66,22 @@ class Settings:
     upload_chunk_max_bytes: int = MIB
     image_max_side: int = 12_000
     image_max_pixels: int = 50_000_000
+    url_fetch_allow: str = ""  # ImportImage: CIDRs, addresses or host names let in despite the address rules
+    url_fetch_ports: str = ""  # ImportImage: ports fetched besides 80 and 443 (public addresses)
+    url_fetch_connect_timeout_seconds: float = 5.0
+    url_fetch_read_timeout_seconds: float = 10.0  # longest silence while reading
+    url_fetch_timeout_seconds: float = 30.0  # the whole fetch, redirects included
+    url_import_rate_limit: int = 60  # ImportImage calls per user per window
+    url_import_rate_window_seconds: int = 60
+    webhook_max_endpoints: int = 10  # per user
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0  # one delivery attempt, start to finish
+    webhook_retry_base_seconds: float = 5.0  # the first retry's delay; it doubles with each attempt
+    webhook_retry_max_delay_seconds: float = 3600.0
+    webhook_retry_window_seconds: int = 24 * 3600  # retry this long; an endpoint failing this long is disabled
+    webhook_max_in_flight: int = 2  # attempts at once per endpoint, over every worker
+    webhook_lease_margin_seconds: float = 30.0  # a killed worker's attempt is retried this long after its timeout
+    webhook_dispatch_interval_seconds: float = 5.0  # how often beat looks for due deliveries
     blob_store: str = "database"  # database | filesystem | s3
     blob_dir: str = ""  # default: <data_dir>/blobs
     blob_orphan_grace_seconds: int = 3600  # the sweep removes unreferenced objects older than this (s3)
@@ -145,6 +161,30 @@ class Settings:
         return limits
 
     @property
+    def url_fetch_allowed(self) -> tuple[tuple[IPv4Network | IPv6Network, ...], frozenset[str]]:
+        """PIXELCHECK_URL_FETCH_ALLOW parsed: (networks, lower-case host names)."""
+        networks: list[IPv4Network | IPv6Network] = []
+        hosts: set[str] = set()
+        for entry in self.url_fetch_allow.replace(",", " ").split():
+            try:
+                networks.append(ip_network(entry, strict=False))
+            except ValueError:
+                host = entry.lower().rstrip(".")
+                if not host or "/" in host or ":" in host:
+                    raise SettingsError(f"PIXELCHECK_URL_FETCH_ALLOW: {entry!r} is neither a CIDR, an address "
+                                        "nor a host name") from None
+                hosts.add(host)
+        return tuple(networks), frozenset(hosts)
+
+    @property
+    def url_fetch_extra_ports(self) -> frozenset[int]:
+        """PIXELCHECK_URL_FETCH_PORTS parsed."""
+        ports = self.url_fetch_ports.replace(",", " ").split()
+        if not all(p.isdigit() and 0 < int(p) < 65536 for p in ports):
+            raise SettingsError(f"PIXELCHECK_URL_FETCH_PORTS={self.url_fetch_ports!r}: expected TCP ports, e.g. 8080")
+        return frozenset(int(p) for p in ports)
+
+    @property
     def uses_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 
@@ -219,10 +259,15 @@ class Settings:
                      "signin_login_max_delay_seconds", "signin_address_max_failures",
                      "signin_familiar_address_seconds", "revocation_refresh_seconds",
                      "service_token_last_used_flush_seconds", "worker_concurrency", "report_max_images",
-                     "audit_batch_size", "blob_orphan_grace_seconds"):
+                     "audit_batch_size", "blob_orphan_grace_seconds", "url_fetch_connect_timeout_seconds",
+                     "url_fetch_read_timeout_seconds", "url_fetch_timeout_seconds", "url_import_rate_limit",
+                     "url_import_rate_window_seconds", "webhook_max_endpoints", "webhook_connect_timeout_seconds",
+                     "webhook_timeout_seconds", "webhook_retry_base_seconds", "webhook_retry_max_delay_seconds",
+                     "webhook_retry_window_seconds", "webhook_max_in_flight", "webhook_dispatch_interval_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         _networks(self.trusted_proxies)
+        _ = self.url_fetch_allowed, self.url_fetch_extra_ports
         self._validate_scheduling()
 
     def _validate_scheduling(self) -> None:

@@ -33,7 +33,10 @@ IDLE_MAP_PRIORITY = 9
 PRIORITY_STEPS = (0, 3, 6, 9)
 APPLY_RETENTION = "pixelcheck.apply_retention"
 SWEEP_ORPHAN_BLOBS = "pixelcheck.sweep_orphan_blobs"
-TASK_MODULES = ["pixelcheck.analysis.tasks", "pixelcheck.reports.tasks", "pixelcheck.audit.tasks"]
+DELIVER_WEBHOOK = "pixelcheck.deliver_webhook"
+DISPATCH_WEBHOOKS = "pixelcheck.dispatch_webhooks"
+TASK_MODULES = ["pixelcheck.analysis.tasks", "pixelcheck.reports.tasks", "pixelcheck.audit.tasks",
+                "pixelcheck.webhooks.tasks"]
 
 
 def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
@@ -63,6 +66,8 @@ def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
         beat_schedule={
             "reconcile-analyses": {"task": RECONCILE_ANALYSES, "schedule": reconcile_every},
             "apply-retention": {"task": APPLY_RETENTION, "schedule": 3600.0},
+            # Webhook deliveries whose task was lost (broker restart) or whose worker died: the outbox is the truth.
+            "dispatch-webhooks": {"task": DISPATCH_WEBHOOKS, "schedule": settings.webhook_dispatch_interval_seconds},
             # Orphans become removable once older than the grace period: look twice per period, at most hourly.
             "sweep-orphan-blobs": {"task": SWEEP_ORPHAN_BLOBS,
                                    "schedule": float(min(3600, max(60, settings.blob_orphan_grace_seconds // 2)))},
@@ -112,6 +117,9 @@ class TaskQueue:
     def _run_next(self, share: Share, kind: str, image_id: str) -> None:
         self.fair.push(share, kind, image_id)
         self._app.send_task(RUN_NEXT, priority=ANALYSIS_PRIORITY)
+
+    def deliver_webhook(self, delivery_id: str, countdown: float = 0.0) -> None:
+        self._app.send_task(DELIVER_WEBHOOK, args=[delivery_id], countdown=countdown or None)
 
 
 class _WorkerState:

@@ -21,12 +21,14 @@ class Analysis(Base):
         Index(None, "model_version", "state", "finish_time"),  # live model statistics
         Index(None, "finish_time"),  # usage statistics
         Index(None, "region_map_state", "region_map_update_time"),  # reconciler: stale region maps
+        Index(None, "owner_id", "external_id"),  # ListResults(external_id=...)
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), unique=True)
     owner_id: Mapped[str] = mapped_column(String(32))  # copied from the image for owner-scoped listing
     filename: Mapped[str] = mapped_column(String(255))  # copied from the image for the filename filter
+    external_id: Mapped[str] = mapped_column(String(128), default="", server_default="")  # copied, for its filter
     state: Mapped[str] = mapped_column(String(16), default="QUEUED")  # QUEUED RUNNING SUCCEEDED FAILED
     stage: Mapped[str] = mapped_column(String(16), default="QUEUED")
     progress: Mapped[float] = mapped_column(Float, default=0.0)

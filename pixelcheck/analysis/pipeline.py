@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +30,10 @@ from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.ingestion.models import Image
 from pixelcheck.ingestion.service import image_key
 from pixelcheck.tracing import stage_span
+from pixelcheck.webhooks.service import link_free
+
+if TYPE_CHECKING:
+    from pixelcheck.webhooks.service import EventOutbox
 
 log = logging.getLogger("pixelcheck.analysis")
 
@@ -92,7 +96,8 @@ class AnalysisPipeline:
                  detector: Callable[[], Detector],
                  publisher: ProgressPublisher, audit: OutcomeAudit, reports: AutomaticReports | None,
                  report_queue: ReportQueue, stale_after: timedelta, max_attempts: int,
-                 stage_observer: Callable[[str, float], None] | None = None) -> None:
+                 stage_observer: Callable[[str, float], None] | None = None,
+                 webhooks: EventOutbox | None = None) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions
         self._blobs = blobs
@@ -104,6 +109,7 @@ class AnalysisPipeline:
         self._stale_after = stale_after
         self._max_attempts = max_attempts
         self._observe_stage = stage_observer
+        self._webhooks = webhooks
 
     def run(self, image_id: str) -> str:
         """Analyse the image once. Returns what happened: "succeeded", "failed", "skipped" (finished, deleted
@@ -164,11 +170,16 @@ class AnalysisPipeline:
                     session.execute(update(Analysis).where(Analysis.image_id == image_id)
                                     .values(report_id=report_id, **map_columns)
                                     .execution_options(synchronize_session=False))
+            deliveries = self._announce(session, owner_id, image_id, "analysis.succeeded", {
+                "label": verdict.label.value, "probability_ai": round(verdict.prob_ai, 4),
+                "confidence": round(verdict.confidence, 4), "confidence_band": verdict.band.value,
+                "model_version": verdict.model_version, "summary": link_free(verdict.summary)})
             # In the outcome's own transaction, last (it holds the audit chain's head until the commit): the
             # result and its audit event are kept together, and before anyone hears of the result.
             self._audit.record_in(session, "analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
                                   payload={"label": verdict.label.value, "confidence": round(verdict.confidence, 4),
                                            "model_version": verdict.model_version, "duration_ms": duration_ms})
+        self._dispatch(deliveries)
         if mapping:
             self._enqueue_map(image_id, owner_id)  # the map's run builds the automatic report once it is done
         elif report_id:
@@ -215,10 +226,28 @@ class AnalysisPipeline:
             if info is not None:
                 row.model_version = f"{info.name}-{info.version}"
             row.finish_time = row.update_time = utcnow()
+            deliveries = self._announce(session, row.owner_id, image_id, "analysis.failed",
+                                        {"failure_reason": reason})
             self._audit.record_in(session, "analysis.failed", actor_id=row.owner_id, target=f"image:{image_id}",
                                   payload={"reason": reason})
+        self._dispatch(deliveries)
         self._publish(image_id, "FAILED", "DONE", attempt, message=reason)
         return "failed"
+
+    def _announce(self, session: Session, owner_id: str, image_id: str, event_type: str,
+                  verdict: dict[str, Any]) -> list[str]:
+        """Webhook deliveries of the outcome, written in the outcome's own transaction (the outbox)."""
+        if self._webhooks is None:
+            return []
+        external_id, filename = session.execute(
+            select(Analysis.external_id, Analysis.filename).where(Analysis.image_id == image_id)).one()
+        data = {"image_id": image_id, "external_id": external_id, "filename": filename, **verdict}
+        return self._webhooks.record(session, owner_id=owner_id, event_type=event_type, subject_id=image_id,
+                                     data=data)
+
+    def _dispatch(self, delivery_ids: list[str]) -> None:
+        if self._webhooks is not None and delivery_ids:
+            self._webhooks.dispatch(delivery_ids)
 
     def _publish(self, image_id: str, state: str, stage: str, attempt: int, message: str = "") -> None:
         self._publisher.publish(ProgressEvent(

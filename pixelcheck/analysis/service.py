@@ -14,7 +14,7 @@ from pixelcheck.analysis.detector import ModelInfo
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.errors import InvalidInput, NotFound
 from pixelcheck.iam.principal import Principal
-from pixelcheck.ids import check_id
+from pixelcheck.ids import check_external_id_filter, check_id
 
 ORDERINGS = ("create_time desc", "confidence desc")
 
@@ -26,6 +26,7 @@ class ResultFilters:
     until: datetime | None = None
     filename_contains: str = ""
     order_by: str = "create_time desc"
+    external_id: str = ""  # exact match; "" = any
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,14 @@ class Results:
         if len(filters.filename_contains) > 255:
             raise InvalidInput("filename_contains must be at most 255 characters", reason="INVALID_FILTER",
                                violations=[("filename_contains", "too long")])
+        check_external_id_filter(filters.external_id)
         if filters.since and filters.until and filters.since >= filters.until:
             raise InvalidInput("since must be before until", reason="INVALID_FILTER",
                                violations=[("since", "must be before until")])
         key = {"owner": principal.user_id, "label": filters.label, "order": order_by,
                "since": filters.since.isoformat() if filters.since else "",
-               "until": filters.until.isoformat() if filters.until else "", "name": filters.filename_contains}
+               "until": filters.until.isoformat() if filters.until else "", "name": filters.filename_contains,
+               "external_id": filters.external_id}
         cursor = paging.decode_token(self._page_key, page_token, key) if page_token else None
         conditions = [Analysis.owner_id == principal.user_id]
         if filters.label:
@@ -85,6 +88,8 @@ class Results:
             conditions.append(Analysis.create_time >= filters.since)
         if filters.until:
             conditions.append(Analysis.create_time < filters.until)
+        if filters.external_id:
+            conditions.append(Analysis.external_id == filters.external_id)
         if filters.filename_contains:
             pattern = "%" + filters.filename_contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
                 "_", "\\_") + "%"

@@ -39,7 +39,8 @@ def _ts(value: datetime | None) -> Timestamp | None:
 
 def upload_metadata(message: ingestion_pb2.UploadMetadata) -> UploadMetadata:
     return UploadMetadata(filename=message.filename, size_bytes=message.size_bytes,
-                          content_type=message.content_type, sha256=message.sha256, request_id=message.request_id)
+                          content_type=message.content_type, sha256=message.sha256, request_id=message.request_id,
+                          external_id=message.external_id)
 
 
 def image_to_proto(view: ImageView) -> ingestion_pb2.Image:
@@ -47,12 +48,12 @@ def image_to_proto(view: ImageView) -> ingestion_pb2.Image:
         id=view.id, owner_id=view.owner_id, filename=view.filename, content_type=view.content_type,
         size_bytes=view.size_bytes, width=view.width, height=view.height, sha256=view.sha256,
         analysis_state=_STATES.get(view.analysis_state, common_pb2.ANALYSIS_STATE_UNSPECIFIED),
-        create_time=_ts(view.create_time))
+        create_time=_ts(view.create_time), external_id=view.external_id, source_url=view.source_url)
 
 
 def result_to_proto(row: Analysis) -> results_pb2.AnalysisResult:
     result = results_pb2.AnalysisResult(
-        image_id=row.image_id, filename=row.filename,
+        image_id=row.image_id, filename=row.filename, external_id=row.external_id,
         state=_STATES.get(row.state, common_pb2.ANALYSIS_STATE_UNSPECIFIED),
         stage=_STAGES.get(row.stage, common_pb2.ANALYSIS_STAGE_UNSPECIFIED), progress=row.progress,
         model_version=row.model_version, failure_reason=row.failure_reason, report_id=row.report_id,
@@ -126,7 +127,7 @@ def result_filters(request: results_pb2.ListResultsRequest) -> ResultFilters:
     label = {common_pb2.LABEL_AI: "AI", common_pb2.LABEL_REAL: "REAL"}.get(request.label, "")
     since, until = optional_time(request, "since"), optional_time(request, "until")
     return ResultFilters(label=label, since=since, until=until, filename_contains=request.filename_contains,
-                         order_by=request.order_by)
+                         order_by=request.order_by, external_id=request.external_id)
 
 
 def model_info_to_proto(info: ModelInfo, stats: ModelStatistics, load_time: datetime) -> results_pb2.ModelInfo:

@@ -14,7 +14,8 @@ from pixelcheck.offload import Offloader
 
 log = logging.getLogger("pixelcheck.health")
 
-SERVICES = tuple(f"pixelcheck.v1.{name}Service" for name in ("Auth", "Ingestion", "Results", "Reports", "Audit"))
+SERVICES = tuple(f"pixelcheck.v1.{name}Service" for name in ("Auth", "Ingestion", "Results", "Reports", "Audit",
+                                                                 "Webhooks"))
 # The services that cannot work without image and report bytes: NOT_SERVING (with "") while the blob store is down.
 NEEDS_BLOBS = frozenset({"", "pixelcheck.v1.IngestionService", "pixelcheck.v1.ResultsService",
                          "pixelcheck.v1.ReportsService"})

@@ -20,6 +20,7 @@ from pixelcheck.api.servicers.auth import AuthServicer
 from pixelcheck.api.servicers.ingestion import IngestionServicer
 from pixelcheck.api.servicers.reports import ReportsServicer
 from pixelcheck.api.servicers.results import ResultsServicer
+from pixelcheck.api.servicers.webhooks import WebhooksServicer
 from pixelcheck.api.supervisor import watch_parent
 from pixelcheck.bootstrap import Container, build_container
 from pixelcheck.offload import Offloader
@@ -35,6 +36,8 @@ from pixelcheck.v1 import (
     reports_pb2_grpc,
     results_pb2,
     results_pb2_grpc,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
 )
 
 log = logging.getLogger("pixelcheck.server")
@@ -90,12 +93,13 @@ async def start_server(container: Container, address: str | None = None, *,
     results_pb2_grpc.add_ResultsServiceServicer_to_server(ResultsServicer(container, offload), server)
     reports_pb2_grpc.add_ReportsServiceServicer_to_server(ReportsServicer(container, offload), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(container, offload), server)
+    webhooks_pb2_grpc.add_WebhooksServiceServicer_to_server(WebhooksServicer(container, offload), server)
     health_monitor = HealthMonitor(container, offload)
     health_pb2_grpc.add_HealthServicer_to_server(health_monitor.servicer, server)
     names = [d.services_by_name[n].full_name for d, n in (
         (auth_pb2.DESCRIPTOR, "AuthService"), (ingestion_pb2.DESCRIPTOR, "IngestionService"),
         (results_pb2.DESCRIPTOR, "ResultsService"), (reports_pb2.DESCRIPTOR, "ReportsService"),
-        (audit_pb2.DESCRIPTOR, "AuditService"))]
+        (audit_pb2.DESCRIPTOR, "AuditService"), (webhooks_pb2.DESCRIPTOR, "WebhooksService"))]
     names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     enable_reflection(names, server)
 

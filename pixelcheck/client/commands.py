@@ -17,18 +17,20 @@ from pathlib import Path
 from pixelcheck.client.config import SavedLogin, credentials_path, forget_login, load_login, save_login
 from pixelcheck.client.display import (
     ProgressBar,
+    deliveries_table,
     report_line,
     result_details,
     results_table,
     stage_name,
     to_json,
     uploads_table,
+    webhooks_table,
 )
 from pixelcheck.client.errors import IntegrityError, PixelCheckError
 from pixelcheck.client.retry import NO_RETRY
 from pixelcheck.client.sdk import TERMINAL_STATES, PixelCheckClient, Session
 from pixelcheck.settings import Settings
-from pixelcheck.v1 import common_pb2, results_pb2
+from pixelcheck.v1 import common_pb2, ingestion_pb2, results_pb2
 
 OK, REFUSED, USAGE, UNREACHABLE, FAILED = 0, 1, 2, 3, 4
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -158,18 +160,27 @@ def _watch(client: PixelCheckClient, image_id: str, label: str, args: argparse.N
     return client.get_result(image_id)
 
 
+def _is_url(name: str) -> bool:
+    return name.lower().startswith(("http://", "https://"))
+
+
 @_guarded
 def _upload(args: argparse.Namespace, settings: Settings) -> int:
-    missing = [name for name in args.files if not Path(name).is_file()]
+    missing = [name for name in args.files if not _is_url(name) and not Path(name).is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
-    uploads, results, worst = [], [], OK
+    uploads: list[ingestion_pb2.UploadImageResponse | ingestion_pb2.ImportImageResponse] = []
+    results, worst = [], OK
     with _client(args, settings) as client:
         for name in args.files:
             try:
-                with ProgressBar(f"{Path(name).name} uploading", enabled=not args.json) as bar:
-                    # A request id makes a retried upload safe: the server answers a replay with the first response.
-                    upload = client.upload(name, request_id=uuid.uuid4().hex, progress=bar.bytes_done)
+                # A request id makes a retried call safe: the server answers a replay with the first response.
+                if _is_url(name):  # the server fetches it (ImportImage)
+                    upload = client.import_url(name, external_id=args.external_id, request_id=uuid.uuid4().hex)
+                else:
+                    with ProgressBar(f"{Path(name).name} uploading", enabled=not args.json) as bar:
+                        upload = client.upload(name, request_id=uuid.uuid4().hex, external_id=args.external_id,
+                                               progress=bar.bytes_done)
             except PixelCheckError as exc:
                 if exc.unreachable:
                     raise
@@ -178,7 +189,7 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             uploads.append(upload)
             if args.watch:
-                results.append(_watch(client, upload.image.id, Path(name).name, args))
+                results.append(_watch(client, upload.image.id, upload.image.filename, args))
     if any(r.state == common_pb2.ANALYSIS_STATE_FAILED for r in results) and worst == OK:
         worst = FAILED
     if args.json:
@@ -214,7 +225,8 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     found: list[results_pb2.AnalysisResult] = []
     with _client(args, settings) as client:
         for result in client.iter_results(page_size=min(args.limit, 500), label=args.label or 0,
-                                          filename_contains=args.filename, order_by=args.order_by):
+                                          filename_contains=args.filename, order_by=args.order_by,
+                                          external_id=args.external_id):
             found.append(result)
             if len(found) >= args.limit:
                 break
@@ -243,6 +255,52 @@ def _report_download(args: argparse.Namespace, settings: Settings) -> int:
             path = client.download_report(args.report_id, args.output, progress=bar.bytes_done)
     print(to_json({"report_id": args.report_id, "path": str(path), "size_bytes": path.stat().st_size})
           if args.json else f"Saved {path}")
+    return OK
+
+
+@_guarded
+def _webhook_create(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        created = client.create_webhook(args.url, args.event or None, description=args.description)
+    if args.json:
+        print(to_json(created))
+    else:
+        print(webhooks_table([created.endpoint]))
+        print(f"\nSigning secret (shown only now, store it): {created.secret}")
+    return OK
+
+
+@_guarded
+def _webhook_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        endpoints = client.list_webhooks()
+    print(to_json(endpoints) if args.json else webhooks_table(endpoints) if endpoints else "No webhook endpoints")
+    return OK
+
+
+@_guarded
+def _webhook_delete(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        client.delete_webhook(args.endpoint_id)
+    print(to_json({"deleted": args.endpoint_id}) if args.json else f"Deleted {args.endpoint_id}")
+    return OK
+
+
+@_guarded
+def _webhook_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        rotated = client.rotate_webhook_secret(args.endpoint_id)
+    print(to_json(rotated) if args.json else
+          f"New signing secret (shown only now; the old one still signs for 24 hours): {rotated.secret}")
+    return OK
+
+
+@_guarded
+def _webhook_deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    with _client(args, settings) as client:
+        page = client.webhook_deliveries(args.endpoint_id, page_size=args.limit)
+    print(to_json(list(page.deliveries)) if args.json else
+          deliveries_table(page.deliveries) if page.deliveries else "No deliveries yet")
     return OK
 
 
@@ -292,8 +350,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     login.add_argument("login", nargs="?", default="", help="username or email (prompted when absent)")
     login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     command("logout", _logout, "end the session and delete the saved tokens")
-    upload = command("upload", _upload, "upload images for analysis")
-    upload.add_argument("files", nargs="+", metavar="FILE")
+    upload = command("upload", _upload, "upload images (files, or http(s) URLs the server fetches) for analysis")
+    upload.add_argument("files", nargs="+", metavar="FILE_OR_URL")
+    upload.add_argument("--external-id", default="", metavar="ID", help="an id of your own, kept with each image")
     upload.add_argument("--watch", action="store_true", help="wait for each verdict and show it")
     result = command("result", _result, "show one analysis")
     result.add_argument("image_id")
@@ -307,6 +366,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     listing = command("list", _list, "list your results, newest first")
     listing.add_argument("--label", choices=["ai", "real"], default="")
     listing.add_argument("--filename", default="", help="only files whose name contains this")
+    listing.add_argument("--external-id", default="", metavar="ID", help="only images given this external id")
     listing.add_argument("--order-by", choices=["create_time desc", "confidence desc"], default="")
     listing.add_argument("--limit", type=int, default=50)
     health_client = command("health", _health, "show the server's health status")
@@ -325,3 +385,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     for parser in (create, download):
         parser.add_argument("--wait", action="store_true", help="wait until the report is READY or FAILED")
         parser.add_argument("--wait-timeout", type=float, default=120.0, metavar="S")
+
+    webhooks = sub.add_parser("webhook", help="endpoints PixelCheck calls when an analysis or report is done")
+    webhook_sub = webhooks.add_subparsers(dest="webhook_command", required=True)
+    hook = command("create", _webhook_create, "register an endpoint; prints its signing secret once", webhook_sub)
+    hook.add_argument("url")
+    hook.add_argument("--event", action="append", default=[],
+                      choices=["analysis.succeeded", "analysis.failed", "report.ready"],
+                      help="an event to deliver (repeatable; default analysis.succeeded)")
+    hook.add_argument("--description", default="")
+    command("list", _webhook_list, "list your endpoints (and why one was disabled)", webhook_sub)
+    for name, handler, text in (("delete", _webhook_delete, "remove an endpoint"),
+                                ("rotate", _webhook_rotate, "give an endpoint a new signing secret"),
+                                ("deliveries", _webhook_deliveries, "an endpoint's deliveries, newest first")):
+        parser = command(name, handler, text, webhook_sub)
+        parser.add_argument("endpoint_id")
+        if name == "deliveries":
+            parser.add_argument("--limit", type=int, default=50)

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from pixelcheck.v1 import common_pb2, ingestion_pb2, reports_pb2, results_pb2
+from pixelcheck.v1 import common_pb2, ingestion_pb2, reports_pb2, results_pb2, webhooks_pb2
 
 MIB = 1024 * 1024
 
@@ -108,8 +108,9 @@ def results_table(results: Sequence[results_pb2.AnalysisResult]) -> str:
     return table(("IMAGE ID", "FILE", "STATE", "LABEL", "CONFIDENCE", "BAND"), rows)
 
 
-def uploads_table(responses: Sequence[ingestion_pb2.UploadImageResponse]) -> str:
-    """One row per accepted upload."""
+def uploads_table(responses: Sequence[ingestion_pb2.UploadImageResponse | ingestion_pb2.ImportImageResponse]
+                  ) -> str:
+    """One row per accepted upload or import."""
     rows = [(r.image.id, r.image.filename, f"{r.image.width}x{r.image.height}", str(r.image.size_bytes),
              state_name(r.image.analysis_state), "yes" if r.duplicate else "") for r in responses]
     return table(("IMAGE ID", "FILE", "PIXELS", "BYTES", "STATE", "DUPLICATE"), rows)
@@ -150,6 +151,26 @@ def region_map_line(region_map: results_pb2.RegionMap) -> str:
     if state == "PENDING":
         return f"PENDING ({region_map.progress:.0%} scored)"
     return f"{state}: {region_map.reason}" if region_map.reason else state
+
+
+def webhooks_table(endpoints: Sequence[webhooks_pb2.WebhookEndpoint]) -> str:
+    """One row per webhook endpoint; a disabled one says why below the table."""
+    rows = [(e.id, enum_name(webhooks_pb2.WebhookEndpointState, e.state, "WEBHOOK_ENDPOINT_STATE_"),
+             ",".join(enum_name(webhooks_pb2.WebhookEventType, t, "WEBHOOK_EVENT_TYPE_").lower().replace("_", ".", 1)
+                      for t in e.event_types), e.url) for e in endpoints]
+    notes = [f"{e.id}: {e.disabled_reason}" for e in endpoints if e.disabled_reason]
+    return "\n".join([table(("ENDPOINT ID", "STATE", "EVENTS", "URL"), rows), *notes])
+
+
+def deliveries_table(deliveries: Sequence[webhooks_pb2.WebhookDelivery]) -> str:
+    """One row per delivery: state, attempts, the status codes so far, the next retry or the last error."""
+    rows = []
+    for d in deliveries:
+        state = enum_name(webhooks_pb2.WebhookDeliveryState, d.state, "WEBHOOK_DELIVERY_STATE_")
+        upcoming = d.next_attempt_time.ToDatetime().strftime("%H:%M:%S") if d.HasField("next_attempt_time") else ""
+        rows.append((d.id, enum_name(webhooks_pb2.WebhookEventType, d.event_type, "WEBHOOK_EVENT_TYPE_"), state,
+                     str(d.attempts), " ".join(str(c) for c in d.attempt_status_codes), upcoming, d.last_error))
+    return table(("DELIVERY ID", "EVENT", "STATE", "ATTEMPTS", "STATUS CODES", "NEXT", "LAST ERROR"), rows)
 
 
 def report_line(report: reports_pb2.Report) -> str:

@@ -39,6 +39,8 @@ from pixelcheck.v1 import (
     reports_pb2_grpc,
     results_pb2,
     results_pb2_grpc,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
 )
 
 T = TypeVar("T")
@@ -106,6 +108,7 @@ class PixelCheckClient:
         self._ingestion = ingestion_pb2_grpc.IngestionServiceStub(self._channel)
         self._results = results_pb2_grpc.ResultsServiceStub(self._channel)
         self._reports = reports_pb2_grpc.ReportsServiceStub(self._channel)
+        self._webhooks = webhooks_pb2_grpc.WebhooksServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def __enter__(self) -> PixelCheckClient:
@@ -151,18 +154,18 @@ class PixelCheckClient:
 
     # -- images and analyses ----------------------------------------------------------------------
     def upload(self, source: str | Path | bytes, filename: str | None = None, *,
-               request_id: str | None = None, content_type: str = "", progress: Progress | None = None,
-               timeout: float | None = None) -> ingestion_pb2.UploadImageResponse:
+               request_id: str | None = None, content_type: str = "", external_id: str = "",
+               progress: Progress | None = None, timeout: float | None = None) -> ingestion_pb2.UploadImageResponse:
         """Stream an image (a path or bytes) in 1 MiB chunks after a metadata message with its size and
-        SHA-256. Retried on UNAVAILABLE only when `request_id` makes the replay safe; sent again after the
-        server's RetryInfo delay when refused with ANALYSIS_QUEUE_FULL or UPLOAD_RATE_LIMITED (nothing was
-        stored)."""
+        SHA-256; `external_id` is an id of your own to find it by later. Retried on UNAVAILABLE only when
+        `request_id` makes the replay safe; sent again after the server's RetryInfo delay when refused with
+        ANALYSIS_QUEUE_FULL or UPLOAD_RATE_LIMITED (nothing was stored)."""
         blob = UploadSource.of(source, filename)
 
         def messages() -> Iterator[ingestion_pb2.UploadImageRequest]:
             yield ingestion_pb2.UploadImageRequest(metadata=ingestion_pb2.UploadMetadata(
                 filename=blob.filename, size_bytes=blob.size, content_type=content_type,
-                sha256=blob.sha256, request_id=request_id or ""))
+                sha256=blob.sha256, request_id=request_id or "", external_id=external_id))
             sent = 0
             for chunk in blob.chunks(MIB):
                 yield ingestion_pb2.UploadImageRequest(chunk=chunk)
@@ -173,6 +176,17 @@ class PixelCheckClient:
         return self._invoke(lambda md, t: self._ingestion.UploadImage(messages(), metadata=md, timeout=t),
                             idempotent=request_id is not None,
                             timeout=timeout or max(self._timeout, UPLOAD_TIMEOUT))
+
+    def import_url(self, url: str, *, filename: str = "", external_id: str = "", request_id: str | None = None,
+                   timeout: float | None = None) -> ingestion_pb2.ImportImageResponse:
+        """Have the server fetch an image from an http(s) URL and analyse it like an upload. Retried on
+        UNAVAILABLE only when `request_id` makes the replay safe. Raises PixelCheckError: INVALID_ARGUMENT
+        (the URL, or an address the server refuses to fetch), FAILED_PRECONDITION (what the remote server
+        did: URL_TIMEOUT, URL_TOO_LARGE, URL_HTTP_ERROR ...), RESOURCE_EXHAUSTED (URL_IMPORT_RATE_LIMITED)."""
+        request = ingestion_pb2.ImportImageRequest(url=url, filename=filename, external_id=external_id,
+                                                   request_id=request_id or "")
+        return self._unary(self._ingestion.ImportImage, request, idempotent=request_id is not None,
+                           timeout=timeout or max(self._timeout, 60.0))
 
     def get_image(self, image_id: str) -> ingestion_pb2.Image:
         """One image (owner, ADMIN or SERVICE). NOT_FOUND when unknown or not visible."""
@@ -220,11 +234,14 @@ class PixelCheckClient:
         return self.get_result(image.id)  # the stream ended early: report what the server has
 
     def list_results(self, *, page_size: int = 0, page_token: str = "", label: str | int = 0,
-                     filename_contains: str = "", order_by: str = "") -> results_pb2.ListResultsResponse:
-        """One page of the caller's results; `label` is "ai", "real" or a Label value."""
+                     filename_contains: str = "", order_by: str = "",
+                     external_id: str = "") -> results_pb2.ListResultsResponse:
+        """One page of the caller's results; `label` is "ai", "real" or a Label value; `external_id` keeps
+        the results of images given that id."""
         request = results_pb2.ListResultsRequest(page_size=page_size, page_token=page_token,
                                                  label=enum_value(common_pb2.Label, "LABEL_", label),
-                                                 filename_contains=filename_contains, order_by=order_by)
+                                                 filename_contains=filename_contains, order_by=order_by,
+                                                 external_id=external_id)
         return self._unary(self._results.ListResults, request)
 
     def iter_results(self, **filters: str | int) -> Iterator[results_pb2.AnalysisResult]:
@@ -296,6 +313,43 @@ class PixelCheckClient:
                                  f"{digest.hexdigest()}, expected {header.size_bytes} with {header.sha256}")
         partial.replace(target)
         return target
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    def create_webhook(self, url: str, events: list[str | int] | None = None, *,
+                       description: str = "") -> webhooks_pb2.CreateWebhookEndpointResponse:
+        """Register an endpoint for `events` ("analysis.succeeded" (the default), "analysis.failed",
+        "report.ready" or WebhookEventType values); the response's `secret` is shown only this once."""
+        request = webhooks_pb2.CreateWebhookEndpointRequest(
+            url=url, description=description,
+            event_types=[webhook_event(e) for e in (events or ["analysis.succeeded"])])
+        return self._unary(self._webhooks.CreateWebhookEndpoint, request, idempotent=False)
+
+    def list_webhooks(self) -> list[webhooks_pb2.WebhookEndpoint]:
+        """Every endpoint of the caller, newest first (following page tokens)."""
+        found, token = [], ""
+        while True:
+            page = self._unary(self._webhooks.ListWebhookEndpoints,
+                               webhooks_pb2.ListWebhookEndpointsRequest(page_token=token))
+            found.extend(page.endpoints)
+            if not (token := page.next_page_token):
+                return found
+
+    def delete_webhook(self, endpoint_id: str) -> None:
+        """Remove an endpoint; its pending deliveries are dropped."""
+        self._unary(self._webhooks.DeleteWebhookEndpoint,
+                    webhooks_pb2.DeleteWebhookEndpointRequest(endpoint_id=endpoint_id))
+
+    def rotate_webhook_secret(self, endpoint_id: str) -> webhooks_pb2.RotateWebhookSecretResponse:
+        """A new secret (shown only this once); the old one still signs for 24 hours."""
+        return self._unary(self._webhooks.RotateWebhookSecret,
+                           webhooks_pb2.RotateWebhookSecretRequest(endpoint_id=endpoint_id), idempotent=False)
+
+    def webhook_deliveries(self, endpoint_id: str, *, page_size: int = 0,
+                           page_token: str = "") -> webhooks_pb2.ListWebhookDeliveriesResponse:
+        """One page of an endpoint's deliveries, newest first: attempts, status codes, next retry."""
+        request = webhooks_pb2.ListWebhookDeliveriesRequest(endpoint_id=endpoint_id, page_size=page_size,
+                                                            page_token=page_token)
+        return self._unary(self._webhooks.ListWebhookDeliveries, request)
 
     # -- health -----------------------------------------------------------------------------------
     def health(self, service: str = "", *, timeout: float | None = None) -> str:
@@ -390,6 +444,12 @@ class PixelCheckClient:
             finally:
                 call.cancel()  # the caller may stop early; end the call on the server too
             self._sleep(delay)
+
+
+def webhook_event(value: str | int) -> int:
+    """A WebhookEventType from "analysis.succeeded", "ANALYSIS_SUCCEEDED" or a number."""
+    return enum_value(webhooks_pb2.WebhookEventType, "WEBHOOK_EVENT_TYPE_",
+                      value.replace(".", "_") if isinstance(value, str) else value)
 
 
 def enum_value(enum: object, prefix: str, value: str | int) -> int:

@@ -16,6 +16,7 @@ class Image(Base):
         UniqueConstraint("owner_id", "sha256"),  # per-user dedupe, race-safe
         Index(None, "owner_id", "create_time", "id"),  # ListImages, newest first
         Index(None, "create_time"),  # retention
+        Index(None, "owner_id", "external_id"),  # ListImages(external_id=...)
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -27,6 +28,8 @@ class Image(Base):
     height: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     create_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    external_id: Mapped[str] = mapped_column(String(128), default="", server_default="")  # the caller's own id
+    source_url: Mapped[str] = mapped_column(String(2048), default="", server_default="")  # ImportImage only
 
 
 class UploadRequest(Base):

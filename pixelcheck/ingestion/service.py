@@ -18,7 +18,7 @@ from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.errors import Cancelled, DomainError, NotFound
 from pixelcheck.iam.principal import Principal
-from pixelcheck.ids import check_id
+from pixelcheck.ids import check_external_id_filter, check_id
 from pixelcheck.ingestion.models import Image, UploadRequest
 from pixelcheck.ingestion.receiving import ReceivedUpload
 from pixelcheck.ingestion.validation import UploadLimits, check_declared_type, decode_image
@@ -48,6 +48,8 @@ class ImageView:
     sha256: str
     analysis_state: str
     create_time: datetime
+    external_id: str = ""
+    source_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,21 +78,24 @@ class Ingestion:
 
     # -- upload ----------------------------------------------------------------------------------
     def record_rejection(self, principal: Principal, error: DomainError, size: int, sha256: str, filename: str,
-                         *, request_id: str = "", peer: str = "") -> None:
-        """Leaves the only trace of a rejected upload: an audit event."""
-        self._audit.record("upload.rejected", actor_id=principal.user_id, target=filename,
-                           payload={"reason": error.reason, "message": error.message, "sha256": sha256,
-                                    "size_bytes": size}, request_id=request_id, peer=peer)
+                         *, request_id: str = "", peer: str = "", source_url: str = "") -> None:
+        """Leaves the only trace of a rejected upload or import: an audit event."""
+        payload: dict[str, Any] = {"reason": error.reason, "message": error.message, "sha256": sha256,
+                                   "size_bytes": size}
+        if source_url:
+            payload["source_url"] = source_url
+        self._audit.record("upload.rejected", actor_id=principal.user_id, target=filename, payload=payload,
+                           request_id=request_id, peer=peer)
 
     def accept(self, principal: Principal, upload: ReceivedUpload, *, request_id: str = "", peer: str = "",
-               abandoned: Callable[[], bool] = lambda: False) -> tuple[ImageView, bool]:
+               source_url: str = "", abandoned: Callable[[], bool] = lambda: False) -> tuple[ImageView, bool]:
         """Stores a received upload and queues its analysis; returns the image and whether it was a duplicate.
 
         A replayed request_id returns the first response; the same bytes from the same user return the
         existing image. Raises InvalidInput/TooLarge for an image that fails the rules (nothing is stored).
         `abandoned` is asked just before committing: a call the client or a shutdown already cancelled stores
         nothing (a cancel that lands during the commit leaves a complete image, which a replay of the
-        request_id returns).
+        request_id returns). `source_url` is the URL an import fetched the bytes from.
         """
         meta = upload.metadata
         existing = self._replay_or_duplicate(principal.user_id, meta.request_id, upload.sha256)
@@ -101,17 +106,19 @@ class Ingestion:
             check_declared_type(meta.content_type, decoded.content_type)
         except DomainError as exc:
             self.record_rejection(principal, exc, len(upload.data), upload.sha256, meta.filename,
-                                  request_id=request_id, peer=peer)
+                                  request_id=request_id, peer=peer, source_url=source_url)
             raise
         try:
             with unit_of_work(self._sessions) as session:
                 image = Image(owner_id=principal.user_id, filename=meta.filename,
                               content_type=decoded.content_type, size_bytes=len(upload.data),
-                              width=decoded.width, height=decoded.height, sha256=upload.sha256)
+                              width=decoded.width, height=decoded.height, sha256=upload.sha256,
+                              external_id=meta.external_id, source_url=source_url)
                 session.add(image)
                 session.flush()
                 self._blobs.put(session, image_key(image.id), upload.data)
-                session.add(Analysis(image_id=image.id, owner_id=image.owner_id, filename=image.filename))
+                session.add(Analysis(image_id=image.id, owner_id=image.owner_id, filename=image.filename,
+                                     external_id=image.external_id))
                 if meta.request_id:
                     session.add(UploadRequest(owner_id=principal.user_id, request_id=meta.request_id,
                                               image_id=image.id, duplicate=False))
@@ -124,10 +131,12 @@ class Ingestion:
             if existing is None:
                 raise
             return existing
+        accepted: dict[str, Any] = {"sha256": view.sha256, "size_bytes": view.size_bytes,
+                                    "content_type": view.content_type, "filename": view.filename}
+        if source_url:
+            accepted["source_url"] = source_url
         self._audit.record("upload.accepted", actor_id=principal.user_id, target=f"image:{view.id}",
-                           payload={"sha256": view.sha256, "size_bytes": view.size_bytes,
-                                    "content_type": view.content_type, "filename": view.filename},
-                           request_id=request_id, peer=peer)
+                           payload=accepted, request_id=request_id, peer=peer)
         self._enqueue(view.id, self._share_of(principal))
         return view, False
 
@@ -137,15 +146,19 @@ class Ingestion:
         except Exception:  # the broker is down: the reconciler re-enqueues QUEUED analyses when it is back
             log.warning("could not enqueue analysis of %s; the reconciler will retry", image_id, exc_info=True)
 
+    def replayed(self, owner_id: str, request_id: str) -> tuple[ImageView, bool] | None:
+        """The first response to request_id, when this user's request_id was seen before (else None)."""
+        if not request_id:
+            return None
+        with self._read() as session:
+            return _replay(session, owner_id, request_id)
+
     def _replay_or_duplicate(self, owner_id: str, request_id: str, sha256: str) -> tuple[ImageView, bool] | None:
         with unit_of_work(self._sessions) as session:
             if request_id:
-                replay = session.scalar(select(UploadRequest).where(
-                    UploadRequest.owner_id == owner_id, UploadRequest.request_id == request_id))
+                replay = _replay(session, owner_id, request_id)
                 if replay is not None:
-                    image = session.get(Image, replay.image_id)
-                    if image is not None:
-                        return _view(image, _state(session, image.id)), replay.duplicate
+                    return replay
             image = session.scalar(select(Image).where(Image.owner_id == owner_id, Image.sha256 == sha256))
             if image is None:
                 return None
@@ -168,20 +181,26 @@ class Ingestion:
                 raise NotFound(f"Image {image_id} not found", reason="IMAGE_NOT_FOUND")
             return _view(image, _state(session, image.id))
 
-    def list_images(self, principal: Principal, *, page_size: int, page_token: str, owner_id: str) -> ImagePage:
-        """The caller's images (or owner_id's, for ADMIN and SERVICE), newest first."""
+    def list_images(self, principal: Principal, *, page_size: int, page_token: str, owner_id: str,
+                    external_id: str = "") -> ImagePage:
+        """The caller's images (or owner_id's, for ADMIN and SERVICE), newest first; only those given
+        external_id when it is set. Raises InvalidInput for a bad filter, NotFound for an invisible owner."""
         size = paging.page_size(page_size)
+        check_external_id_filter(external_id)
         if owner_id:
             check_id(owner_id, "owner_id")
             if owner_id != principal.user_id and not principal.sees_everything:
                 raise NotFound(f"User {owner_id} not found", reason="USER_NOT_FOUND")
         owner = owner_id or principal.user_id
-        filters = {"owner": owner}
+        filters = {"owner": owner, "external_id": external_id}
         cursor = paging.decode_token(self._page_key, page_token, filters) if page_token else None
+        conditions = [Image.owner_id == owner]
+        if external_id:
+            conditions.append(Image.external_id == external_id)
         with self._read() as session:
             query = select(Image, Analysis.state).join(Analysis, Analysis.image_id == Image.id, isouter=True)
-            query = query.where(Image.owner_id == owner)
-            total = session.scalar(select(func.count()).select_from(Image).where(Image.owner_id == owner)) or 0
+            query = query.where(*conditions)
+            total = session.scalar(select(func.count()).select_from(Image).where(*conditions)) or 0
             if cursor:
                 at = datetime.fromisoformat(cursor["t"])
                 query = query.where(or_(Image.create_time < at, and_(Image.create_time == at, Image.id < cursor["id"])))
@@ -210,6 +229,17 @@ class Ingestion:
                            request_id=request_id, peer=peer)
 
 
+def _replay(session: Session, owner_id: str, request_id: str) -> tuple[ImageView, bool] | None:
+    replay = session.scalar(select(UploadRequest).where(
+        UploadRequest.owner_id == owner_id, UploadRequest.request_id == request_id))
+    if replay is None:
+        return None
+    image = session.get(Image, replay.image_id)
+    if image is None:
+        return None
+    return _view(image, _state(session, image.id)), replay.duplicate
+
+
 def _state(session: Session, image_id: str) -> str:
     return session.scalar(select(Analysis.state).where(Analysis.image_id == image_id)) or "QUEUED"
 
@@ -218,4 +248,4 @@ def _view(image: Image, state: str) -> ImageView:
     return ImageView(id=image.id, owner_id=image.owner_id, filename=image.filename,
                      content_type=image.content_type, size_bytes=image.size_bytes, width=image.width,
                      height=image.height, sha256=image.sha256, analysis_state=state,
-                     create_time=image.create_time)
+                     create_time=image.create_time, external_id=image.external_id, source_url=image.source_url)

@@ -1,4 +1,7 @@
-"""Upload rules: the type is sniffed from the bytes, the image must decode fully within the size limits."""
+"""Upload rules: the type is sniffed from the bytes, the image must decode fully within the size limits.
+
+`sniff_content_type` (pixelcheck.image_formats) is re-exported here: it is the first upload rule.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from pixelcheck.errors import InvalidInput, TooLarge
+from pixelcheck.ids import EXTERNAL_ID, EXTERNAL_ID_RULE
+from pixelcheck.image_formats import ACCEPTED_NAMES, PILLOW_FORMATS, SNIFF_BYTES, enable_decoders, sniff_content_type
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME_MAX = 255
@@ -30,6 +35,7 @@ class UploadMetadata:
     content_type: str
     sha256: str
     request_id: str
+    external_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,38 +45,37 @@ class DecodedImage:
     height: int
 
 
-def sniff_content_type(head: bytes) -> str | None:
-    """The media type the first bytes prove, or None for anything but JPEG, PNG and WEBP."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 def clean_filename(name: str) -> str:
     """The base name without path components or control characters."""
     base = re.split(r"[\\/]", name)[-1]
     return "".join(ch for ch in base if ch.isprintable()).strip()
 
 
+def identifier_violations(prefix: str, *, filename: str, request_id: str, external_id: str,
+                          filename_required: bool = True) -> list[tuple[str, str]]:
+    """What is wrong with the names an upload or import carries (filename already cleaned)."""
+    violations: list[tuple[str, str]] = []
+    if not filename and filename_required:
+        violations.append((f"{prefix}filename", "is required (a file name, without a path)"))
+    elif len(filename) > _FILENAME_MAX:
+        violations.append((f"{prefix}filename", f"must be at most {_FILENAME_MAX} characters"))
+    if len(request_id) > 128 or (request_id and not request_id.isprintable()):
+        violations.append((f"{prefix}request_id", "must be at most 128 printable characters"))
+    if external_id and not EXTERNAL_ID.match(external_id):
+        violations.append((f"{prefix}external_id", EXTERNAL_ID_RULE))
+    return violations
+
+
 def validate_metadata(meta: UploadMetadata, limits: UploadLimits) -> UploadMetadata:
     """Checks the first message of an upload. Raises InvalidInput listing every bad field, or TooLarge."""
-    violations: list[tuple[str, str]] = []
     filename = clean_filename(meta.filename)
-    if not filename:
-        violations.append(("metadata.filename", "is required (a file name, without a path)"))
-    elif len(filename) > _FILENAME_MAX:
-        violations.append(("metadata.filename", f"must be at most {_FILENAME_MAX} characters"))
+    violations = identifier_violations("metadata.", filename=filename, request_id=meta.request_id,
+                                       external_id=meta.external_id)
     if meta.size_bytes <= 0:
         violations.append(("metadata.size_bytes", "is required and must be positive"))
     sha = meta.sha256.lower()
     if sha and not SHA256_HEX.match(sha):
         violations.append(("metadata.sha256", "must be 64 hexadecimal characters"))
-    if len(meta.request_id) > 128 or (meta.request_id and not meta.request_id.isprintable()):
-        violations.append(("metadata.request_id", "must be at most 128 printable characters"))
     if len(meta.content_type) > 100:
         violations.append(("metadata.content_type", "must be at most 100 characters"))
     if violations:
@@ -80,7 +85,7 @@ def validate_metadata(meta: UploadMetadata, limits: UploadLimits) -> UploadMetad
         raise TooLarge(f"The image is {meta.size_bytes} bytes; the limit is {limits.max_bytes} bytes",
                        reason="UPLOAD_TOO_LARGE", metadata={"limit_bytes": str(limits.max_bytes)})
     return UploadMetadata(filename=filename, size_bytes=meta.size_bytes, content_type=meta.content_type,
-                          sha256=sha, request_id=meta.request_id)
+                          sha256=sha, request_id=meta.request_id, external_id=meta.external_id)
 
 
 def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
@@ -89,11 +94,12 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
     Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE, CONTENT_TYPE_MISMATCH) or TooLarge
     (IMAGE_DIMENSIONS_TOO_LARGE) before any large allocation.
     """
-    content_type = sniff_content_type(data[:16])
+    content_type = sniff_content_type(data[:SNIFF_BYTES])
     if content_type is None:
-        raise InvalidInput("Only JPEG, PNG and WEBP images are accepted; these bytes are none of them",
+        raise InvalidInput(f"Only {ACCEPTED_NAMES} images are accepted; these bytes are none of them",
                            reason="UNSUPPORTED_TYPE")
-    expected_format = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[content_type]
+    expected_format = PILLOW_FORMATS[content_type]
+    enable_decoders()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -127,7 +133,8 @@ def _check_dimensions(width: int, height: int, limits: UploadLimits) -> None:
 def check_declared_type(declared: str, sniffed: str) -> None:
     """An advisory content_type that contradicts the bytes is a client error worth reporting."""
     declared = declared.split(";")[0].strip().lower()
-    aliases = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+    aliases = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/heif": "image/heic",
+               "image/heic-sequence": "image/heic", "image/heif-sequence": "image/heic"}
     declared = aliases.get(declared, declared)
     if declared and declared != "application/octet-stream" and declared != sniffed:
         raise InvalidInput(f"The bytes are {sniffed} but the metadata declares {declared}",

@@ -9,4 +9,5 @@ def import_all_models() -> None:
     import pixelcheck.blobs.database
     import pixelcheck.iam.models
     import pixelcheck.ingestion.models
-    import pixelcheck.reports.models  # noqa: F401
+    import pixelcheck.reports.models
+    import pixelcheck.webhooks.models  # noqa: F401

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +42,9 @@ from pixelcheck.reports.document import ReportDocument
 from pixelcheck.reports.models import Report, ReportImage
 from pixelcheck.reports.pdf import render_pdf
 from pixelcheck.tracing import stage_span
+
+if TYPE_CHECKING:
+    from pixelcheck.webhooks.service import EventOutbox
 
 log = logging.getLogger("pixelcheck.reports")
 
@@ -124,6 +127,7 @@ class Reports:
         audit: EventRecorder,
         page_token_key: bytes,
         max_images: int = 100,
+        webhooks: EventOutbox | None = None,
     ) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions
@@ -133,6 +137,7 @@ class Reports:
         self._audit = audit
         self._page_token_key = page_token_key
         self._max_images = max_images
+        self._webhooks = webhooks
 
     # -- requesting -------------------------------------------------------------------------------
     def create_report(self, principal: Principal, *, image_ids: Sequence[str], format: str,
@@ -312,6 +317,12 @@ class Reports:
             report.sha256 = digest
             report.state = ReportState.READY
             report.ready_time = utcnow()
+            deliveries = [] if self._webhooks is None else self._webhooks.record(
+                session, owner_id=owner_id, event_type="report.ready", subject_id=report_id,
+                data={"report_id": report_id, "format": format, "filename": report.filename,
+                      "size_bytes": len(data), "sha256": digest, "image_ids": [i.image_id for i in report.images]})
+        if self._webhooks is not None:
+            self._webhooks.dispatch(deliveries)
         self._audit.record(actions.REPORT_READY, actor_id=owner_id, target=f"report:{report_id}",
                            payload={"format": format, "size_bytes": len(data), "sha256": digest})
 

@@ -6,6 +6,8 @@ import io
 
 from PIL import Image, ImageOps
 
+from pixelcheck.image_formats import enable_decoders
+
 THUMBNAIL_QUALITY = 85
 
 
@@ -26,6 +28,7 @@ def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
     """
     if not data or max_side < 1:
         return None
+    enable_decoders()  # HEIC uploads
     try:
         with Image.open(io.BytesIO(data)) as image:
             limit = image_pixel_limit()

@@ -21,7 +21,8 @@ from tests.processes import ServerProcess, free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SERVICES = ["", *(f"pixelcheck.v1.{n}Service" for n in ("Auth", "Ingestion", "Results", "Reports", "Audit"))]
+SERVICES = ["", *(f"pixelcheck.v1.{n}Service"
+                  for n in ("Auth", "Ingestion", "Results", "Reports", "Audit", "Webhooks"))]
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ ORDER = ["QUEUED", "DECODING", "PROVENANCE", "PIXEL_MODEL", "FUSION", "SAVING", 
 
 @pytest.mark.parametrize(("make", "filename", "content_type"), [
     (images.jpeg, "photo.jpg", "image/jpeg"), (images.png, "render.png", "image/png"),
-    (images.webp, "shot.webp", "image/webp")])
+    (images.webp, "shot.webp", "image/webp"), (images.heic, "IMG_0042.HEIC", "image/heic"),
+    (images.avif, "frame.avif", "image/avif")])
 async def test_upload_is_analysed_with_stages_in_order_and_result_agrees(
         live_server: LiveServer, worker: WorkerProcess, make, filename: str, content_type: str) -> None:  # type: ignore[no-untyped-def]
     user = await new_user(live_server.auth)
@@ -46,7 +47,9 @@ async def test_upload_is_analysed_with_stages_in_order_and_result_agrees(
     assert 0.5 <= final.confidence <= 1.0 and 0.0 <= final.prob_ai <= 1.0
     assert final.signals and all(s.explanation for s in final.signals)
     assert final.explanation and final.model_version
-    assert final.image_facts.width == 800 and final.image_facts.format in ("JPEG", "PNG", "WEBP")
+    assert final.image_facts.width == 800
+    assert final.image_facts.format == {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP",
+                                        "image/heic": "HEIF", "image/avif": "AVIF"}[content_type]
 
     results = results_pb2_grpc.ResultsServiceStub(live_server.channel)
     got = (await results.GetResult(results_pb2.GetResultRequest(image_id=response.image.id),

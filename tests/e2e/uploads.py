@@ -14,12 +14,12 @@ Metadata = tuple[tuple[str, str], ...]
 
 def upload_messages(data: bytes, filename: str = "photo.jpg", *, chunk: int = MIB, size_bytes: int | None = None,
                     sha256: str | None = "", content_type: str = "", request_id: str = "",
-                    ) -> Iterator[ingestion_pb2.UploadImageRequest]:
+                    external_id: str = "") -> Iterator[ingestion_pb2.UploadImageRequest]:
     """The messages of an upload: metadata, then chunks. sha256=None computes it; "" leaves it out."""
     digest = hashlib.sha256(data).hexdigest() if sha256 is None else sha256
     yield ingestion_pb2.UploadImageRequest(metadata=ingestion_pb2.UploadMetadata(
         filename=filename, size_bytes=len(data) if size_bytes is None else size_bytes, sha256=digest,
-        content_type=content_type, request_id=request_id))
+        content_type=content_type, request_id=request_id, external_id=external_id))
     for start in range(0, len(data), chunk):
         yield ingestion_pb2.UploadImageRequest(chunk=data[start:start + chunk])
 

@@ -3,6 +3,7 @@ then the outcome), publishes every stage on the bus, and stores one result per i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +22,8 @@ from pixelcheck.blobs import SqlBlobStore
 from pixelcheck.db import make_engine, make_session_factory, new_id, unit_of_work, upgrade
 from pixelcheck.iam.models import User
 from pixelcheck.ingestion.models import Image
+from pixelcheck.webhooks.models import WebhookDelivery, WebhookEndpoint
+from pixelcheck.webhooks.service import Webhooks
 from tests.integration.test_reports_service import png_bytes, verdict
 
 STAGES = (Stage.DECODING, Stage.PROVENANCE, Stage.PIXEL_MODEL, Stage.FUSION)
@@ -109,3 +112,49 @@ def test_only_the_claim_and_the_outcome_are_written_and_every_stage_is_published
     # A redelivered task finds the analysis finished: no second result, no second event.
     assert pipeline.run(image_id) == "skipped"
     assert len(bus.events) == len(STAGES) + 3
+
+
+class DeliveryQueue:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def deliver_webhook(self, delivery_id: str, countdown: float = 0.0) -> None:
+        self.sent.append(delivery_id)
+
+
+def test_a_failed_analysis_writes_its_webhook_delivery_with_the_outcome_and_sends_it_after_the_commit(
+        sessions: tuple[sessionmaker[Session], sessionmaker[Session]]) -> None:
+    write, read = sessions
+    image_id, owner_id = new_id(), new_id()
+    with unit_of_work(write) as session:
+        session.add(User(id=owner_id, username="owner", email="owner@example.test", display_name="Owner"))
+        session.flush()
+        session.add(Image(id=image_id, owner_id=owner_id, filename="gone.png", content_type="image/png",
+                          size_bytes=10, width=64, height=48, sha256="0" * 64, external_id="case-9"))
+        session.flush()
+        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename="gone.png", external_id="case-9"))
+        failed_hook = WebhookEndpoint(owner_id=owner_id, url="http://127.0.0.3/hook", secret="whsec_x",
+                                      event_types=["analysis.failed"])
+        verdict_hook = WebhookEndpoint(owner_id=owner_id, url="http://127.0.0.3/other", secret="whsec_y",
+                                       event_types=["analysis.succeeded"])
+        session.add_all([failed_hook, verdict_hook])
+        session.flush()
+        failed_id = failed_hook.id
+    bus, queue = Recorder(), DeliveryQueue()
+    webhooks = Webhooks(sessions=write, read_sessions=read, audit=bus, queue=queue, page_token_key=b"k" * 32,
+                        max_endpoints=10)
+    pipeline = AnalysisPipeline(sessions=write, read_sessions=read, blobs=SqlBlobStore(read),  # the bytes are missing
+                                detector=lambda: StageReadingDetector(lambda: ("", ""), verdict()),  # type: ignore[arg-type,return-value]
+                                publisher=bus, audit=bus, reports=None, report_queue=bus,  # type: ignore[arg-type]
+                                stale_after=timedelta(seconds=60), max_attempts=3, webhooks=webhooks)
+
+    assert pipeline.run(image_id) == "failed"
+
+    with read() as session:
+        [delivery] = session.scalars(select(WebhookDelivery)).all()
+    assert (delivery.endpoint_id, delivery.event_type, delivery.subject_id) == (failed_id, "analysis.failed", image_id)
+    body = json.loads(delivery.body)
+    assert body["type"] == "analysis.failed" and body["data"]["external_id"] == "case-9"
+    assert "bytes are missing" in body["data"]["failure_reason"] and body["data"]["filename"] == "gone.png"
+    assert queue.sent == [delivery.id]
+    assert pipeline.run(image_id) == "skipped" and queue.sent == [delivery.id]  # a redelivered task adds nothing

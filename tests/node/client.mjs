@@ -1,8 +1,9 @@
 // A PixelCheck client in Node.js built from the .proto files alone (no generated code, no Python):
-// sign in, upload an image with client streaming, watch the analysis with server streaming, read the
-// result, and print a JSON summary on stdout.
+// sign in, upload an image with client streaming (or have the server import an http(s) URL), watch the
+// analysis with server streaming, read the result, and print a JSON summary on stdout.
 //
 //   PIXELCHECK_ADDR=127.0.0.1:50051 PIXELCHECK_LOGIN=alice PIXELCHECK_PASSWORD=... node client.mjs photo.jpg
+//   PIXELCHECK_EXTERNAL_ID=case-1 ... node client.mjs https://example.org/photo.jpg
 //
 // Exit status: 0 when the analysis finished (SUCCEEDED or FAILED, see "state"), 1 on any error.
 
@@ -85,7 +86,10 @@ async function main() {
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${signedIn.access_token}`);
 
-  const uploaded = await uploadImage(ingestion, metadata, imagePath);
+  const external_id = process.env.PIXELCHECK_EXTERNAL_ID ?? "";
+  const uploaded = /^https?:\/\//i.test(imagePath)
+    ? await unary(ingestion, "ImportImage", { url: imagePath, external_id }, metadata)
+    : await uploadImage(ingestion, metadata, imagePath);
   const events = await watchAnalysis(results, metadata, uploaded.image.id);
   const { result } = await unary(results, "GetResult", { image_id: uploaded.image.id }, metadata);
   const last = events.at(-1);
@@ -93,6 +97,8 @@ async function main() {
   console.log(JSON.stringify({
     user: signedIn.user.username,
     image_id: uploaded.image.id,
+    external_id: uploaded.image.external_id,
+    result_external_id: result.external_id,
     content_type: uploaded.image.content_type,
     size_bytes: uploaded.image.size_bytes,
     duplicate: uploaded.duplicate,

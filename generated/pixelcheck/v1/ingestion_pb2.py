@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from pixelcheck.v1 import common_pb2 as pixelcheck_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpixelcheck/v1/ingestion.proto\x12\rpixelcheck.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1apixelcheck/v1/common.proto\"\xf7\x01\n\x05Image\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x0e\n\x06sha256\x18\x08 \x01(\t\x12\x34\n\x0e\x61nalysis_state\x18\t \x01(\x0e\x32\x1c.pixelcheck.v1.AnalysisState\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"c\n\x12UploadImageRequest\x12\x31\n\x08metadata\x18\x01 \x01(\x0b\x32\x1d.pixelcheck.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"M\n\x13UploadImageResponse\x12#\n\x05image\x18\x01 \x01(\x0b\x32\x14.pixelcheck.v1.Image\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"#\n\x0fGetImageRequest\x12\x10\n\x08image_id\x18\x01 \x01(\t\"7\n\x10GetImageResponse\x12#\n\x05image\x18\x01 \x01(\x0b\x32\x14.pixelcheck.v1.Image\"L\n\x11ListImagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\"g\n\x12ListImagesResponse\x12$\n\x06images\x18\x01 \x03(\x0b\x32\x14.pixelcheck.v1.Image\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"&\n\x12\x44\x65leteImageRequest\x12\x10\n\x08image_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteImageResponse2\xe0\x02\n\x10IngestionService\x12V\n\x0bUploadImage\x12!.pixelcheck.v1.UploadImageRequest\x1a\".pixelcheck.v1.UploadImageResponse(\x01\x12K\n\x08GetImage\x12\x1e.pixelcheck.v1.GetImageRequest\x1a\x1f.pixelcheck.v1.GetImageResponse\x12Q\n\nListImages\x12 .pixelcheck.v1.ListImagesRequest\x1a!.pixelcheck.v1.ListImagesResponse\x12T\n\x0b\x44\x65leteImage\x12!.pixelcheck.v1.DeleteImageRequest\x1a\".pixelcheck.v1.DeleteImageResponseB\x15\n\x11\x64\x65v.pixelcheck.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpixelcheck/v1/ingestion.proto\x12\rpixelcheck.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1apixelcheck/v1/common.proto\"\xa0\x02\n\x05Image\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x0e\n\x06sha256\x18\x08 \x01(\t\x12\x34\n\x0e\x61nalysis_state\x18\t \x01(\x0e\x32\x1c.pixelcheck.v1.AnalysisState\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xternal_id\x18\x0b \x01(\t\x12\x12\n\nsource_url\x18\x0c \x01(\t\"\x85\x01\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x06 \x01(\t\"c\n\x12UploadImageRequest\x12\x31\n\x08metadata\x18\x01 \x01(\x0b\x32\x1d.pixelcheck.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"M\n\x13UploadImageResponse\x12#\n\x05image\x18\x01 \x01(\x0b\x32\x14.pixelcheck.v1.Image\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"#\n\x0fGetImageRequest\x12\x10\n\x08image_id\x18\x01 \x01(\t\"7\n\x10GetImageResponse\x12#\n\x05image\x18\x01 \x01(\x0b\x32\x14.pixelcheck.v1.Image\"a\n\x11ListImagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"g\n\x12ListImagesResponse\x12$\n\x06images\x18\x01 \x03(\x0b\x32\x14.pixelcheck.v1.Image\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"&\n\x12\x44\x65leteImageRequest\x12\x10\n\x08image_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteImageResponse\"\\\n\x12ImportImageRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"M\n\x13ImportImageResponse\x12#\n\x05image\x18\x01 \x01(\x0b\x32\x14.pixelcheck.v1.Image\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x32\xb6\x03\n\x10IngestionService\x12V\n\x0bUploadImage\x12!.pixelcheck.v1.UploadImageRequest\x1a\".pixelcheck.v1.UploadImageResponse(\x01\x12K\n\x08GetImage\x12\x1e.pixelcheck.v1.GetImageRequest\x1a\x1f.pixelcheck.v1.GetImageResponse\x12Q\n\nListImages\x12 .pixelcheck.v1.ListImagesRequest\x1a!.pixelcheck.v1.ListImagesResponse\x12T\n\x0b\x44\x65leteImage\x12!.pixelcheck.v1.DeleteImageRequest\x1a\".pixelcheck.v1.DeleteImageResponse\x12T\n\x0bImportImage\x12!.pixelcheck.v1.ImportImageRequest\x1a\".pixelcheck.v1.ImportImageResponseB\x15\n\x11\x64\x65v.pixelcheck.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +35,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\021dev.pixelcheck.v1P\001'
   _globals['_IMAGE']._serialized_start=110
-  _globals['_IMAGE']._serialized_end=357
-  _globals['_UPLOADMETADATA']._serialized_start=359
-  _globals['_UPLOADMETADATA']._serialized_end=471
-  _globals['_UPLOADIMAGEREQUEST']._serialized_start=473
-  _globals['_UPLOADIMAGEREQUEST']._serialized_end=572
-  _globals['_UPLOADIMAGERESPONSE']._serialized_start=574
-  _globals['_UPLOADIMAGERESPONSE']._serialized_end=651
-  _globals['_GETIMAGEREQUEST']._serialized_start=653
-  _globals['_GETIMAGEREQUEST']._serialized_end=688
-  _globals['_GETIMAGERESPONSE']._serialized_start=690
-  _globals['_GETIMAGERESPONSE']._serialized_end=745
-  _globals['_LISTIMAGESREQUEST']._serialized_start=747
-  _globals['_LISTIMAGESREQUEST']._serialized_end=823
-  _globals['_LISTIMAGESRESPONSE']._serialized_start=825
-  _globals['_LISTIMAGESRESPONSE']._serialized_end=928
-  _globals['_DELETEIMAGEREQUEST']._serialized_start=930
-  _globals['_DELETEIMAGEREQUEST']._serialized_end=968
-  _globals['_DELETEIMAGERESPONSE']._serialized_start=970
-  _globals['_DELETEIMAGERESPONSE']._serialized_end=991
-  _globals['_INGESTIONSERVICE']._serialized_start=994
-  _globals['_INGESTIONSERVICE']._serialized_end=1346
+  _globals['_IMAGE']._serialized_end=398
+  _globals['_UPLOADMETADATA']._serialized_start=401
+  _globals['_UPLOADMETADATA']._serialized_end=534
+  _globals['_UPLOADIMAGEREQUEST']._serialized_start=536
+  _globals['_UPLOADIMAGEREQUEST']._serialized_end=635
+  _globals['_UPLOADIMAGERESPONSE']._serialized_start=637
+  _globals['_UPLOADIMAGERESPONSE']._serialized_end=714
+  _globals['_GETIMAGEREQUEST']._serialized_start=716
+  _globals['_GETIMAGEREQUEST']._serialized_end=751
+  _globals['_GETIMAGERESPONSE']._serialized_start=753
+  _globals['_GETIMAGERESPONSE']._serialized_end=808
+  _globals['_LISTIMAGESREQUEST']._serialized_start=810
+  _globals['_LISTIMAGESREQUEST']._serialized_end=907
+  _globals['_LISTIMAGESRESPONSE']._serialized_start=909
+  _globals['_LISTIMAGESRESPONSE']._serialized_end=1012
+  _globals['_DELETEIMAGEREQUEST']._serialized_start=1014
+  _globals['_DELETEIMAGEREQUEST']._serialized_end=1052
+  _globals['_DELETEIMAGERESPONSE']._serialized_start=1054
+  _globals['_DELETEIMAGERESPONSE']._serialized_end=1075
+  _globals['_IMPORTIMAGEREQUEST']._serialized_start=1077
+  _globals['_IMPORTIMAGEREQUEST']._serialized_end=1169
+  _globals['_IMPORTIMAGERESPONSE']._serialized_start=1171
+  _globals['_IMPORTIMAGERESPONSE']._serialized_end=1248
+  _globals['_INGESTIONSERVICE']._serialized_start=1251
+  _globals['_INGESTIONSERVICE']._serialized_end=1689
 # @@protoc_insertion_point(module_scope)

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Image(_message.Message):
-    __slots__ = ("id", "owner_id", "filename", "content_type", "size_bytes", "width", "height", "sha256", "analysis_state", "create_time")
+    __slots__ = ("id", "owner_id", "filename", "content_type", "size_bytes", "width", "height", "sha256", "analysis_state", "create_time", "external_id", "source_url")
     ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,8 @@ class Image(_message.Message):
     SHA256_FIELD_NUMBER: _ClassVar[int]
     ANALYSIS_STATE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_URL_FIELD_NUMBER: _ClassVar[int]
     id: str
     owner_id: str
     filename: str
@@ -32,21 +34,25 @@ class Image(_message.Message):
     sha256: str
     analysis_state: _common_pb2.AnalysisState
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., owner_id: _Optional[str] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sha256: _Optional[str] = ..., analysis_state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    external_id: str
+    source_url: str
+    def __init__(self, id: _Optional[str] = ..., owner_id: _Optional[str] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sha256: _Optional[str] = ..., analysis_state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., external_id: _Optional[str] = ..., source_url: _Optional[str] = ...) -> None: ...
 
 class UploadMetadata(_message.Message):
-    __slots__ = ("filename", "size_bytes", "content_type", "sha256", "request_id")
+    __slots__ = ("filename", "size_bytes", "content_type", "sha256", "request_id", "external_id")
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
     filename: str
     size_bytes: int
     content_type: str
     sha256: str
     request_id: str
-    def __init__(self, filename: _Optional[str] = ..., size_bytes: _Optional[int] = ..., content_type: _Optional[str] = ..., sha256: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    external_id: str
+    def __init__(self, filename: _Optional[str] = ..., size_bytes: _Optional[int] = ..., content_type: _Optional[str] = ..., sha256: _Optional[str] = ..., request_id: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
 
 class UploadImageRequest(_message.Message):
     __slots__ = ("metadata", "chunk")
@@ -77,14 +83,16 @@ class GetImageResponse(_message.Message):
     def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
 
 class ListImagesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "owner_id")
+    __slots__ = ("page_size", "page_token", "owner_id", "external_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     owner_id: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., owner_id: _Optional[str] = ...) -> None: ...
+    external_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., owner_id: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
 
 class ListImagesResponse(_message.Message):
     __slots__ = ("images", "next_page_token", "total_size")
@@ -105,3 +113,23 @@ class DeleteImageRequest(_message.Message):
 class DeleteImageResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ImportImageRequest(_message.Message):
+    __slots__ = ("url", "filename", "request_id", "external_id")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    filename: str
+    request_id: str
+    external_id: str
+    def __init__(self, url: _Optional[str] = ..., filename: _Optional[str] = ..., request_id: _Optional[str] = ..., external_id: _Optional[str] = ...) -> None: ...
+
+class ImportImageResponse(_message.Message):
+    __slots__ = ("image", "duplicate")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    duplicate: bool
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...

@@ -55,6 +55,11 @@ class IngestionServiceStub:
                 request_serializer=pixelcheck_dot_v1_dot_ingestion__pb2.DeleteImageRequest.SerializeToString,
                 response_deserializer=pixelcheck_dot_v1_dot_ingestion__pb2.DeleteImageResponse.FromString,
                 _registered_method=True)
+        self.ImportImage = channel.unary_unary(
+                '/pixelcheck.v1.IngestionService/ImportImage',
+                request_serializer=pixelcheck_dot_v1_dot_ingestion__pb2.ImportImageRequest.SerializeToString,
+                response_deserializer=pixelcheck_dot_v1_dot_ingestion__pb2.ImportImageResponse.FromString,
+                _registered_method=True)
 
 
 class IngestionServiceServicer:
@@ -63,9 +68,9 @@ class IngestionServiceServicer:
 
     def UploadImage(self, request_iterator, context):
         """UploadImage streams one image: first a `metadata` message, then `chunk` messages of at most 1 MiB.
-        JPEG, PNG and WEBP only (sniffed from the bytes); at most 10 MiB by default. The same user uploading
-        the same bytes again gets the existing image with duplicate=true; a replayed request_id returns the
-        first response. The accepted image is queued for analysis.
+        JPEG, PNG, WEBP, HEIC/HEIF and AVIF only (sniffed from the bytes); at most 10 MiB by default. The
+        same user uploading the same bytes again gets the existing image with duplicate=true; a replayed
+        request_id returns the first response. The accepted image is queued for analysis.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,6 +98,19 @@ class IngestionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportImage(self, request, context):
+        """ImportImage fetches an image from an http(s) URL on the server side and accepts it exactly as an upload
+        (same sniffing, limits, dedupe, request_id replay and analysis). The fetch refuses loopback, private,
+        link-local, CGNAT, multicast and reserved addresses (unless PIXELCHECK_URL_FETCH_ALLOW lets them in),
+        follows at most 3 redirects (each checked again) and stops at the size limit. Refusals are
+        INVALID_ARGUMENT (the URL or its address) or FAILED_PRECONDITION (what the remote server answered), with
+        an ErrorInfo reason naming the rule (URL_ADDRESS_NOT_ALLOWED, URL_TOO_LARGE, URL_TIMEOUT, ...); too many
+        imports in a short time are RESOURCE_EXHAUSTED (URL_IMPORT_RATE_LIMITED) with RetryInfo.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +133,11 @@ def add_IngestionServiceServicer_to_server(servicer, server):
                     servicer.DeleteImage,
                     request_deserializer=pixelcheck_dot_v1_dot_ingestion__pb2.DeleteImageRequest.FromString,
                     response_serializer=pixelcheck_dot_v1_dot_ingestion__pb2.DeleteImageResponse.SerializeToString,
+            ),
+            'ImportImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportImage,
+                    request_deserializer=pixelcheck_dot_v1_dot_ingestion__pb2.ImportImageRequest.FromString,
+                    response_serializer=pixelcheck_dot_v1_dot_ingestion__pb2.ImportImageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +249,33 @@ class IngestionService:
             '/pixelcheck.v1.IngestionService/DeleteImage',
             pixelcheck_dot_v1_dot_ingestion__pb2.DeleteImageRequest.SerializeToString,
             pixelcheck_dot_v1_dot_ingestion__pb2.DeleteImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pixelcheck.v1.IngestionService/ImportImage',
+            pixelcheck_dot_v1_dot_ingestion__pb2.ImportImageRequest.SerializeToString,
+            pixelcheck_dot_v1_dot_ingestion__pb2.ImportImageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,9 +9,10 @@ import numpy as np
 from PIL import Image
 
 from pixelcheck.analysis.detector.verdict import ImageFacts
+from pixelcheck.image_formats import ACCEPTED_NAMES, enable_decoders
 
 MAX_PIXELS = 60_000_000  # uploads are capped at 50 MP; anything larger is refused, not decoded
-_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
+_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "AVIF": "AVIF", "HEIF": "HEIF"}
 
 # IJG reference luminance table (JPEG Annex K), in natural order; quality is estimated against it.
 _STANDARD_LUMINANCE = np.array(
@@ -103,6 +104,7 @@ def open_image(data: bytes) -> Image.Image:
     """Open (lazily) the upload, refusing what is not a supported, sane image."""
     if not data:
         raise ImageUnreadable("The file is empty.")
+    enable_decoders()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -110,7 +112,7 @@ def open_image(data: bytes) -> Image.Image:
     except Exception as error:
         raise ImageUnreadable("The file is not an image this service can read.") from error
     if image.format not in _FORMATS:
-        raise ImageUnreadable(f"Unsupported image format {image.format or 'unknown'}; use JPEG, PNG or WebP.")
+        raise ImageUnreadable(f"Unsupported image format {image.format or 'unknown'}; use {ACCEPTED_NAMES}.")
     if image.width * image.height > MAX_PIXELS:
         raise ImageUnreadable("The image has more pixels than this service analyses.")
     return image

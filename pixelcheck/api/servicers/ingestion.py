@@ -11,6 +11,7 @@ from pixelcheck.api.calls import current_peer, current_principal, current_reques
 from pixelcheck.api.convert_analysis import image_to_proto, upload_metadata
 from pixelcheck.bootstrap import Container
 from pixelcheck.errors import DomainError
+from pixelcheck.ingestion.importing import ImportRequest
 from pixelcheck.ingestion.receiving import Message, receive_upload
 from pixelcheck.offload import Offloader
 from pixelcheck.v1 import ingestion_pb2, ingestion_pb2_grpc
@@ -63,7 +64,8 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
     async def ListImages(self, request: ingestion_pb2.ListImagesRequest,
                          context: aio.ServicerContext) -> ingestion_pb2.ListImagesResponse:
         page = await self._run(self._c.ingestion.list_images, current_principal(), page_size=request.page_size,
-                               page_token=request.page_token, owner_id=request.owner_id)
+                               page_token=request.page_token, owner_id=request.owner_id,
+                               external_id=request.external_id)
         return ingestion_pb2.ListImagesResponse(images=[image_to_proto(i) for i in page.images],
                                                 next_page_token=page.next_page_token, total_size=page.total_size)
 
@@ -72,3 +74,12 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         await self._run(self._c.ingestion.delete_image, current_principal(), request.image_id,
                         request_id=current_request_id(), peer=current_peer())
         return ingestion_pb2.DeleteImageResponse()
+
+    async def ImportImage(self, request: ingestion_pb2.ImportImageRequest,
+                          context: aio.ServicerContext) -> ingestion_pb2.ImportImageResponse:
+        wanted = ImportRequest(url=request.url, filename=request.filename, request_id=request.request_id,
+                               external_id=request.external_id)
+        image, duplicate = await self._c.url_imports.import_image(
+            current_principal(), wanted, run=self._run, run_abandonable=self._offload.run_abandonable,
+            request_id=current_request_id(), peer=current_peer())
+        return ingestion_pb2.ImportImageResponse(image=image_to_proto(image), duplicate=duplicate)

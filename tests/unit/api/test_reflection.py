@@ -10,7 +10,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 
 from pixelcheck.api.reflection import DescriptorIndex, ReflectionServicer, build_index
 
-SERVICES = [*(f"pixelcheck.v1.{n}Service" for n in ("Auth", "Ingestion", "Results", "Reports", "Audit")),
+SERVICES = [*(f"pixelcheck.v1.{n}Service" for n in ("Auth", "Ingestion", "Results", "Reports", "Audit", "Webhooks")),
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
 Request = reflection_pb2.ServerReflectionRequest
 

@@ -1,0 +1,120 @@
+"""Webhook deliveries survive the failures that lose queued work: a worker SIGKILLed in the middle of an
+attempt, and a broker restarted empty while a retry waited in it. The outbox row is the truth; beat's
+dispatcher hands the delivery to a new worker under the same webhook-id, and the receiver (checking
+signatures with the standardwebhooks reference library) gets it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from pixelcheck.v1 import webhooks_pb2, webhooks_pb2_grpc
+from standardwebhooks import Webhook
+
+from pixelcheck.embedded_redis import EmbeddedRedis
+from pixelcheck.settings import Settings
+from tests import images
+from tests.e2e.conftest import start_live_server
+from tests.e2e.flows import new_user
+from tests.e2e.uploads import upload
+from tests.image_web_server import ImageWebServer, Script
+from tests.processes import BeatProcess, WorkerProcess
+from tests.reliability.conftest import Launcher
+
+pytestmark = [pytest.mark.reliability, pytest.mark.asyncio(loop_scope="session")]
+
+RECEIVER_HOST = "127.0.0.3"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def receiver() -> AsyncIterator[ImageWebServer]:
+    server = await ImageWebServer(RECEIVER_HOST).start()
+    yield server
+    await server.stop()
+
+
+def webhook_settings(settings: Settings, **overrides: object) -> Settings:
+    """Attempts time out after 2 s, a dead attempt's lease ends 1 s later, beat looks every second."""
+    return settings.with_overrides(url_fetch_allow=f"{RECEIVER_HOST}/32", webhook_timeout_seconds=2.0,
+                                   webhook_connect_timeout_seconds=1.0, webhook_lease_margin_seconds=1.0,
+                                   webhook_dispatch_interval_seconds=1.0, **overrides)
+
+
+async def delivered_once(server, user, endpoint_id: str, receiver: ImageWebServer, path: str,  # type: ignore[no-untyped-def]
+                         secret: str, attempts: int) -> None:
+    stub = webhooks_pb2_grpc.WebhooksServiceStub(server.channel)
+
+    def requests() -> list:  # type: ignore[type-arg]
+        return [r for r in receiver.requests if r.path == path]
+
+    await receiver.wait_for(lambda: len(requests()) >= attempts, timeout=90)
+    got = requests()
+    assert len({r.headers["webhook-id"] for r in got}) == 1  # every attempt is the same message
+    for request in got:
+        Webhook(secret).verify(request.body, request.headers)
+    deadline = asyncio.get_running_loop().time() + 30.0
+    while True:
+        [delivery] = (await stub.ListWebhookDeliveries(webhooks_pb2.ListWebhookDeliveriesRequest(
+            endpoint_id=endpoint_id), metadata=user.metadata)).deliveries
+        if delivery.state == webhooks_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED:
+            break
+        assert asyncio.get_running_loop().time() < deadline, delivery
+        await asyncio.sleep(0.1)
+    assert delivery.attempts == attempts and delivery.last_status_code == 200
+    assert got[0].headers["webhook-id"] == f"msg_{delivery.id}"
+
+
+async def register(server, user, url: str) -> webhooks_pb2.CreateWebhookEndpointResponse:  # type: ignore[no-untyped-def]
+    return await webhooks_pb2_grpc.WebhooksServiceStub(server.channel).CreateWebhookEndpoint(
+        webhooks_pb2.CreateWebhookEndpointRequest(url=url, event_types=[
+            webhooks_pb2.WEBHOOK_EVENT_TYPE_ANALYSIS_SUCCEEDED]), metadata=user.metadata)
+
+
+async def test_a_worker_sigkilled_mid_attempt_loses_no_delivery(
+        reliability_settings: Settings, launcher: Launcher, receiver: ImageWebServer) -> None:
+    settings = webhook_settings(reliability_settings)
+    server = await start_live_server(settings)
+    try:
+        launcher.keep(BeatProcess(settings, launcher.log("beat"))).start()
+        doomed = launcher.keep(WorkerProcess(settings, launcher.log("doomed"), name="doomed")).start()
+        user = await new_user(server.auth)
+        receiver.routes["/hook"] = Script("hang", 200)  # the first attempt is held open until the kill
+        created = await register(server, user, receiver.url("/hook"))
+        await upload(server.channel, user.metadata, images.jpeg(seed=81))
+        await receiver.wait_for(lambda: "/hook" in receiver.paths_requested(), timeout=90)
+        doomed.kill()
+
+        launcher.keep(WorkerProcess(settings, launcher.log("survivor"), name="survivor")).start()
+        await delivered_once(server, user, created.endpoint.id, receiver, "/hook", created.secret, attempts=2)
+    finally:
+        await server.stop()
+
+
+async def test_a_retry_lost_with_the_broker_is_still_delivered(
+        reliability_settings: Settings, launcher: Launcher, receiver: ImageWebServer, tmp_path: Path) -> None:
+    redis_dir = tmp_path / "redis"
+    broker = EmbeddedRedis(redis_dir).start()
+    port = broker.port
+    # The retry waits 4-8 s in the broker (as a countdown task): long enough to take the broker down under it.
+    settings = webhook_settings(reliability_settings, redis_url=broker.url, webhook_retry_base_seconds=8.0)
+    server = await start_live_server(settings)
+    try:
+        worker = launcher.keep(WorkerProcess(settings, launcher.log("worker-a"), name="a")).start()
+        user = await new_user(server.auth)
+        receiver.routes["/flaky"] = Script(500, 200)
+        created = await register(server, user, receiver.url("/flaky"))
+        await upload(server.channel, user.metadata, images.jpeg(seed=82))
+        await receiver.wait_for(lambda: "/flaky" in receiver.paths_requested(), timeout=90)
+
+        worker.kill()  # the worker held the countdown task; the broker held it unacknowledged
+        broker.stop()
+        broker = EmbeddedRedis(redis_dir, port=port).start()  # back, and empty: the retry's message is gone
+        launcher.keep(BeatProcess(settings, launcher.log("beat"))).start()
+        launcher.keep(WorkerProcess(settings, launcher.log("worker-b"), name="b")).start()
+        await delivered_once(server, user, created.endpoint.id, receiver, "/flaky", created.secret, attempts=2)
+    finally:
+        await server.stop()
+        broker.stop()
