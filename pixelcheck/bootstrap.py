@@ -154,7 +154,8 @@ class Container:
                              total_timeout_seconds=s.url_fetch_timeout_seconds)
         quota = ImportQuota(self.redis, self.keys, limit=s.url_import_rate_limit,
                             window_seconds=s.url_import_rate_window_seconds)
-        return UrlImports(ingestion=self.ingestion, fetcher=UrlFetcher(self.url_fetch_policy, limits), quota=quota)
+        return UrlImports(ingestion=self.ingestion, fetcher=UrlFetcher(self.url_fetch_policy, limits), quota=quota,
+                          admit=self.admission.admit_upload)
 
     @cached_property
     def results(self) -> Results:

@@ -35,16 +35,19 @@ class ImportRequest:
 
 
 class UrlImports:
-    def __init__(self, *, ingestion: Ingestion, fetcher: UrlFetcher, quota: ImportQuota) -> None:
+    def __init__(self, *, ingestion: Ingestion, fetcher: UrlFetcher, quota: ImportQuota,
+                 admit: Callable[[Principal], None]) -> None:
         self._ingestion = ingestion
         self.fetcher = fetcher
         self._quota = quota
+        self._admit = admit  # the uploads' admission control: rate bucket and queue caps
 
     async def import_image(self, principal: Principal, request: ImportRequest, *, run: Run, run_abandonable: Run,
                            request_id: str = "", peer: str = "") -> tuple[ImageView, bool]:
         """Fetches request.url and accepts the bytes as an upload; returns the image and whether it was a
         duplicate. Raises InvalidInput (bad field, URL or address), FailedPrecondition (what the remote server
-        did), TooLarge (URL_IMPORT_RATE_LIMITED, image limits); every refusal leaves an upload.rejected event."""
+        did), TooLarge (ANALYSIS_QUEUE_FULL, UPLOAD_RATE_LIMITED or URL_IMPORT_RATE_LIMITED before anything is fetched;
+        image limits after); every refusal leaves an upload.rejected event."""
         shown_url = _redacted(request.url)
         filename = clean_filename(request.filename)
 
@@ -61,6 +64,7 @@ class UrlImports:
             replay = await run(self._ingestion.replayed, principal.user_id, request.request_id)
             if replay is not None:
                 return replay  # type: ignore[no-any-return]
+            await run(self._admit, principal)  # it queues an analysis like an upload: same caps, before any fetch
             await run(self._quota.take, principal.user_id)
             fetched = await self.fetcher.fetch(request.url)
         except DomainError as exc:

@@ -144,3 +144,16 @@ async def test_an_upload_past_the_cap_is_refused_with_a_retry_delay_and_nothing_
     assert listed.total_size == CAP and "over.jpg" not in {i.filename for i in listed.images}
     other = await new_user(live_server.auth, "frank")
     assert (await upload(live_server.channel, other.metadata, images.jpeg(320, 256, seed=998), "ok.jpg")).image.id
+
+
+async def test_an_import_past_the_cap_is_refused_before_the_url_is_even_checked(live_server: LiveServer) -> None:
+    gail = await new_user(live_server.auth, "gail")
+    await upload_many(live_server, gail, CAP, seed=600)  # no worker: all CAP stay queued
+    # Without the cap this URL would be refused as URL_ADDRESS_NOT_ALLOWED: admission comes first.
+    refused = await fails(ingestion_pb2_grpc.IngestionServiceStub(live_server.channel).ImportImage(
+        ingestion_pb2.ImportImageRequest(url="http://127.0.0.1/over.jpg"), metadata=gail.metadata))
+    assert (refused.code, refused.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "ANALYSIS_QUEUE_FULL")
+    assert refused.retry_delay_seconds is not None and refused.retry_delay_seconds > 0
+    listed = await ingestion_pb2_grpc.IngestionServiceStub(live_server.channel).ListImages(
+        ingestion_pb2.ListImagesRequest(), metadata=gail.metadata)
+    assert listed.total_size == CAP
