@@ -115,8 +115,10 @@ def test_health_is_not_serving_while_the_database_is_unreachable(base_settings: 
     process = ServerProcess(settings, tmp_path / "server.log")
     try:
         with pytest.raises(TimeoutError):
-            process.start(timeout=6)
+            process.start(timeout=6)  # it never reports SERVING
         with grpc.insecure_channel(process.address) as channel:
+            # A loaded machine may take longer than that to start listening at all: wait for the port.
+            grpc.channel_ready_future(channel).result(timeout=60)
             health = health_pb2_grpc.HealthStub(channel)
             for name in SERVICES:
                 assert health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status == NOT_SERVING
