@@ -36,7 +36,8 @@ def stored_events(container: Container, rid: str, action: str = "rpc") -> list[A
 
 async def eventually_stored(container: Container, rid: str, count: int = 1,
                             timeout: float = 10.0) -> list[AuditEvent]:
-    """stored_events once count of them exist (a cancelled stream finishes on the server a little later)."""
+    """stored_events once count of them exist: the server writes a call's event after it has answered (a
+    cancelled stream finishes on the server a little later)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         found = await asyncio.to_thread(stored_events, container, rid)

@@ -66,7 +66,7 @@ async def test_unary_call_leaves_one_event_with_actor_code_peer_and_duration(liv
     rid = request_id()
     await live_server.auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(),
                                           metadata=with_request_id(user.metadata, rid))
-    [event] = stored_events(live_server.container, rid)
+    [event] = await eventually_stored(live_server.container, rid)  # written when the call has ended
     assert (event.method, event.actor_id, event.status_code) == (f"{AUTH}GetCurrentUser", user.user.id, "OK")
     assert event.peer.startswith("ipv4:127.0.0.1:") and event.duration_ms >= 0
 
@@ -76,7 +76,7 @@ async def test_unauthenticated_call_leaves_one_event_without_actor(live_server: 
     failure = await fails(live_server.auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(),
                                                           metadata=(("x-request-id", rid),)))
     assert (failure.code, failure.reason) == (grpc.StatusCode.UNAUTHENTICATED, "MISSING_CREDENTIALS")
-    [event] = stored_events(live_server.container, rid)
+    [event] = await eventually_stored(live_server.container, rid)  # written when the call has ended
     assert (event.actor_id, event.status_code) == ("", "UNAUTHENTICATED")
 
 
@@ -88,7 +88,7 @@ async def test_call_rejected_by_validation_leaves_one_event(live_server: LiveSer
         metadata=with_request_id(user.metadata, rid)))
     assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
     assert set(failure.field_violations) == {"action", "target"}
-    [event] = stored_events(live_server.container, rid)
+    [event] = await eventually_stored(live_server.container, rid)  # written when the call has ended
     assert (event.actor_id, event.status_code) == (user.user.id, "INVALID_ARGUMENT")
 
 
@@ -98,7 +98,7 @@ async def test_client_streaming_upload_leaves_one_event(live_server: LiveServer)
     stub = ingestion_pb2_grpc.IngestionServiceStub(live_server.channel)
     response = await stub.UploadImage(upload_messages(png_bytes(1), "noise.png", chunk=1000),
                                       metadata=with_request_id(user.metadata, rid))
-    [event] = stored_events(live_server.container, rid)
+    [event] = await eventually_stored(live_server.container, rid)  # written when the call has ended
     assert (event.method, event.actor_id, event.status_code) == (
         "/pixelcheck.v1.IngestionService/UploadImage", user.user.id, "OK")
     [accepted] = stored_events(live_server.container, rid, action="upload.accepted")

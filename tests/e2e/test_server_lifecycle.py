@@ -115,8 +115,10 @@ def statuses_of_a_server_that_never_serves(settings: Settings, log_path: Path) -
     process = ServerProcess(settings, log_path)
     try:
         with pytest.raises(TimeoutError):
-            process.start(timeout=6)
+            process.start(timeout=6)  # it never reports SERVING
         with grpc.insecure_channel(process.address) as channel:
+            # A loaded machine may take longer than that to start listening at all: wait for the port.
+            grpc.channel_ready_future(channel).result(timeout=60)
             health = health_pb2_grpc.HealthStub(channel)
             return {name: health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status
                     for name in SERVICES}
