@@ -88,3 +88,14 @@ def band_report(probabilities: np.ndarray, labels: np.ndarray, bands: dict[str, 
         out[f"{name}_coverage"] = round(float(inside.mean()), 4)
         out[f"{name}_accuracy"] = round(float(correct[inside].mean()), 4) if inside.any() else None
     return out
+
+
+def top_label_ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE of a multi-class prediction: |accuracy - mean confidence| of the top label over equal-width bins."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    error = 0.0
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence >= low) & ((confidence < high) | (high == 1.0))
+        if inside.any():
+            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(error)
