@@ -32,6 +32,11 @@ def test_csv_header_is_the_documented_stable_header(samples):
         "analysed_at",
         "state",
         "top_signals",
+        "generator_family",
+        "generator_family_probability",
+        "generator_runner_up",
+        "stable",
+        "stability_note",
     )
 
 
