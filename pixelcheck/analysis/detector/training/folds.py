@@ -37,9 +37,10 @@ def _record(name: str, held: np.ndarray, correct: np.ndarray, other: float, othe
 def leave_one_generator_out(
     pool: Pool,
     spec: dict[str, Any],
-    family_c: float,
+    family_spec: dict[str, Any],
     temperature: float,
     log: Callable[[str], None],
+    only: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Refit without each AI group of ≥ FOLD_MIN_CROPS crops; its recall, the real test accuracy, and how
     often the family head names it as a wrong family with p ≥ CONFIDENT_FAMILY.
@@ -50,7 +51,10 @@ def leave_one_generator_out(
     """
     split = pool.split
     counts = {g: int((pool.groups == g).sum()) for g in np.unique(pool.groups[pool.labels])}
-    eligible = sorted((g for g, n in counts.items() if n >= FOLD_MIN_CROPS), key=lambda g: (-counts[g], g))
+    eligible = sorted(
+        (g for g, n in counts.items() if n >= FOLD_MIN_CROPS and (only is None or g in only)),
+        key=lambda g: (-counts[g], g),
+    )
     real_test = np.where((split == 2) & ~pool.labels)[0]
     rng = np.random.default_rng(pool.seed)
     ids = family_ids()
@@ -68,7 +72,7 @@ def leave_one_generator_out(
             head = pool.fit(train, spec)
             parts.append(pool.image_logits(head, scored) > 0)
             real_scores.append(float((pool.image_logits(head, real_test) <= 0).mean()))
-            family_head = pool.fit_families(train, family_c)
+            family_head = pool.fit_families(train, family_spec)
             probabilities = softmax(pool.image_logits(family_head, scored), temperature)
             top = probabilities.argmax(axis=1)
             wrong_family.append((top != family) & (probabilities.max(axis=1) >= CONFIDENT_FAMILY))
@@ -85,10 +89,14 @@ def leave_one_generator_out(
     return folds
 
 
-def leave_one_real_source_out(pool: Pool, spec: dict[str, Any], log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Refit without each real photo source and measure how many of its photos are called real."""
+def leave_one_real_source_out(
+    pool: Pool, spec: dict[str, Any], log: Callable[[str], None], only: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """Refit without each real photo source (or each of `only`) and measure how many of its photos are called real."""
     ai_test = np.where((pool.split == 2) & pool.labels)[0]
-    counts = {g: int((pool.groups == g).sum()) for g in np.unique(pool.groups[~pool.labels])}
+    counts = {
+        g: int((pool.groups == g).sum()) for g in np.unique(pool.groups[~pool.labels]) if only is None or g in only
+    }
     folds = []
     for group in sorted(counts, key=lambda g: (-counts[g], g)):
         held = pool.groups == group

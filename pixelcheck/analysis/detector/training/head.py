@@ -74,7 +74,7 @@ def fit_linear(
 
 
 class MlpHead:
-    """Standardise → Linear(F, hidden) → ReLU → Dropout → Linear(hidden, 1)."""
+    """Standardise → Linear(F, hidden) → ReLU → Dropout → Linear(hidden, outputs) (1 = AI vs real, K = families)."""
 
     def __init__(self, mean: np.ndarray, scale: np.ndarray, network: Any) -> None:
         self.mean = mean
@@ -82,14 +82,13 @@ class MlpHead:
         self.network = network.eval()
 
     def logits(self, features: np.ndarray) -> np.ndarray:
-        """Raw logits (positive = AI) of N×F features."""
+        """Raw logits of N×F features: N (positive = AI) for one output, N×K for K."""
         import torch
 
         with torch.no_grad():
             standard = torch.from_numpy(((features - self.mean) / self.scale).astype(np.float32))
-            return np.concatenate(
-                [self.network(chunk).squeeze(1).double().numpy() for chunk in torch.split(standard, 8192)]
-            )
+            out = np.concatenate([self.network(chunk).double().numpy() for chunk in torch.split(standard, 8192)])
+        return out[:, 0] if out.shape[1] == 1 else out
 
     def module(self) -> Any:
         """The head as one torch module with the standardisation folded into its first layer."""
@@ -117,30 +116,34 @@ def fit_mlp(
     weight_decay: float,
     epochs: int,
     seed: int,
+    classes: int | None = None,
 ) -> MlpHead:
-    """A one-hidden-layer network trained with weighted binary cross-entropy, AdamW and a cosine schedule."""
+    """A one-hidden-layer network trained with AdamW and a cosine schedule on weighted binary cross-entropy
+    (boolean labels), or on weighted cross-entropy over `classes` integer labels."""
     import torch
     from torch import nn
 
     torch.manual_seed(seed)
     mean, scale = _standardiser(features)
     x = torch.from_numpy(((features - mean) / scale).astype(np.float32))
-    y = torch.from_numpy(labels.astype(np.float32))
+    y = torch.from_numpy(labels.astype(np.int64 if classes else np.float32))
     w = torch.from_numpy((weights * len(weights) / weights.sum()).astype(np.float32))
-    network = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Dropout(0.3), nn.Linear(hidden, 1))
+    outputs = classes or 1
+    network = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Dropout(0.3), nn.Linear(hidden, outputs))
     optimiser = torch.optim.AdamW(network.parameters(), lr=1e-3, weight_decay=weight_decay)
     batch = 256
     steps = epochs * ((len(x) + batch - 1) // batch)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     generator = torch.Generator().manual_seed(seed)
-    loss_function = nn.BCEWithLogitsLoss(reduction="none")
+    loss_function = nn.CrossEntropyLoss(reduction="none") if classes else nn.BCEWithLogitsLoss(reduction="none")
     network.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), batch):
             index = order[start : start + batch]
             noisy = x[index] + 0.1 * torch.randn(len(index), x.shape[1], generator=generator)
-            loss = (loss_function(network(noisy).squeeze(1), y[index]) * w[index]).mean()
+            out = network(noisy)
+            loss = (loss_function(out if classes else out.squeeze(1), y[index]) * w[index]).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

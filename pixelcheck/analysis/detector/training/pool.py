@@ -99,14 +99,25 @@ class Pool:
             seed=self.seed,
         )
 
-    def fit_families(self, mask: np.ndarray, c: float) -> LinearHead:
+    def fit_families(self, mask: np.ndarray, spec: dict[str, Any]) -> Head:
         """Family head trained on the AI images selected by mask (groups weighted by √size, families equal)."""
         mask = mask & self.labels
         indices = np.where(mask)[0]
         weights = balanced_weights(self.samples, mask, by=self.families)
-        features, owners, row_weights = self._rows(indices, weights, per_crop=False)
-        return fit_linear(
-            features.astype(np.float64), self.families[owners], row_weights, c, self.seed, classes=len(family_ids())
+        features, owners, row_weights = self._rows(indices, weights, per_crop=spec["kind"] == "mlp")
+        classes = len(family_ids())
+        if spec["kind"] == "linear":
+            return fit_linear(features.astype(np.float64), self.families[owners], row_weights, spec["c"], self.seed,
+                              classes=classes)
+        return fit_mlp(
+            features,
+            self.families[owners],
+            row_weights,
+            hidden=spec["hidden"],
+            weight_decay=spec["weight_decay"],
+            epochs=spec["epochs"],
+            seed=self.seed,
+            classes=classes,
         )
 
     def image_logits(self, head: Head, indices: np.ndarray, kind: str = "clean") -> np.ndarray:
