@@ -279,11 +279,20 @@ def region_agreement(detector: Detector, items: Sequence[Item], threads: int) ->
 
 
 def evaluate(
-    detector: Detector, items: Sequence[Item], *, robustness: bool, threads: int, log: Callable[[str], None]
+    detector: Detector,
+    items: Sequence[Item],
+    *,
+    robustness: bool,
+    threads: int,
+    log: Callable[[str], None],
+    only: Sequence[str] = (),
 ) -> dict[str, Any]:
     """{variant name: summary} for the original files, JPEG q95 re-encodes and optionally the robustness set
-    (with label flips to the messaging-app copy and region agreement), plus families and the model card."""
+    (with label flips to the messaging-app copy and region agreement), plus families and the model card.
+    `only` limits the passes to these variants (the original is always scored)."""
     variants = {**VARIANTS, **(ROBUSTNESS_VARIANTS if robustness else {})}
+    if only:
+        variants = {name: v for name, v in variants.items() if name == "original" or name in only}
     results: dict[str, Any] = {}
     passes = {}
     for name, variant in variants.items():
@@ -292,7 +301,7 @@ def evaluate(
         log(render(name, results[name]))
     results["families_and_model_card"] = families_and_card(passes["original"])
     log("families and model card: " + json.dumps(results["families_and_model_card"]))
-    if robustness:
+    if "social_copy" in passes:
         results["social_copy_flips"] = flips(passes["original"], passes["social_copy"])
         results["region_agreement"] = region_agreement(detector, items, threads)
         log("social copy flips: " + json.dumps(results["social_copy_flips"]))
@@ -342,6 +351,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also after JPEG q70, half size, blur σ1 and a messaging-app copy (label flips, region agreement)",
     )
+    parser.add_argument(
+        "--only",
+        help="comma-separated variants to score besides the original (e.g. social_copy,jpeg_q70)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="images analysed at once (one core each)")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     return parser.parse_args(argv)
@@ -363,7 +376,12 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results = evaluate(
-        detector, items, robustness=args.robustness, threads=args.threads, log=lambda text: print(text, flush=True)
+        detector,
+        items,
+        robustness=args.robustness,
+        threads=args.threads,
+        log=lambda text: print(text, flush=True),
+        only=tuple(args.only.split(",")) if args.only else (),
     )
     if args.json:
         args.json.write_text(json.dumps({"model": detector.model_version, **results}, indent=2) + "\n")
