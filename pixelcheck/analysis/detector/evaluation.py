@@ -159,8 +159,11 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     """ECE over equal-width bins of the confidence in the predicted label."""
     predicted = probabilities > 0.5
     confidence = np.where(predicted, probabilities, 1 - probabilities)
-    correct = predicted == labels
-    edges = np.linspace(0.5, 1.0, bins + 1)
+    return binned_calibration_error(confidence, predicted == labels, np.linspace(0.5, 1.0, bins + 1))
+
+
+def binned_calibration_error(confidence: np.ndarray, correct: np.ndarray, edges: np.ndarray) -> float:
+    """Σ over the bins between `edges` of (share of predictions in the bin) × |accuracy − mean confidence|."""
     error = 0.0
     for low, high in zip(edges[:-1], edges[1:], strict=True):
         inside = (confidence >= low) & ((confidence < high) | (high == 1.0))

@@ -109,7 +109,6 @@ class PixelModel:
         calibration: dict[str, float],
         crops: int,
         families: dict[str, Any] | None = None,
-        check_social_copy: bool = True,
     ) -> None:
         import onnxruntime  # imported here so that importing the package stays cheap
 
@@ -122,7 +121,6 @@ class PixelModel:
         self._intercept = float(calibration["intercept"])
         self._crops = crops
         self._families = families if families and len(self._session.get_outputs()) > 1 else None
-        self._check_social_copy = check_social_copy
 
     def calibrated(self, logit: float) -> float:
         """Raw network logit → calibrated P(AI)."""
@@ -165,10 +163,8 @@ class PixelModel:
         mean = float(logits.mean())
         agreement = float(np.mean(np.sign(logits) == np.sign(mean))) if mean != 0 else 0.5
         flat = float(np.median([flat_share(crop) for crop in crops]))
-        copy_prob = None
-        if self._check_social_copy:
-            copy_crops = self._crops_of(social_copy(rgb))
-            copy_prob = self.calibrated(float(self._logits(copy_crops).mean())) if copy_crops else None
+        copy_crops = self._crops_of(social_copy(rgb))
+        copy_prob = self.calibrated(float(self._logits(copy_crops).mean())) if copy_crops else None
         return PixelReading(
             self.calibrated(mean),
             tuple(float(v) for v in logits),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pixelcheck.analysis.detector.evaluation import expected_calibration_error
+from pixelcheck.analysis.detector.evaluation import binned_calibration_error, expected_calibration_error
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
@@ -92,10 +92,4 @@ def band_report(probabilities: np.ndarray, labels: np.ndarray, bands: dict[str, 
 
 def top_label_ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     """ECE of a multi-class prediction: |accuracy - mean confidence| of the top label over equal-width bins."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    error = 0.0
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        inside = (confidence >= low) & ((confidence < high) | (high == 1.0))
-        if inside.any():
-            error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(error)
+    return binned_calibration_error(confidence, correct, np.linspace(0.0, 1.0, bins + 1))
