@@ -192,7 +192,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     }
     region_logits = pool.region_logits(head)
     on_side = [
-        float(((logits > 0) == labels[image]).mean()) for image, logits in region_logits.items() if split[image] == 2
+        float(((calibrate(logits) >= 0.5) == labels[image]).mean())
+        for image, logits in region_logits.items()
+        if split[image] == 2
     ]
     ai_regions = [s for (image, _), s in zip(region_logits.items(), on_side, strict=True) if labels[image]]
     real_regions = [s for (image, _), s in zip(region_logits.items(), on_side, strict=True) if not labels[image]]
