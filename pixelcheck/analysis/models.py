@@ -57,3 +57,7 @@ class Analysis(Base):
     region_map: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)
     region_map_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     region_map_update_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # The pixel model's generator-family guess for AI verdicts (verdict.GeneratorFamily fields), else None.
+    generator_family: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)
+    # Whether the pixel verdict survives a messaging-app copy and the crops agree (verdict.Stability fields).
+    stability: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)

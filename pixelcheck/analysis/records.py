@@ -7,11 +7,13 @@ from typing import Any
 
 from pixelcheck.analysis.detector.verdict import (
     Band,
+    GeneratorFamily,
     ImageFacts,
     Label,
     Provenance,
     Signal,
     SignatureState,
+    Stability,
     Verdict,
 )
 from pixelcheck.analysis.models import Analysis
@@ -31,6 +33,8 @@ def verdict_columns(verdict: Verdict) -> dict[str, Any]:
         "provenance": _jsonable(provenance),
         "image_facts": asdict(verdict.image_facts) if verdict.image_facts else {},
         "explanation": verdict.summary,
+        "generator_family": asdict(verdict.generator_family) if verdict.generator_family else None,
+        "stability": asdict(verdict.stability) if verdict.stability else None,
     }
 
 
@@ -72,6 +76,8 @@ def verdict_of(row: Analysis) -> Verdict | None:
         provenance=provenance,
         image_facts=facts,
         summary=row.explanation,
+        generator_family=GeneratorFamily(**row.generator_family) if row.generator_family else None,
+        stability=Stability(**row.stability) if row.stability else None,
     )
 
 

@@ -87,6 +87,18 @@ def result_to_proto(row: Analysis) -> results_pb2.AnalysisResult:
             has_exif=bool(f.get("has_exif"))))
     if row.region_map_state:
         result.region_map.CopyFrom(region_map_to_proto(region_map_view(row)))
+    if row.generator_family:
+        g = row.generator_family
+        result.generator_family.CopyFrom(results_pb2.GeneratorFamily(
+            family=g["family"], name=g["name"], probability=g["probability"], runner_up=g["runner_up"],
+            runner_up_name=g["runner_up_name"], runner_up_probability=g["runner_up_probability"],
+            unknown=g["unknown"], explanation=g["explanation"]))
+    if row.stability:
+        t = row.stability
+        result.stability.CopyFrom(results_pb2.Stability(
+            stable=t["stable"], flips_when_shared=t["flips_when_shared"], crops_disagree=t["crops_disagree"],
+            social_copy_prob_ai=t["social_copy_prob_ai"] or 0.0, crop_prob_ai_min=t["crop_prob_min"],
+            crop_prob_ai_max=t["crop_prob_max"], explanation=t["explanation"]))
     return result
 
 
@@ -131,7 +143,17 @@ def result_filters(request: results_pb2.ListResultsRequest) -> ResultFilters:
 
 
 def model_info_to_proto(info: ModelInfo, stats: ModelStatistics, load_time: datetime) -> results_pb2.ModelInfo:
+    card = info.model_card
+    false_positives = [
+        results_pb2.RealKindFalsePositiveRate(kind=kind, description=str(v["description"]), test_images=int(v["n"]),
+                                              wrongly_called_ai=float(v["wrongly_called_ai"]))
+        for kind, v in card.get("false_positive_rate_by_real_kind", {}).items()]
+    catches = [
+        results_pb2.FamilyCatchRate(family=family, name=str(v["name"]), test_images=int(v["n"]),
+                                    caught=float(v["caught"]))
+        for family, v in card.get("catch_rate_by_family", {}).items()]
     return results_pb2.ModelInfo(
+        false_positive_rates=false_positives, family_catch_rates=catches,
         name=info.name, version=info.version, weights_sha256=info.weights_sha256, threshold=info.threshold,
         input_description=info.input_description,
         training_data=f"{info.training_data} {info.licence_note}".strip(),

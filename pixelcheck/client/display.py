@@ -126,6 +126,10 @@ def result_details(result: results_pb2.AnalysisResult) -> str:
         lines.append(f"Model       {result.model_version}")
     if result.explanation:
         lines.append(f"Why         {result.explanation}")
+    if result.HasField("generator_family"):
+        lines.append(f"Generator   {generator_family_line(result.generator_family)}")
+    if result.HasField("stability"):
+        lines.append(f"Stability   {stability_line(result.stability)}")
     if result.failure_reason:
         lines.append(f"Failure     {result.failure_reason}")
     if result.report_id:
@@ -138,6 +142,24 @@ def result_details(result: results_pb2.AnalysisResult) -> str:
         rows = [(s.name, f"{s.score:.2f}", f"{s.weight:.2f}", s.explanation) for s in result.signals]
         lines += ["", table(("SIGNAL", "SCORE", "WEIGHT", "EXPLANATION"), rows)]
     return "\n".join(lines)
+
+
+def generator_family_line(family: results_pb2.GeneratorFamily) -> str:
+    """The most likely generator family and the runner-up, or 'unknown family', in one line."""
+    if family.unknown:
+        return (f"unknown family (closest: {family.runner_up_name}, {family.runner_up_probability:.0%}, "
+                "not likely enough to name)")
+    return (f"{family.name} ({family.probability:.0%}); runner-up {family.runner_up_name} "
+            f"({family.runner_up_probability:.0%})")
+
+
+def stability_line(stability: results_pb2.Stability) -> str:
+    """Whether the pixel verdict survives a messaging-app copy and the image's parts agree, in one line."""
+    copy = f"messaging-app copy P(AI) {stability.social_copy_prob_ai:.2f}"
+    parts = f"parts P(AI) {stability.crop_prob_ai_min:.2f}-{stability.crop_prob_ai_max:.2f}"
+    if stability.stable:
+        return f"stable ({copy}, {parts})"
+    return f"NOT stable ({copy}, {parts}). {stability.explanation}"
 
 
 def region_map_line(region_map: results_pb2.RegionMap) -> str:

@@ -21,6 +21,11 @@ CSV_HEADER: tuple[str, ...] = (
     "analysed_at",
     "state",
     "top_signals",
+    "generator_family",
+    "generator_family_probability",
+    "generator_runner_up",
+    "stable",
+    "stability_note",
 )
 """Column names, in order. Columns are only ever appended, never renamed or reordered."""
 
@@ -64,6 +69,22 @@ def _signals_cell(verdict: Verdict) -> str:
     return "; ".join(f"{s.name}={s.score:.2f}" for s in top_signals(verdict))
 
 
+def _family_cells(verdict: Verdict | None) -> tuple[str, str, str]:
+    family = verdict.generator_family if verdict else None
+    if family is None:
+        return "", "", ""
+    if family.unknown:
+        return "unknown", format_probability(family.probability), ""
+    return family.family, format_probability(family.probability), family.runner_up
+
+
+def _stability_cells(verdict: Verdict | None) -> tuple[str, str]:
+    stability = verdict.stability if verdict else None
+    if stability is None:
+        return "", ""
+    return ("yes" if stability.stable else "no"), stability.explanation
+
+
 def entry_row(entry: ReportEntry) -> tuple[str, ...]:
     """Return the CSV cells of one entry, in CSV_HEADER order, before neutralisation."""
     verdict = entry.verdict
@@ -79,6 +100,8 @@ def entry_row(entry: ReportEntry) -> tuple[str, ...]:
         format_timestamp(entry.analysed_at),
         entry.state.value,
         _signals_cell(verdict) if verdict else "",
+        *_family_cells(verdict),
+        *_stability_cells(verdict),
     )
 
 

@@ -116,6 +116,7 @@ def _verdict_panel(entry: ReportEntry, width: float) -> Table:
             Spacer(1, 3 * mm),
             Paragraph(markup(verdict.summary or default_summary(verdict)), BODY),
         ]
+        right += [Paragraph(markup(line), SMALL) for line in finding_lines(verdict)]
     note = entry_note(entry)
     if note:
         right += [Spacer(1, 2 * mm), Paragraph(markup(note), BODY)]
@@ -135,6 +136,27 @@ def _verdict_panel(entry: ReportEntry, width: float) -> Table:
         )
     )
     return table
+
+
+def finding_lines(verdict: Verdict) -> list[str]:
+    """The generator-family and stability findings of a verdict, one plain line each (none when absent)."""
+    lines = []
+    family = verdict.generator_family
+    if family is not None:
+        lines.append(
+            "Generator family: unknown (none is likely enough to name)"
+            if family.unknown
+            else f"Generator family: {family.name} ({family.probability:.0%}); runner-up "
+            f"{family.runner_up_name} ({family.runner_up_probability:.0%})"
+        )
+    stability = verdict.stability
+    if stability is not None:
+        lines.append(
+            "Stability: the verdict holds for a messaging-app copy (1080 px, JPEG q80) and the image's parts agree"
+            if stability.stable
+            else "Stability: NOT stable, see above"
+        )
+    return lines
 
 
 def default_summary(verdict: Verdict) -> str:

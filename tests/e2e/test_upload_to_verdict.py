@@ -50,6 +50,12 @@ async def test_upload_is_analysed_with_stages_in_order_and_result_agrees(
     assert final.image_facts.width == 800
     assert final.image_facts.format == {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP",
                                         "image/heic": "HEIF", "image/avif": "AVIF"}[content_type]
+    assert final.HasField("stability") and 0.0 <= final.stability.social_copy_prob_ai <= 1.0
+    assert final.stability.stable == (not final.stability.flips_when_shared and not final.stability.crops_disagree)
+    assert (final.confidence_band == common_pb2.CONFIDENCE_BAND_LOW) or final.stability.stable
+    assert final.HasField("generator_family") == (final.label == common_pb2.LABEL_AI)
+    if final.HasField("generator_family"):
+        assert final.generator_family.explanation and final.generator_family.runner_up
 
     results = results_pb2_grpc.ResultsServiceStub(live_server.channel)
     got = (await results.GetResult(results_pb2.GetResultRequest(image_id=response.image.id),
@@ -209,6 +215,12 @@ async def test_model_info_describes_the_detector_with_live_statistics(live_serve
     assert info.name and info.version and len(info.weights_sha256) == 64
     assert 0 < info.threshold < 1 and info.validation_metrics
     assert info.statistics.inference_count >= 1 and info.statistics.p95_latency_ms > 0
+    kinds = {rate.kind: rate for rate in info.false_positive_rates}
+    assert {"professional", "text", "camera-originals"} <= set(kinds)
+    assert all(rate.test_images > 0 and 0.0 <= rate.wrongly_called_ai <= 1.0 for rate in kinds.values())
+    catches = {rate.family: rate for rate in info.family_catch_rates}
+    assert {"gpt-image", "gemini-imagen", "flux", "gan"} <= set(catches)
+    assert all(rate.name and 0.0 <= rate.caught <= 1.0 for rate in catches.values())
 
 
 async def test_delete_removes_image_bytes_and_analysis(live_server: LiveServer, worker: WorkerProcess) -> None:

@@ -130,8 +130,46 @@ class ImageFacts(_message.Message):
     has_exif: bool
     def __init__(self, format: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., size_bytes: _Optional[int] = ..., jpeg_quality: _Optional[int] = ..., has_exif: _Optional[bool] = ...) -> None: ...
 
+class GeneratorFamily(_message.Message):
+    __slots__ = ("family", "name", "probability", "runner_up", "runner_up_name", "runner_up_probability", "unknown", "explanation")
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_UP_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_UP_NAME_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_UP_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    family: str
+    name: str
+    probability: float
+    runner_up: str
+    runner_up_name: str
+    runner_up_probability: float
+    unknown: bool
+    explanation: str
+    def __init__(self, family: _Optional[str] = ..., name: _Optional[str] = ..., probability: _Optional[float] = ..., runner_up: _Optional[str] = ..., runner_up_name: _Optional[str] = ..., runner_up_probability: _Optional[float] = ..., unknown: _Optional[bool] = ..., explanation: _Optional[str] = ...) -> None: ...
+
+class Stability(_message.Message):
+    __slots__ = ("stable", "flips_when_shared", "crops_disagree", "social_copy_prob_ai", "crop_prob_ai_min", "crop_prob_ai_max", "explanation")
+    STABLE_FIELD_NUMBER: _ClassVar[int]
+    FLIPS_WHEN_SHARED_FIELD_NUMBER: _ClassVar[int]
+    CROPS_DISAGREE_FIELD_NUMBER: _ClassVar[int]
+    SOCIAL_COPY_PROB_AI_FIELD_NUMBER: _ClassVar[int]
+    CROP_PROB_AI_MIN_FIELD_NUMBER: _ClassVar[int]
+    CROP_PROB_AI_MAX_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    stable: bool
+    flips_when_shared: bool
+    crops_disagree: bool
+    social_copy_prob_ai: float
+    crop_prob_ai_min: float
+    crop_prob_ai_max: float
+    explanation: str
+    def __init__(self, stable: _Optional[bool] = ..., flips_when_shared: _Optional[bool] = ..., crops_disagree: _Optional[bool] = ..., social_copy_prob_ai: _Optional[float] = ..., crop_prob_ai_min: _Optional[float] = ..., crop_prob_ai_max: _Optional[float] = ..., explanation: _Optional[str] = ...) -> None: ...
+
 class AnalysisResult(_message.Message):
-    __slots__ = ("image_id", "state", "stage", "progress", "label", "confidence", "prob_ai", "confidence_band", "model_version", "signals", "provenance", "image_facts", "analysis_duration", "failure_reason", "report_id", "create_time", "start_time", "finish_time", "explanation", "filename", "region_map", "external_id")
+    __slots__ = ("image_id", "state", "stage", "progress", "label", "confidence", "prob_ai", "confidence_band", "model_version", "signals", "provenance", "image_facts", "analysis_duration", "failure_reason", "report_id", "create_time", "start_time", "finish_time", "explanation", "filename", "region_map", "generator_family", "stability", "external_id")
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +191,8 @@ class AnalysisResult(_message.Message):
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     REGION_MAP_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    STABILITY_FIELD_NUMBER: _ClassVar[int]
     EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
     image_id: str
     state: _common_pb2.AnalysisState
@@ -175,8 +215,10 @@ class AnalysisResult(_message.Message):
     explanation: str
     filename: str
     region_map: RegionMap
+    generator_family: GeneratorFamily
+    stability: Stability
     external_id: str
-    def __init__(self, image_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., stage: _Optional[_Union[_common_pb2.AnalysisStage, str]] = ..., progress: _Optional[float] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., confidence: _Optional[float] = ..., prob_ai: _Optional[float] = ..., confidence_band: _Optional[_Union[_common_pb2.ConfidenceBand, str]] = ..., model_version: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., image_facts: _Optional[_Union[ImageFacts, _Mapping]] = ..., analysis_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., failure_reason: _Optional[str] = ..., report_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., filename: _Optional[str] = ..., region_map: _Optional[_Union[RegionMap, _Mapping]] = ..., external_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, image_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., stage: _Optional[_Union[_common_pb2.AnalysisStage, str]] = ..., progress: _Optional[float] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., confidence: _Optional[float] = ..., prob_ai: _Optional[float] = ..., confidence_band: _Optional[_Union[_common_pb2.ConfidenceBand, str]] = ..., model_version: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., image_facts: _Optional[_Union[ImageFacts, _Mapping]] = ..., analysis_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., failure_reason: _Optional[str] = ..., report_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., filename: _Optional[str] = ..., region_map: _Optional[_Union[RegionMap, _Mapping]] = ..., generator_family: _Optional[_Union[GeneratorFamily, _Mapping]] = ..., stability: _Optional[_Union[Stability, _Mapping]] = ..., external_id: _Optional[str] = ...) -> None: ...
 
 class AnalysisEvent(_message.Message):
     __slots__ = ("image_id", "state", "stage", "progress", "message", "event_time", "result")
@@ -286,8 +328,32 @@ class ModelStatistics(_message.Message):
     p95_latency_ms: float
     def __init__(self, inference_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., mean_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ...) -> None: ...
 
+class RealKindFalsePositiveRate(_message.Message):
+    __slots__ = ("kind", "description", "test_images", "wrongly_called_ai")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TEST_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    WRONGLY_CALLED_AI_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    description: str
+    test_images: int
+    wrongly_called_ai: float
+    def __init__(self, kind: _Optional[str] = ..., description: _Optional[str] = ..., test_images: _Optional[int] = ..., wrongly_called_ai: _Optional[float] = ...) -> None: ...
+
+class FamilyCatchRate(_message.Message):
+    __slots__ = ("family", "name", "test_images", "caught")
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TEST_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    CAUGHT_FIELD_NUMBER: _ClassVar[int]
+    family: str
+    name: str
+    test_images: int
+    caught: float
+    def __init__(self, family: _Optional[str] = ..., name: _Optional[str] = ..., test_images: _Optional[int] = ..., caught: _Optional[float] = ...) -> None: ...
+
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "weights_sha256", "threshold", "input_description", "training_data", "validation_metrics", "load_time", "statistics")
+    __slots__ = ("name", "version", "weights_sha256", "threshold", "input_description", "training_data", "validation_metrics", "load_time", "statistics", "false_positive_rates", "family_catch_rates")
     class ValidationMetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -304,6 +370,8 @@ class ModelInfo(_message.Message):
     VALIDATION_METRICS_FIELD_NUMBER: _ClassVar[int]
     LOAD_TIME_FIELD_NUMBER: _ClassVar[int]
     STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    FALSE_POSITIVE_RATES_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_CATCH_RATES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     weights_sha256: str
@@ -313,7 +381,9 @@ class ModelInfo(_message.Message):
     validation_metrics: _containers.ScalarMap[str, float]
     load_time: _timestamp_pb2.Timestamp
     statistics: ModelStatistics
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., threshold: _Optional[float] = ..., input_description: _Optional[str] = ..., training_data: _Optional[str] = ..., validation_metrics: _Optional[_Mapping[str, float]] = ..., load_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., statistics: _Optional[_Union[ModelStatistics, _Mapping]] = ...) -> None: ...
+    false_positive_rates: _containers.RepeatedCompositeFieldContainer[RealKindFalsePositiveRate]
+    family_catch_rates: _containers.RepeatedCompositeFieldContainer[FamilyCatchRate]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., threshold: _Optional[float] = ..., input_description: _Optional[str] = ..., training_data: _Optional[str] = ..., validation_metrics: _Optional[_Mapping[str, float]] = ..., load_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., statistics: _Optional[_Union[ModelStatistics, _Mapping]] = ..., false_positive_rates: _Optional[_Iterable[_Union[RealKindFalsePositiveRate, _Mapping]]] = ..., family_catch_rates: _Optional[_Iterable[_Union[FamilyCatchRate, _Mapping]]] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
     __slots__ = ("model",)

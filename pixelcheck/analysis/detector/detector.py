@@ -31,7 +31,12 @@ class Detector:
             raise DetectorLoadError(f"threshold must lie strictly between 0 and 1, got {self._threshold}")
         self._policy = BandPolicy(high=float(meta["bands"]["high"]), medium=float(meta["bands"]["medium"]))
         try:
-            self._pixel = PixelModel(artifact.weights, meta["calibration"], int(meta.get("input", {}).get("crops", 4)))
+            self._pixel = PixelModel(
+                artifact.weights,
+                meta["calibration"],
+                int(meta.get("input", {}).get("crops", 4)),
+                families=meta.get("families"),
+            )
         except Exception as error:
             raise DetectorLoadError(f"model weights in {artifact.directory} cannot be loaded: {error}") from error
         self._credentials = CredentialReader()
@@ -44,6 +49,7 @@ class Detector:
             training_data=str(meta.get("training_data", {}).get("description", "")),
             metrics={k: float(v) for k, v in meta.get("metrics_summary", {}).items() if v is not None},
             licence_note=str(meta.get("licence_note", "")),
+            model_card=dict(meta.get("model_card", {})),
         )
 
     @property
@@ -90,6 +96,8 @@ class Detector:
             provenance=build_provenance(credentials, metadata, marks),
             image_facts=describe(image, data, metadata.has_exif),
             summary=fused.summary,
+            generator_family=fused.generator_family,
+            stability=fused.stability,
         )
 
 

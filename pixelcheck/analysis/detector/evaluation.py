@@ -27,7 +27,11 @@ from PIL import Image, ImageFilter
 
 from pixelcheck.analysis.detector.detector import DEFAULT_MODEL_DIR, Detector, load_detector
 from pixelcheck.analysis.detector.image_facts import decode_rgb, open_image
-from pixelcheck.analysis.detector.verdict import Band, Label
+from pixelcheck.analysis.detector.recompression import social_copy_bytes
+from pixelcheck.analysis.detector.regions import region_grid
+from pixelcheck.analysis.detector.training.families import family_of
+from pixelcheck.analysis.detector.training.model_card import model_card
+from pixelcheck.analysis.detector.verdict import Band, Label, Verdict
 
 SPLIT_FILE = "evaluation_split.json"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -50,6 +54,9 @@ class Scored:
     prob_ai: float
     label: Label
     band: Band
+    family: str = ""  # the family head's top family (named or not) for AI verdicts
+    family_named: bool = False  # the verdict named it (not "unknown family")
+    stable: bool = True
 
     @property
     def correct(self) -> bool:
@@ -78,6 +85,7 @@ ROBUSTNESS_VARIANTS: dict[str, Callable[[bytes], bytes]] = {
         95,
     ),
     "blur_sigma1": lambda data: _reencode(_decoded(data).filter(ImageFilter.GaussianBlur(radius=1.0)), 95),
+    "social_copy": lambda data: social_copy_bytes(_decoded(data)),
 }
 
 
@@ -151,8 +159,11 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     """ECE over equal-width bins of the confidence in the predicted label."""
     predicted = probabilities > 0.5
     confidence = np.where(predicted, probabilities, 1 - probabilities)
-    correct = predicted == labels
-    edges = np.linspace(0.5, 1.0, bins + 1)
+    return binned_calibration_error(confidence, predicted == labels, np.linspace(0.5, 1.0, bins + 1))
+
+
+def binned_calibration_error(confidence: np.ndarray, correct: np.ndarray, edges: np.ndarray) -> float:
+    """Σ over the bins between `edges` of (share of predictions in the bin) × |accuracy − mean confidence|."""
     error = 0.0
     for low, high in zip(edges[:-1], edges[1:], strict=True):
         inside = (confidence >= low) & ((confidence < high) | (high == 1.0))
@@ -194,26 +205,110 @@ def summarise(scored: Sequence[Scored]) -> dict[str, Any]:
     }
 
 
+def _scored(item: Item, verdict: Verdict) -> Scored:
+    family = verdict.generator_family
+    top = "" if family is None else family.runner_up if family.unknown else family.family
+    stable = verdict.stability is None or verdict.stability.stable
+    return Scored(item, verdict.prob_ai, verdict.label, verdict.band, top, family is not None and not family.unknown,
+                  stable)
+
+
 def score(detector: Detector, items: Sequence[Item], variant: Callable[[bytes], bytes], threads: int) -> list[Scored]:
     """Every item's file, transformed by variant, through Detector.analyze()."""
 
     def one(item: Item) -> Scored:
-        verdict = detector.analyze(variant(item.path.read_bytes()))
-        return Scored(item, verdict.prob_ai, verdict.label, verdict.band)
+        return _scored(item, detector.analyze(variant(item.path.read_bytes())))
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         return list(pool.map(one, items))
 
 
+def families_and_card(scored: Sequence[Scored]) -> dict[str, Any]:
+    """Family top-1 on the AI images (per family too), and the model card (false positives per kind of real
+    photo, catch rate per family). Only meaningful for groups named as in the training pool."""
+    ai = [s for s in scored if s.item.is_ai]
+    per_family: dict[str, list[tuple[bool, bool]]] = {}
+    for s in ai:
+        right = s.label is Label.AI and s.family == family_of(s.item.group)
+        per_family.setdefault(family_of(s.item.group), []).append((right, right and s.family_named))
+    summary = {
+        family: {"n": len(v), "top1": round(float(np.mean([r for r, _ in v])), 4),
+                 "named_right": round(float(np.mean([n for _, n in v])), 4)}
+        for family, v in sorted(per_family.items())
+    }
+    called = [s for s in ai if s.label is Label.AI]
+    card = model_card(np.array([s.item.group for s in scored]), np.array([s.item.is_ai for s in scored]),
+                      np.array([s.label is Label.AI for s in scored]))
+    return {
+        "family_top1_of_ai_verdicts": round(float(np.mean([s.family == family_of(s.item.group) for s in called])), 4)
+        if called else None,
+        "family_per_family": summary,
+        "model_card": card,
+    }
+
+
+def flips(original: Sequence[Scored], copy: Sequence[Scored]) -> dict[str, Any]:
+    """Share of images whose label changes from the original to the copy, overall and among HIGH verdicts."""
+    changed = [a.label is not b.label for a, b in zip(original, copy, strict=True)]
+    high = [c for a, c in zip(original, changed, strict=True) if a.band is Band.HIGH]
+    return {
+        "label_flips": round(float(np.mean(changed)), 4),
+        "label_flips_of_high_verdicts": round(float(np.mean(high)), 4) if high else None,
+        "high_verdicts": len(high),
+        "marked_unstable_in_original": round(float(np.mean([not a.stable for a in original])), 4),
+    }
+
+
+def region_agreement(detector: Detector, items: Sequence[Item], threads: int) -> dict[str, Any]:
+    """Share of region-map regions on the side of the image's true label, for AI and for real images."""
+
+    def one(item: Item) -> float | None:
+        rgb = _decoded(item.path.read_bytes())
+        grid = region_grid(rgb.width, rgb.height)
+        if grid is None:
+            return None
+        probabilities = detector.score_regions(rgb, list(grid.boxes))
+        return float(np.mean([(p >= 0.5) == item.is_ai for p in probabilities]))
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        shares = list(pool.map(one, items))
+    ai = [s for s, i in zip(shares, items, strict=True) if s is not None and i.is_ai]
+    real = [s for s, i in zip(shares, items, strict=True) if s is not None and not i.is_ai]
+    return {
+        "ai_regions_on_ai_side": round(float(np.mean(ai)), 4) if ai else None,
+        "real_regions_on_real_side": round(float(np.mean(real)), 4) if real else None,
+        "images_with_a_map": len(ai) + len(real),
+    }
+
+
 def evaluate(
-    detector: Detector, items: Sequence[Item], *, robustness: bool, threads: int, log: Callable[[str], None]
+    detector: Detector,
+    items: Sequence[Item],
+    *,
+    robustness: bool,
+    threads: int,
+    log: Callable[[str], None],
+    only: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """{variant name: summary} for the original files, JPEG q95 re-encodes and optionally the robustness set."""
+    """{variant name: summary} for the original files, JPEG q95 re-encodes and optionally the robustness set
+    (with label flips to the messaging-app copy and region agreement), plus families and the model card.
+    `only` limits the passes to these variants (the original is always scored)."""
     variants = {**VARIANTS, **(ROBUSTNESS_VARIANTS if robustness else {})}
-    results = {}
+    if only:
+        variants = {name: v for name, v in variants.items() if name == "original" or name in only}
+    results: dict[str, Any] = {}
+    passes = {}
     for name, variant in variants.items():
-        results[name] = summarise(score(detector, items, variant, threads))
+        passes[name] = score(detector, items, variant, threads)
+        results[name] = summarise(passes[name])
         log(render(name, results[name]))
+    results["families_and_model_card"] = families_and_card(passes["original"])
+    log("families and model card: " + json.dumps(results["families_and_model_card"]))
+    if "social_copy" in passes:
+        results["social_copy_flips"] = flips(passes["original"], passes["social_copy"])
+        results["region_agreement"] = region_agreement(detector, items, threads)
+        log("social copy flips: " + json.dumps(results["social_copy_flips"]))
+        log("region agreement: " + json.dumps(results["region_agreement"]))
     return results
 
 
@@ -249,7 +344,20 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("test", "validation"),
         help="score only the model's pinned split of the training pool in FOLDER",
     )
-    parser.add_argument("--robustness", action="store_true", help="also after JPEG q70, half size and blur σ1")
+    parser.add_argument(
+        "--split-from",
+        type=Path,
+        help="take the pinned split from this artifact folder instead of --model's (compare two models on one split)",
+    )
+    parser.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also after JPEG q70, half size, blur σ1 and a messaging-app copy (label flips, region agreement)",
+    )
+    parser.add_argument(
+        "--only",
+        help="comma-separated variants to score besides the original (e.g. social_copy,jpeg_q70)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="images analysed at once (one core each)")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     return parser.parse_args(argv)
@@ -259,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of scripts/eval-detector."""
     args = parse_arguments(argv)
     try:
-        items = pinned_items(args.folder, args.model, args.split) if args.split else folder_items(args.folder)
+        split_dir = args.split_from or args.model
+        items = pinned_items(args.folder, split_dir, args.split) if args.split else folder_items(args.folder)
     except EvaluationError as error:
         print(f"eval-detector: {error}", file=sys.stderr)
         return 2
@@ -270,7 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results = evaluate(
-        detector, items, robustness=args.robustness, threads=args.threads, log=lambda text: print(text, flush=True)
+        detector,
+        items,
+        robustness=args.robustness,
+        threads=args.threads,
+        log=lambda text: print(text, flush=True),
+        only=tuple(args.only.split(",")) if args.only else (),
     )
     if args.json:
         args.json.write_text(json.dumps({"model": detector.model_version, **results}, indent=2) + "\n")

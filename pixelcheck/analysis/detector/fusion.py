@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pixelcheck.analysis.detector.content_credentials import AI_SOURCE_TYPES, CAPTURE_SOURCE_TYPES, CredentialFindings
 from pixelcheck.analysis.detector.metadata_scan import MetadataFindings
 from pixelcheck.analysis.detector.pixel_model import PixelReading, sigmoid
-from pixelcheck.analysis.detector.verdict import Band, Label, Provenance, Signal, SignatureState
+from pixelcheck.analysis.detector.verdict import (
+    Band,
+    GeneratorFamily,
+    Label,
+    Provenance,
+    Signal,
+    SignatureState,
+    Stability,
+)
 from pixelcheck.analysis.detector.watermarks import WatermarkFinding
 
 DECISIVE_WEIGHT = 3.0  # a signal at least this heavy settles the verdict on its own
@@ -218,6 +226,54 @@ class Fused:
     band: Band
     signals: tuple[Signal, ...]
     summary: str
+    generator_family: GeneratorFamily | None = None
+    stability: Stability | None = None
+
+
+def stability_of(reading: PixelReading | None) -> Stability | None:
+    """Whether the pixel reading survives the messaging-app copy and its crops agree, in words."""
+    if reading is None:
+        return None
+    flips, split = reading.flips_when_shared, reading.crops_disagree
+    reasons = []
+    if flips:
+        reasons.append(
+            "a copy as messaging apps pass it on (long side 1080 px, JPEG quality 80) reads "
+            f"{reading.social_copy_prob_ai:.0%} AI against {reading.prob_ai:.0%} for the upload, so the verdict "
+            "rests on fine detail that sharing destroys"
+        )
+    if split:
+        reasons.append(
+            f"the parts of the image examined disagree (from {min(reading.crop_probs):.0%} to "
+            f"{max(reading.crop_probs):.0%} AI), so the evidence inside the image points both ways"
+        )
+    explanation = ("The pixel verdict is not stable: " + "; and ".join(reasons) + ".") if reasons else ""
+    return Stability(
+        stable=not reasons,
+        flips_when_shared=flips,
+        crops_disagree=split,
+        social_copy_prob_ai=None if reading.social_copy_prob_ai is None else round(reading.social_copy_prob_ai, 4),
+        crop_prob_min=round(min(reading.crop_probs, default=reading.prob_ai), 4),
+        crop_prob_max=round(max(reading.crop_probs, default=reading.prob_ai), 4),
+        explanation=explanation,
+    )
+
+
+def family_of(reading: PixelReading | None, label: Label) -> GeneratorFamily | None:
+    """The most likely generator family of an AI verdict (or 'unknown family'), from the family head."""
+    if label is not Label.AI or reading is None or reading.families is None or len(reading.families.ranked) < 2:
+        return None
+    (top, top_name, p), (second, second_name, q) = reading.families.ranked[:2]
+    if p < reading.families.unknown_below:
+        return GeneratorFamily(
+            "", "", round(p, 4), top, top_name, round(p, 4), True,
+            f"No generator family is likely enough to name (the closest, {top_name}, has {p:.0%}); the image may "
+            "come from a generator the model was not trained on.",
+        )
+    return GeneratorFamily(
+        top, top_name, round(p, 4), second, second_name, round(q, 4), False,
+        f"The pixel texture most resembles {top_name} ({p:.0%}); runner-up {second_name} ({q:.0%}).",
+    )
 
 
 def fuse(
@@ -241,9 +297,10 @@ def fuse(
     decisive = [s for s in raw if s.weight >= DECISIVE_WEIGHT and (s.score >= 0.5) == (label is Label.AI)]
     pixel_steady = reading is not None and reading.agreement >= policy.min_crop_agreement
     pixel_strange = reading is not None and reading.out_of_domain
+    stability = stability_of(reading)
     if decisive:
         band = Band.HIGH
-    elif total == 0 or pixel_strange:
+    elif total == 0 or pixel_strange or (stability is not None and not stability.stable):
         band = Band.LOW
     elif confidence >= policy.high and pixel_steady:
         band = Band.HIGH
@@ -254,7 +311,10 @@ def fuse(
     signals = tuple(
         Signal(s.name, round(s.score, 4), round(s.weight / total, 4) if total else 0.0, s.explanation) for s in raw
     )
-    return Fused(label, prob_ai, confidence, band, signals, _summary(label, band, raw))
+    summary = _summary(label, band, raw)
+    if stability is not None and not stability.stable and not decisive:
+        summary = f"{summary} {stability.explanation}"
+    return Fused(label, prob_ai, confidence, band, signals, summary, family_of(reading, label), stability)
 
 
 def _summary(label: Label, band: Band, signals: list[Signal]) -> str:

@@ -1,9 +1,13 @@
 """Inference of the pixel model: several native-resolution crops through the ONNX network, aggregated.
 
-The network (backbone and head in one ONNX graph) takes crops of CROP_SIZE pixels at native resolution,
+The network (backbone and heads in one ONNX graph) takes crops of CROP_SIZE pixels at native resolution,
 never resized: resampling would erase the fine texture it judges. A picture smaller than a crop is
 judged through one square crop of its shorter side (the backbone accepts any size from MIN_SIDE up).
-The crop logits are averaged, then calibrated (Platt) into P(AI).
+The crop logits are averaged, then calibrated (Platt) into P(AI). A model with a family head has a second
+output: per-crop generator-family logits, averaged over the crops, tempered and soft-maxed.
+
+Stability: the same read of the picture's messaging-app copy (recompression.social_copy) tells whether
+the verdict survives sharing; crops_disagree() tells whether the crops straddle the threshold widely.
 """
 
 from __future__ import annotations
@@ -15,13 +19,25 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pixelcheck.analysis.detector.recompression import social_copy
+
 CROP_SIZE = 224
 MIN_SIDE = 64  # below this there is too little texture for the model to judge
 # Share of pixels whose 4-neighbour residual is exactly zero: 0.40 at the 99th percentile of the first
 # training pool's crops (6 of 3,576 above 0.6); screenshots and graphics reach 0.7-0.95, where the model
 # was never taught.
 FLAT_SHARE_LIMIT = 0.6
+# Crops "straddle the threshold widely" when one reads at least this surely AI and another this surely real.
+CROP_DISAGREEMENT = 0.8
 _ANCHORS = ((0.5, 0.5), (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75), (0.5, 0.25), (0.5, 0.75))
+
+
+@dataclass(frozen=True)
+class FamilyReading:
+    """The family head's calibrated probabilities, highest first: ((family id, display name, p), ...)."""
+
+    ranked: tuple[tuple[str, str, float], ...]
+    unknown_below: float
 
 
 @dataclass(frozen=True)
@@ -30,11 +46,30 @@ class PixelReading:
     crop_logits: tuple[float, ...]
     agreement: float  # share of crops on the side of the aggregate
     flat_share: float = 0.0  # median share of perfectly flat pixels over the crops
+    crop_probs: tuple[float, ...] = ()  # calibrated P(AI) of each crop
+    families: FamilyReading | None = None
+    social_copy_prob_ai: float | None = None  # the same read of the messaging-app copy
 
     @property
     def out_of_domain(self) -> bool:
         """True for graphics-like pictures unlike any photograph or generated image the model learned from."""
         return self.flat_share > FLAT_SHARE_LIMIT
+
+    @property
+    def crops_disagree(self) -> bool:
+        """True when the crops straddle the threshold widely (see crops_disagree())."""
+        return crops_disagree(list(self.crop_probs))
+
+    @property
+    def flips_when_shared(self) -> bool:
+        """True when the messaging-app copy lands on the other side of the threshold."""
+        copy = self.social_copy_prob_ai
+        return copy is not None and (copy >= 0.5) != (self.prob_ai >= 0.5)
+
+
+def crops_disagree(crop_probs: list[float]) -> bool:
+    """True when one crop reads at least CROP_DISAGREEMENT AI and another at least as surely real."""
+    return bool(crop_probs) and max(crop_probs) >= CROP_DISAGREEMENT and min(crop_probs) <= 1 - CROP_DISAGREEMENT
 
 
 def crop_boxes(width: int, height: int, count: int) -> list[tuple[int, int, int]]:
@@ -68,7 +103,13 @@ def sigmoid(value: float) -> float:
 class PixelModel:
     """The ONNX network with its calibration; run() and score_boxes() are thread-safe (onnxruntime is)."""
 
-    def __init__(self, weights: bytes, calibration: dict[str, float], crops: int) -> None:
+    def __init__(
+        self,
+        weights: bytes,
+        calibration: dict[str, float],
+        crops: int,
+        families: dict[str, Any] | None = None,
+    ) -> None:
         import onnxruntime  # imported here so that importing the package stays cheap
 
         options = onnxruntime.SessionOptions()
@@ -79,15 +120,32 @@ class PixelModel:
         self._slope = float(calibration["slope"])
         self._intercept = float(calibration["intercept"])
         self._crops = crops
+        self._families = families if families and len(self._session.get_outputs()) > 1 else None
 
     def calibrated(self, logit: float) -> float:
         """Raw network logit → calibrated P(AI)."""
         return sigmoid(self._slope * logit + self._intercept)
 
-    def _logits(self, crops: list[np.ndarray]) -> np.ndarray:
-        """Raw logits of equally sized H×W×3 uint8 crops, in one batch."""
+    def _outputs(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Every network output for equally sized H×W×3 uint8 crops, in one batch."""
         batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
-        return np.asarray(self._session.run(None, {self._input: batch})[0], dtype=np.float64).ravel()
+        return [np.asarray(out, dtype=np.float64) for out in self._session.run(None, {self._input: batch})]
+
+    def _logits(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Raw AI-vs-real logits of equally sized H×W×3 uint8 crops, in one batch."""
+        return self._outputs(crops)[0].ravel()
+
+    def _family_reading(self, family_logits: np.ndarray) -> FamilyReading | None:
+        if self._families is None:
+            return None
+        scaled = family_logits.mean(axis=0) / float(self._families["temperature"])
+        exp = np.exp(scaled - scaled.max())
+        probabilities = exp / exp.sum()
+        ranked = sorted(
+            zip(self._families["ids"], self._families["names"], (float(p) for p in probabilities), strict=True),
+            key=lambda entry: -entry[2],
+        )
+        return FamilyReading(tuple(ranked), float(self._families["unknown_below"]))
 
     def _crops_of(self, rgb: Image.Image) -> list[np.ndarray]:
         # Only the crops become arrays: converting a 12 MP picture whole would cost more than the model.
@@ -96,15 +154,26 @@ class PixelModel:
         ]
 
     def run(self, rgb: Image.Image) -> PixelReading | None:
-        """Read a decoded RGB picture; None when it is too small to judge."""
+        """Read a decoded RGB picture (and its messaging-app copy); None when it is too small to judge."""
         crops = self._crops_of(rgb)
         if not crops:
             return None
-        logits = self._logits(crops)
+        outputs = self._outputs(crops)
+        logits = outputs[0].ravel()
         mean = float(logits.mean())
         agreement = float(np.mean(np.sign(logits) == np.sign(mean))) if mean != 0 else 0.5
         flat = float(np.median([flat_share(crop) for crop in crops]))
-        return PixelReading(self.calibrated(mean), tuple(float(v) for v in logits), agreement, flat)
+        copy_crops = self._crops_of(social_copy(rgb))
+        copy_prob = self.calibrated(float(self._logits(copy_crops).mean())) if copy_crops else None
+        return PixelReading(
+            self.calibrated(mean),
+            tuple(float(v) for v in logits),
+            agreement,
+            flat,
+            crop_probs=tuple(self.calibrated(float(v)) for v in logits),
+            families=self._family_reading(outputs[1]) if len(outputs) > 1 else None,
+            social_copy_prob_ai=copy_prob,
+        )
 
     def score_boxes(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]]) -> list[float]:
         """Calibrated P(AI) of each (left, top, right, bottom) region of a decoded RGB picture.

@@ -75,6 +75,33 @@ class ImageFacts:
 
 
 @dataclass(frozen=True)
+class GeneratorFamily:
+    """The generator family the pixel model finds most likely for an AI verdict, and the runner-up."""
+
+    family: str  # family id, e.g. "gemini-imagen"; "" when unknown
+    name: str  # display name, e.g. "Gemini / Imagen (Google)"; "" when unknown
+    probability: float  # calibrated probability of the top family, 0-1
+    runner_up: str
+    runner_up_name: str
+    runner_up_probability: float
+    unknown: bool  # True when no family is likely enough to name
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Whether the pixel verdict survives sharing and whether the parts of the picture agree."""
+
+    stable: bool
+    flips_when_shared: bool  # the messaging-app copy (long side 1080, JPEG q80) gets the other label
+    crops_disagree: bool  # the crops straddle the threshold widely
+    social_copy_prob_ai: float | None  # P(AI) of the messaging-app copy
+    crop_prob_min: float
+    crop_prob_max: float
+    explanation: str  # a plain sentence when not stable, else ""
+
+
+@dataclass(frozen=True)
 class Verdict:
     label: Label
     prob_ai: float
@@ -85,6 +112,8 @@ class Verdict:
     provenance: Provenance = field(default_factory=Provenance)
     image_facts: ImageFacts | None = None
     summary: str = ""  # one or two plain-language sentences explaining the verdict
+    generator_family: GeneratorFamily | None = None  # AI verdicts of a model with a family head only
+    stability: Stability | None = None  # when the pixel model read the picture
 
 
 @dataclass(frozen=True)
@@ -97,3 +126,6 @@ class ModelInfo:
     training_data: str
     metrics: dict[str, float]
     licence_note: str = ""
+    # {"false_positive_rate_by_real_kind": {kind: {"description", "n", "wrongly_called_ai"}},
+    #  "catch_rate_by_family": {family: {"name", "n", "caught"}}} on the pinned test split
+    model_card: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)

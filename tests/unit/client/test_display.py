@@ -60,3 +60,25 @@ def test_result_details_state_the_verdict_and_every_signal():
 def test_json_uses_the_proto_field_names_like_grpcurl():
     assert '"image_id": "' + "a" * 32 in to_json(SUCCEEDED)
     assert '"confidence_band": "CONFIDENCE_BAND_HIGH"' in to_json([SUCCEEDED])
+
+
+def test_result_details_name_the_generator_family_and_say_when_the_verdict_is_not_stable():
+    result = results_pb2.AnalysisResult()
+    result.CopyFrom(SUCCEEDED)
+    result.generator_family.CopyFrom(results_pb2.GeneratorFamily(
+        family="flux", name="FLUX (Black Forest Labs)", probability=0.81, runner_up="sdxl",
+        runner_up_name="SDXL family", runner_up_probability=0.12, explanation="most resembles FLUX"))
+    result.stability.CopyFrom(results_pb2.Stability(
+        stable=False, flips_when_shared=True, social_copy_prob_ai=0.31, crop_prob_ai_min=0.7, crop_prob_ai_max=0.8,
+        explanation="The pixel verdict is not stable: a copy as messaging apps pass it on reads 31% AI."))
+    text = result_details(result)
+    assert "Generator   FLUX (Black Forest Labs) (81%); runner-up SDXL family (12%)" in text
+    assert ("Stability   NOT stable (messaging-app copy P(AI) 0.31, parts P(AI) 0.70-0.80). "
+            "The pixel verdict is not stable") in text
+    result.generator_family.CopyFrom(results_pb2.GeneratorFamily(
+        unknown=True, probability=0.41, runner_up="flux", runner_up_name="FLUX", runner_up_probability=0.41))
+    result.stability.CopyFrom(results_pb2.Stability(stable=True, social_copy_prob_ai=0.9, crop_prob_ai_min=0.88,
+                                                    crop_prob_ai_max=0.95))
+    text = result_details(result)
+    assert "Generator   unknown family (closest: FLUX, 41%, not likely enough to name)" in text
+    assert "Stability   stable (messaging-app copy P(AI) 0.90, parts P(AI) 0.88-0.95)" in text

@@ -181,3 +181,49 @@ def test_region_scores_match_whole_picture_reading(detector: Detector) -> None:
 def test_shared_root_is_configurable(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PIXELCHECK_SHARED_DIR", str(tmp_path))
     assert shared_root() == tmp_path
+
+
+def test_held_out_ai_crops_name_a_family_and_real_ones_none(
+    detector: Detector, shared_file: Callable[[str], Path]
+) -> None:
+    root = shared_file("data/detector")
+    pinned = json.loads((DEFAULT_MODEL_DIR / "evaluation_split.json").read_text())
+    families = json.loads((DEFAULT_MODEL_DIR / "metadata.json").read_text())["families"]["ids"]
+    verdicts = [(path, detector.analyze(path.read_bytes())) for path in
+                (next(root.glob(f"*/{name}")) for name in sorted(pinned["test"])[::40])]
+    ai_verdicts = [v for _, v in verdicts if v.label is Label.AI]
+    assert ai_verdicts and all(v.generator_family is not None for v in ai_verdicts)
+    for verdict in ai_verdicts:
+        family = verdict.generator_family
+        assert family is not None and family.explanation
+        assert (family.family in families) != family.unknown and family.runner_up in families
+        assert 0.0 <= family.runner_up_probability <= family.probability <= 1.0 or family.unknown
+    assert all(v.generator_family is None for _, v in verdicts if v.label is Label.REAL)
+    assert all(v.stability is not None for _, v in verdicts)
+
+
+def test_stability_reflects_the_messaging_app_copy_and_unstable_verdicts_are_low(detector: Detector) -> None:
+    from pixelcheck.analysis.detector.image_facts import decode_rgb, open_image
+    from pixelcheck.analysis.detector.recompression import social_copy
+
+    for seed in range(6):
+        data = png_bytes(photo_like(1400, 900, seed=seed))
+        verdict = detector.analyze(data)
+        rgb = decode_rgb(open_image(data))
+        reading = detector.pixel_model.run(rgb)
+        copy = detector.pixel_model.run(social_copy(rgb))
+        assert reading is not None and copy is not None and verdict.stability is not None
+        assert verdict.stability.social_copy_prob_ai == pytest.approx(copy.prob_ai, abs=1e-4)
+        assert verdict.stability.flips_when_shared == ((copy.prob_ai >= 0.5) != (reading.prob_ai >= 0.5))
+        if verdict.stability.stable:
+            assert verdict.stability.explanation == ""
+        else:
+            assert verdict.band is Band.LOW and verdict.stability.explanation in verdict.summary
+
+
+def test_model_info_carries_the_model_card(detector: Detector) -> None:
+    card = detector.info.model_card
+    kinds = card["false_positive_rate_by_real_kind"]
+    assert {"professional", "text", "phone", "camera-originals"} <= set(kinds)
+    assert all(0.0 <= float(v["wrongly_called_ai"]) <= 1.0 and int(v["n"]) > 0 for v in kinds.values())
+    assert {"gpt-image", "gemini-imagen", "flux"} <= set(card["catch_rate_by_family"])

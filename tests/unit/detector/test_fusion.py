@@ -5,7 +5,7 @@ from __future__ import annotations
 from pixelcheck.analysis.detector.content_credentials import CredentialFindings
 from pixelcheck.analysis.detector.fusion import BandPolicy, fuse
 from pixelcheck.analysis.detector.metadata_scan import MetadataFindings
-from pixelcheck.analysis.detector.pixel_model import PixelReading
+from pixelcheck.analysis.detector.pixel_model import FamilyReading, PixelReading
 from pixelcheck.analysis.detector.verdict import Band, Label, SignatureState
 
 POLICY = BandPolicy(high=0.9, medium=0.7)
@@ -106,3 +106,66 @@ def test_weights_are_shares_and_confidence_matches_label() -> None:
 def test_threshold_from_settings_moves_the_label() -> None:
     assert fuse(NOTHING, NO_META, _pixel(0.6), 0.5, POLICY).label is Label.AI
     assert fuse(NOTHING, NO_META, _pixel(0.6), 0.7, POLICY).label is Label.REAL
+
+
+def _families(*ranked: tuple[str, float]) -> FamilyReading:
+    return FamilyReading(tuple((family, f"{family} name", p) for family, p in ranked), unknown_below=0.5)
+
+
+def _steady(prob_ai: float, *, copy: float | None = None, crops: tuple[float, ...] = (), families=None) -> PixelReading:
+    return PixelReading(
+        prob_ai=prob_ai,
+        crop_logits=(1.0,),
+        agreement=1.0,
+        crop_probs=crops or (prob_ai,),
+        families=families,
+        social_copy_prob_ai=prob_ai if copy is None else copy,
+    )
+
+
+def test_a_verdict_that_a_messaging_app_copy_flips_is_low_and_says_why() -> None:
+    fused = fuse(NOTHING, NO_META, _steady(0.97, copy=0.31), 0.5, POLICY)
+
+    assert fused.label is Label.AI
+    assert fused.band is Band.LOW
+    assert fused.stability is not None and not fused.stability.stable and fused.stability.flips_when_shared
+    assert "messaging apps" in fused.summary and "31% AI" in fused.summary
+
+
+def test_crops_that_straddle_the_threshold_widely_make_the_band_low() -> None:
+    fused = fuse(NOTHING, NO_META, _steady(0.95, crops=(0.99, 0.97, 0.15)), 0.5, POLICY)
+
+    assert fused.band is Band.LOW
+    assert fused.stability is not None and fused.stability.crops_disagree and not fused.stability.flips_when_shared
+    assert "from 15% to 99% AI" in fused.summary
+
+
+def test_a_stable_confident_reading_stays_high() -> None:
+    fused = fuse(NOTHING, NO_META, _steady(0.97, copy=0.9, crops=(0.95, 0.99)), 0.5, POLICY)
+
+    assert fused.band is Band.HIGH
+    assert fused.stability is not None and fused.stability.stable and fused.stability.explanation == ""
+
+
+def test_an_ai_verdict_names_the_likeliest_family_and_the_runner_up() -> None:
+    reading = _steady(0.97, families=_families(("flux", 0.81), ("sdxl", 0.12), ("gan", 0.07)))
+    family = fuse(NOTHING, NO_META, reading, 0.5, POLICY).generator_family
+
+    assert family is not None and not family.unknown
+    assert (family.family, family.probability, family.runner_up, family.runner_up_probability) == (
+        "flux", 0.81, "sdxl", 0.12
+    )
+    assert "flux name (81%)" in family.explanation
+
+
+def test_no_family_is_named_when_none_is_likely_enough() -> None:
+    reading = _steady(0.97, families=_families(("flux", 0.41), ("sdxl", 0.38), ("gan", 0.21)))
+    family = fuse(NOTHING, NO_META, reading, 0.5, POLICY).generator_family
+
+    assert family is not None and family.unknown and family.family == "" and family.runner_up == "flux"
+    assert "No generator family is likely enough" in family.explanation
+
+
+def test_a_real_verdict_names_no_family() -> None:
+    reading = _steady(0.03, families=_families(("flux", 0.9), ("sdxl", 0.1)))
+    assert fuse(NOTHING, NO_META, reading, 0.5, POLICY).generator_family is None

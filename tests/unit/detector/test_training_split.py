@@ -65,3 +65,28 @@ def test_bands_need_enough_evidence_not_a_lucky_handful() -> None:
     chosen = np.maximum(probabilities, 1 - probabilities) >= bands["high"]
     assert chosen.sum() == 600
     assert choose_bands(np.array([0.99] * 20), np.ones(20, bool))["high"] == 0.995  # 20 of 20: not enough
+
+
+def test_previous_split_files_keep_their_side_and_new_sources_are_split_by_the_rule() -> None:
+    old = _pool()
+    old_split = split_by_source(old, seed=7)
+    pinned = {s.path.name: int(part) for s, part in zip(old, old_split, strict=True)}
+    new = [_sample("flux-1", f"render{n}", c) for n in range(40) for c in (0, 1)]
+    new += [_sample("imagenet-samples", f"later{n}", 0, False) for n in range(20)]
+
+    split = split_by_source(old + new, seed=3, pinned=pinned)
+
+    assert [int(p) for p in split[: len(old)]] == [int(p) for p in old_split]
+    added = split[len(old) :]
+    flux = added[:80]
+    assert all(np.bincount(flux, minlength=3) > 0)
+    assert abs(int((flux == 2).sum()) - 12) <= 2  # 15% of 40 sources, two crops each
+    for sample, part in zip(new, added, strict=True):
+        twin = [p for s, p in zip(new, added, strict=True) if s.source == sample.source]
+        assert set(twin) == {part}
+
+
+def test_a_unit_holding_a_pinned_test_file_goes_to_test_whole() -> None:
+    samples = [_sample("sdxl", "render", 0), _sample("sdxl", "render", 1)]
+    split = split_by_source(samples, seed=7, pinned={samples[0].path.name: 2})
+    assert split.tolist() == [2, 2]

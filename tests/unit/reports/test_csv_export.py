@@ -32,6 +32,11 @@ def test_csv_header_is_the_documented_stable_header(samples):
         "analysed_at",
         "state",
         "top_signals",
+        "generator_family",
+        "generator_family_probability",
+        "generator_runner_up",
+        "stable",
+        "stability_note",
     )
 
 
@@ -169,3 +174,25 @@ def test_csv_of_an_empty_report_is_the_header_alone(samples):
     data = render_csv(samples.document(()))
 
     assert parse(data) == [list(CSV_HEADER)]
+
+
+def test_csv_carries_the_generator_family_and_stability(samples):
+    from pixelcheck.analysis.detector.verdict import GeneratorFamily, Stability
+
+    family = GeneratorFamily("flux", "FLUX", 0.81, "sdxl", "SDXL family", 0.12, False, "most resembles FLUX")
+    shaky = Stability(False, True, False, 0.31, 0.7, 0.8, "The pixel verdict is not stable: a copy ...")
+    named = replace(samples.entry().verdict, generator_family=family, stability=shaky)
+    unknown = replace(named, generator_family=replace(family, family="", name="", unknown=True),
+                      stability=replace(shaky, stable=True, flips_when_shared=False, explanation=""))
+    rows = parse(render_csv(samples.document((samples.entry(verdict=named), samples.entry(verdict=unknown)))))
+    header = rows[0]
+    cells = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+
+    assert [(c["generator_family"], c["generator_family_probability"], c["generator_runner_up"]) for c in cells] == [
+        ("flux", "0.8100", "sdxl"),
+        ("unknown", "0.8100", ""),
+    ]
+    assert [(c["stable"], c["stability_note"]) for c in cells] == [
+        ("no", "The pixel verdict is not stable: a copy ..."),
+        ("yes", ""),
+    ]

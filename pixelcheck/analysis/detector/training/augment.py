@@ -7,18 +7,10 @@ random makes those cues useless. The fixed transforms are the ones the robustnes
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image, ImageFilter
 
-
-def jpeg(image: Image.Image, quality: int) -> Image.Image:
-    """Re-encode as JPEG at the given quality (4:2:0), as sharing platforms do."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=int(quality))
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
+from pixelcheck.analysis.detector.recompression import jpeg, social_copy
 
 
 def downscale(image: Image.Image, factor: float) -> Image.Image:
@@ -36,7 +28,14 @@ ROBUSTNESS_TRANSFORMS = {
     "jpeg_q70": lambda image: jpeg(image, 70),
     "downscale_half": lambda image: downscale(image, 0.5),
     "blur_sigma1": lambda image: blur(image, 1.0),
+    "social_copy": social_copy,
 }
+
+
+def random_social_copy(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A messaging-app copy with a random long side (720–1600 px) and quality (65–90), maybe flipped."""
+    image = social_copy(image, int(rng.integers(720, 1601)), int(rng.integers(65, 91)))
+    return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else image
 
 
 def random_processing(image: Image.Image, rng: np.random.Generator) -> Image.Image:

@@ -98,8 +98,10 @@ class EfficientNetLite0(nn.Module):
         return torch.cat([head, *stats], dim=1)
 
 
-def onnx_bytes(module: nn.Module, output: str) -> bytes:
-    """The module as ONNX (opset 17): input `pixels` N×3×H×W floats 0..255, batch and crop size dynamic."""
+def onnx_bytes(module: nn.Module, output: str | tuple[str, ...]) -> bytes:
+    """The module as ONNX (opset 17): input `pixels` N×3×H×W floats 0..255, batch and crop size dynamic;
+    one named output per returned tensor, each with a dynamic batch axis."""
+    outputs = (output,) if isinstance(output, str) else output
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "model.onnx"
         torch.onnx.export(
@@ -107,8 +109,8 @@ def onnx_bytes(module: nn.Module, output: str) -> bytes:
             (torch.zeros(1, 3, 224, 224),),
             str(path),
             input_names=["pixels"],
-            output_names=[output],
-            dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"}, output: {0: "batch"}},
+            output_names=list(outputs),
+            dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"}, **{name: {0: "batch"} for name in outputs}},
             opset_version=17,
             dynamo=False,
         )

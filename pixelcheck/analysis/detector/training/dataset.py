@@ -92,18 +92,32 @@ def split_unit(sample: Sample) -> tuple[str, str]:
     return sample.group, sample.source
 
 
-def split_by_source(samples: list[Sample], seed: int, fractions: tuple[float, float] = (0.15, 0.15)) -> np.ndarray:
+def split_by_source(
+    samples: list[Sample],
+    seed: int,
+    fractions: tuple[float, float] = (0.15, 0.15),
+    pinned: dict[str, int] | None = None,
+) -> np.ndarray:
     """Assign each sample to 0=train, 1=validation, 2=test so that no unit (see split_unit) spans two splits.
 
-    Units are shuffled within their pool (a group, or the multi-view / shared-prompt pools), so every
-    group is represented in every split it can be.
+    `pinned` maps file names to the split an earlier model's artifact gave them (its validation and test
+    files): a unit holding any pinned file goes where that file went (test before validation when a unit
+    holds both), so two model versions are measured on the same held-out images. The other units are
+    shuffled within their pool (a group, or the multi-view / shared-prompt pools) and split by `fractions`,
+    so every group is represented in every split it can be.
     """
     rng = np.random.default_rng(seed)
+    pinned = pinned or {}
     by_pool: dict[str, set[str]] = {}
+    assignment: dict[tuple[str, str], int] = {}
+    for sample in samples:
+        key = split_unit(sample)
+        if sample.path.name in pinned:
+            assignment[key] = max(assignment.get(key, 0), pinned[sample.path.name])
     for sample in samples:
         pool, unit = split_unit(sample)
-        by_pool.setdefault(pool, set()).add(unit)
-    assignment: dict[tuple[str, str], int] = {}
+        if (pool, unit) not in assignment:
+            by_pool.setdefault(pool, set()).add(unit)
     for pool in sorted(by_pool):
         units = sorted(by_pool[pool])
         rng.shuffle(units)
@@ -112,3 +126,64 @@ def split_by_source(samples: list[Sample], seed: int, fractions: tuple[float, fl
         for index, unit in enumerate(units):
             assignment[(pool, unit)] = 1 if index < n_val else 2 if index < n_val + n_test else 0
     return np.array([assignment[split_unit(s)] for s in samples], dtype=np.int8)
+
+
+# What the pool's fourth release added (SOURCE.md): whole new groups, and new sources inside older groups.
+# The 2.0 model's split file lists only its validation and test files; its training files are the rest
+# of the pool before these additions.
+FOURTH_RELEASE_GROUPS = frozenset(
+    {
+        "gpt-4o-image",
+        "gemini-2.5-flash-image",
+        "flux-1",
+        "ideogram",
+        "imagen-3",
+        "real-text",
+        "real-events",
+        "real-product",
+        "real-phone",
+    }
+)
+FOURTH_RELEASE_SOURCES = (
+    "__ZizheRuan__awesome-nano-banana-pro",
+    "__vtomnet__vtomnet.github.io",
+    "__75py__blog",
+    "__hanisntsolo__hanisntsolo",
+    "__vipshop__cache-dit",
+    "__jyoung105__cog-diffusers",
+    "__Visionatrix__VixFlowsDocs",
+)
+
+
+class SplitMismatch(ValueError):
+    """The pool does not reproduce the previous model's pinned split."""
+
+
+def is_fourth_release_addition(sample: Sample) -> bool:
+    """True for files the pool's fourth release added."""
+    return sample.group in FOURTH_RELEASE_GROUPS or any(mark in sample.path.name for mark in FOURTH_RELEASE_SOURCES)
+
+
+def pinned_assignment(split_file: Path, samples: list[Sample], seed: int) -> dict[str, int]:
+    """{file name: 0 train, 1 validation, 2 test} of the previous model, to keep in the new split.
+
+    A split file that lists its training files is taken as it is. One that lists only validation and
+    test (2.0) is rebuilt: the pool without the fourth release's additions, split by the same rule and
+    seed, must give exactly the pinned validation and test files, else SplitMismatch.
+    """
+    import json
+
+    pinned = json.loads(split_file.read_text(encoding="utf-8"))
+    if "train" in pinned:
+        return {name: number for number, part in enumerate(SPLIT_NAMES) for name in pinned.get(part, {})}
+    earlier = [s for s in samples if not is_fourth_release_addition(s)]
+    rebuilt = split_by_source(earlier, seed)
+    assignment = {s.path.name: int(part) for s, part in zip(earlier, rebuilt, strict=True)}
+    for number, part in ((1, "validation"), (2, "test")):
+        got = {name for name, value in assignment.items() if value == number}
+        if got != set(pinned.get(part, {})):
+            raise SplitMismatch(
+                f"the pool without the fourth release does not reproduce {split_file}'s {part} split "
+                f"({len(got ^ set(pinned.get(part, {})))} files differ)"
+            )
+    return assignment

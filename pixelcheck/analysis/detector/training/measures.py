@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pixelcheck.analysis.detector.evaluation import expected_calibration_error
+from pixelcheck.analysis.detector.evaluation import binned_calibration_error, expected_calibration_error
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
@@ -88,3 +88,8 @@ def band_report(probabilities: np.ndarray, labels: np.ndarray, bands: dict[str, 
         out[f"{name}_coverage"] = round(float(inside.mean()), 4)
         out[f"{name}_accuracy"] = round(float(correct[inside].mean()), 4) if inside.any() else None
     return out
+
+
+def top_label_ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE of a multi-class prediction: |accuracy - mean confidence| of the top label over equal-width bins."""
+    return binned_calibration_error(confidence, correct, np.linspace(0.0, 1.0, bins + 1))

@@ -2,7 +2,7 @@
 imported image's source URL, and the webhook endpoints and deliveries (the outbox).
 
 Revision ID: urlimport
-Revises: regionmap
+Revises: familystability
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import mysql
 import pixelcheck.db
 
 revision = "urlimport"
-down_revision = "regionmap"
+down_revision = "familystability"
 branch_labels = None
 depends_on = None
 
