@@ -142,4 +142,4 @@ def test_health_is_not_serving_for_byte_services_while_the_s3_store_is_unreachab
     assert statuses_of_a_server_that_never_serves(settings, tmp_path / "server.log") == {
         "": NOT_SERVING, "pixelcheck.v1.AuthService": SERVING, "pixelcheck.v1.IngestionService": NOT_SERVING,
         "pixelcheck.v1.ResultsService": NOT_SERVING, "pixelcheck.v1.ReportsService": NOT_SERVING,
-        "pixelcheck.v1.AuditService": SERVING}
+        "pixelcheck.v1.AuditService": SERVING, "pixelcheck.v1.WebhooksService": SERVING}

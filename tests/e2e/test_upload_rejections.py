@@ -86,8 +86,14 @@ async def test_endless_stream_is_cut_off_at_the_limit_without_reading_the_rest(l
             yield Request(chunk=chunk)
 
     failure = await rejected(live_server, user, endless())
-    assert failure.code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT)
-    assert failure.reason in ("UPLOAD_TOO_LARGE", "SIZE_MISMATCH")
+    if failure.code is grpc.StatusCode.INTERNAL and "SendMessageOperation" in failure.message:
+        # grpc's client may lose the race between writing its next chunk and the server's status: it then
+        # reports its own failed write. What the server decided is in the audit trail either way.
+        [event] = rejection_events(live_server, user)
+        assert event.payload["reason"] in ("UPLOAD_TOO_LARGE", "SIZE_MISMATCH")
+    else:
+        assert failure.code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT)
+        assert failure.reason in ("UPLOAD_TOO_LARGE", "SIZE_MISMATCH")
     assert next(sent) < 64  # the call ended long before the client ran out of chunks (it never would)
     assert stored_images(live_server, user) == 0
 

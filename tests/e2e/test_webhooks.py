@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -69,10 +70,10 @@ async def receiver() -> AsyncIterator[ImageWebServer]:
 @pytest.fixture
 def route(receiver: ImageWebServer) -> Callable[..., tuple[str, Script]]:
     """route(*answers) -> (a fresh URL on the receiver, its Script)."""
-    counter = iter(range(10_000))
 
     def make(*answers: int | str) -> tuple[str, Script]:
-        path = f"/hooks/{id(make)}-{next(counter)}"
+        # Random, never reused: a late retry to an earlier test's endpoint must not land on this one.
+        path = f"/hooks/{secrets.token_hex(8)}"
         script = Script(*answers)
         receiver.routes[path] = script
         return receiver.url(path), script
