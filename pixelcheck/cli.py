@@ -25,21 +25,31 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from pixelcheck.analysis.detector import DetectorLoadError, load_detector
-    from pixelcheck.bootstrap import model_dir
-    from pixelcheck.worker import celery_app_for_worker
+    from pixelcheck.keys import RedisKeys
+    from pixelcheck.worker import celery_app_for_worker, serve_webhooks_only
 
-    try:  # a worker that cannot analyse must not take tasks from the queue
-        load_detector(model_dir(settings))
-    except DetectorLoadError as exc:
-        print(f"pixelcheck worker: cannot load the detector: {exc}", file=sys.stderr)
-        return 1
+    keys = RedisKeys(settings.redis_key_prefix)
+    hostname = args.hostname or ("pixelcheck-webhooks@%h" if args.webhooks else "pixelcheck@%h")
+    if args.webhooks:  # HTTP calls that may hang until their timeout: many threads, never an inference slot
+        serve_webhooks_only()
+        queue, pool, concurrency = keys.webhook_queue, args.pool or "threads", (
+            args.concurrency or settings.webhook_worker_concurrency)
+    else:
+        from pixelcheck.analysis.detector import DetectorLoadError, load_detector
+        from pixelcheck.bootstrap import model_dir
+
+        try:  # a worker that cannot analyse must not take tasks from the queue
+            load_detector(model_dir(settings))
+        except DetectorLoadError as exc:
+            print(f"pixelcheck worker: cannot load the detector: {exc}", file=sys.stderr)
+            return 1
+        queue, pool, concurrency = keys.celery_queue, args.pool, args.concurrency or settings.worker_concurrency
 
     app = celery_app_for_worker()
-    argv = ["worker", "--loglevel", settings.log_level, "--concurrency", str(args.concurrency or
-            settings.worker_concurrency), "--without-gossip", "--without-mingle", "--hostname", args.hostname]
-    if args.pool:
-        argv += ["--pool", args.pool]
+    argv = ["worker", "--loglevel", settings.log_level, "--queues", queue, "--concurrency", str(concurrency),
+            "--without-gossip", "--without-mingle", "--hostname", hostname]
+    if pool:
+        argv += ["--pool", pool]
     app.worker_main(argv)
     return 0
 
@@ -87,10 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "per core)")
     serve.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)  # a child of the parent
     serve.set_defaults(handler=_serve)
-    worker = sub.add_parser("worker", help="run a Celery inference worker")
-    worker.add_argument("--concurrency", type=int, default=0, help="worker processes (default: settings)")
+    worker = sub.add_parser("worker", help="run a Celery inference worker (or, with --webhooks, a webhook sender)")
+    worker.add_argument("--webhooks", action="store_true",
+                        help="deliver webhooks instead of analysing: the webhook queue, a thread pool "
+                             "(default concurrency: PIXELCHECK_WEBHOOK_WORKER_CONCURRENCY)")
+    worker.add_argument("--concurrency", type=int, default=0, help="worker processes or threads (default: settings)")
     worker.add_argument("--pool", choices=["prefork", "solo", "threads"], default="")
-    worker.add_argument("--hostname", default="pixelcheck@%h")
+    worker.add_argument("--hostname", default="")
     worker.set_defaults(handler=_worker)
     sub.add_parser("beat", help="run the periodic scheduler (reconciler, retention)").set_defaults(handler=_beat)
     sub.add_parser("dev", help="run everything locally: SQLite, embedded Redis, worker, server").set_defaults(

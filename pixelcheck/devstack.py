@@ -44,7 +44,8 @@ def run_dev(settings: Settings, *, out: TextIO | None = None) -> int:
         settings,
         migrate=[*pixelcheck, "db", "upgrade"],
         server=[*pixelcheck, "serve", "--processes", "1"],  # one process is plenty on a developer's machine
-        background={"worker": [*pixelcheck, "worker"], "beat": [*pixelcheck, "beat"]},
+        background={"worker": [*pixelcheck, "worker"], "webhooks": [*pixelcheck, "worker", "--webhooks"],
+                    "beat": [*pixelcheck, "beat"]},
         out=out,
     )
 
@@ -96,7 +97,7 @@ def run_stack(
                 _say(out, f"Database migrations failed (exit code {code}); nothing else was started.\n"
                           + _log_tail(logs / "migrate.log"))
                 return 1
-            _say(out, f"Starting the worker, beat and the gRPC server (logs in {logs})")
+            _say(out, f"Starting the worker, the webhooks worker, beat and the gRPC server (logs in {logs})")
             return _run_services(settings, env, server, background, stop, out, (host, port), logs)
         finally:
             redis.stop()
@@ -286,7 +287,7 @@ def _banner(settings: Settings, children: Sequence[_Child]) -> str:
         f"  database:  {settings.resolved_database_url}",
         f"  redis:     {settings.redis_url} (embedded Valkey)",
         f"  processes: {pids}",
-        f"  logs:      {logs}/ (server.log, worker.log, beat.log)",
+        f"  logs:      {logs}/ (server.log, worker.log, webhooks.log, beat.log)",
         "Press Ctrl-C to stop.",
         "",
     ])  # fmt: skip

@@ -33,5 +33,11 @@ class RedisKeys:
         return f"{self.prefix}.tasks"
 
     @property
+    def webhook_queue(self) -> str:
+        """Webhook deliveries: their own queue, served by `pixelcheck worker --webhooks` (a thread pool), so a slow
+        receiver never holds an inference worker."""
+        return f"{self.prefix}.webhooks"
+
+    @property
     def celery_keyprefix(self) -> str:
         return f"{self.prefix}:celery:"

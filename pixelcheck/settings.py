@@ -82,6 +82,7 @@ class Settings:
     webhook_max_in_flight: int = 2  # attempts at once per endpoint, over every worker
     webhook_lease_margin_seconds: float = 30.0  # a killed worker's attempt is retried this long after its timeout
     webhook_dispatch_interval_seconds: float = 5.0  # how often beat looks for due deliveries
+    webhook_worker_concurrency: int = 16  # threads of one `pixelcheck worker --webhooks`
     blob_store: str = "database"  # database | filesystem | s3
     blob_dir: str = ""  # default: <data_dir>/blobs
     blob_orphan_grace_seconds: int = 3600  # the sweep removes unreferenced objects older than this (s3)
@@ -263,7 +264,8 @@ class Settings:
                      "url_fetch_read_timeout_seconds", "url_fetch_timeout_seconds", "url_import_rate_limit",
                      "url_import_rate_window_seconds", "webhook_max_endpoints", "webhook_connect_timeout_seconds",
                      "webhook_timeout_seconds", "webhook_retry_base_seconds", "webhook_retry_max_delay_seconds",
-                     "webhook_retry_window_seconds", "webhook_max_in_flight", "webhook_dispatch_interval_seconds"):
+                     "webhook_retry_window_seconds", "webhook_max_in_flight", "webhook_dispatch_interval_seconds",
+                     "webhook_worker_concurrency"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         _networks(self.trusted_proxies)

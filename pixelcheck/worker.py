@@ -6,6 +6,7 @@ The server only sends tasks by name (TaskQueue); it never imports task modules.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
@@ -46,6 +47,7 @@ def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
     app = Celery("pixelcheck", broker=settings.redis_url, include=TASK_MODULES if include_tasks else [])
     app.conf.update(
         task_default_queue=keys.celery_queue,
+        task_routes={DELIVER_WEBHOOK: {"queue": keys.webhook_queue}, DISPATCH_WEBHOOKS: {"queue": keys.webhook_queue}},
         task_acks_late=True,  # a task is acknowledged only after it finished ...
         task_reject_on_worker_lost=True,  # ... and redelivered when its worker died mid-way
         worker_prefetch_multiplier=1,  # an inference worker holds one task at a time
@@ -124,16 +126,22 @@ class TaskQueue:
 
 class _WorkerState:
     container: Container | None = None
+    lock = threading.Lock()  # a webhooks worker's threads ask for the container at once
+    exports_metrics = True  # the inference worker's pool processes do; a webhooks worker beside them does not
 
 
 def worker_container() -> Container:
     """The container of this worker process, built once when the process starts."""
-    if _WorkerState.container is None:
+    if _WorkerState.container is not None:
+        return _WorkerState.container
+    with _WorkerState.lock:
+        if _WorkerState.container is not None:
+            return _WorkerState.container
         from pixelcheck.bootstrap import build_container
 
         container = build_container(Settings.from_env(), role="worker")
         container.metrics.connect_worker_signals()
-        if container.settings.worker_metrics_port > 0:
+        if container.settings.worker_metrics_port > 0 and _WorkerState.exports_metrics:
             from billiard.process import current_process
 
             from pixelcheck.metrics import start_metrics_server
@@ -143,6 +151,11 @@ def worker_container() -> Container:
             start_metrics_server(container.settings.worker_metrics_port + index, container.metrics)
         _WorkerState.container = container
     return _WorkerState.container
+
+
+def serve_webhooks_only() -> None:
+    """Make this process a webhooks worker: no detector, no metrics port (the inference workers' ports stay theirs)."""
+    _WorkerState.exports_metrics = False
 
 
 @signals.worker_process_init.connect

@@ -120,10 +120,15 @@ class ServerProcess(_ChildProcess):
 
 
 class WorkerProcess(_ChildProcess):
-    """`python -m pixelcheck worker` (solo pool by default); start() waits until it consumes the queue."""
+    """`python -m pixelcheck worker` (solo pool by default), or with webhooks=True `pixelcheck worker --webhooks`
+    (its thread pool); start() waits until it consumes its queue."""
 
-    def __init__(self, settings: Settings, log_path: Path, *, pool: str = "solo", name: str = "w1") -> None:
-        super().__init__(settings, log_path, ["worker", "--pool", pool, "--hostname", f"{name}-{os.getpid()}@%h"])
+    def __init__(self, settings: Settings, log_path: Path, *, pool: str = "", name: str = "w1",
+                 webhooks: bool = False) -> None:
+        pool = pool or ("threads" if webhooks else "solo")
+        super().__init__(settings, log_path, ["worker", *(["--webhooks"] if webhooks else []), "--pool", pool,
+                                              "--hostname", f"{name}-{os.getpid()}@%h"])
+        self.webhooks = webhooks
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         import redis
@@ -132,7 +137,7 @@ class WorkerProcess(_ChildProcess):
 
         self._spawn()
         keys = RedisKeys(self.settings.redis_key_prefix)
-        binding = f"{keys.celery_keyprefix}_kombu.binding.{keys.celery_queue}"
+        binding = f"{keys.celery_keyprefix}_kombu.binding.{keys.webhook_queue if self.webhooks else keys.celery_queue}"
         client = redis.Redis.from_url(self.settings.redis_url)
         try:
             deadline = time.monotonic() + timeout

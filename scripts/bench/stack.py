@@ -157,17 +157,20 @@ class Stack:
                                                password=PASSWORD, display_name="Bench"))
             self.token = auth.SignIn(auth_pb2.SignInRequest(login=username, password=PASSWORD)).access_token
 
-    def start_worker(self) -> ChildProcess:
-        """One worker process (solo pool: one analysis at a time), once it consumes the queue."""
+    def start_worker(self, *, webhooks: bool = False) -> ChildProcess:
+        """One worker process (solo pool: one analysis at a time), or a webhooks worker (its thread pool), once it
+        consumes its queue."""
         import redis
 
         from pixelcheck.keys import RedisKeys
 
         log = self.workdir / f"worker-{len(self.workers)}.log"
-        worker = ChildProcess(["-m", "pixelcheck", "worker", "--pool", "solo", "--hostname",
+        kind = ["--webhooks"] if webhooks else ["--pool", "solo"]
+        worker = ChildProcess(["-m", "pixelcheck", "worker", *kind, "--hostname",
                                f"bench{len(self.workers)}-{secrets.token_hex(3)}@%h"], self.settings.to_env(), log)
         self.workers.append(worker)
         keys = RedisKeys(self.settings.redis_key_prefix)
+        queue = keys.webhook_queue if webhooks else keys.celery_queue
         client = redis.Redis.from_url(self.settings.redis_url)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -175,7 +178,7 @@ class Stack:
                 tail = log.read_bytes()[-2000:].decode(errors="replace")
                 raise RuntimeError(f"worker exited; the end of its log:\n{tail}")
             if client.exists(  # the worker declared its queue binding: it consumes
-                    f"{keys.celery_keyprefix}_kombu.binding.{keys.celery_queue}"):
+                    f"{keys.celery_keyprefix}_kombu.binding.{queue}"):
                 client.close()
                 return worker
             time.sleep(0.2)
@@ -184,7 +187,7 @@ class Stack:
 
 
 @contextlib.contextmanager
-def pixelcheck_stack(args: argparse.Namespace, *, server: bool = True, workers: int = 0,
+def pixelcheck_stack(args: argparse.Namespace, *, server: bool = True, workers: int = 0, webhook_workers: int = 0,
                      **overrides: object) -> Iterator[Stack]:
     """A migrated database, a Redis namespace, the server and workers; all removed again afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="pixelcheck-bench-"))
@@ -211,6 +214,8 @@ def pixelcheck_stack(args: argparse.Namespace, *, server: bool = True, workers: 
             stack.start_server()
         for _ in range(workers):
             stack.start_worker()
+        for _ in range(webhook_workers):
+            stack.start_worker(webhooks=True)
         yield stack
     finally:
         if stack is not None:

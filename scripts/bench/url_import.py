@@ -5,10 +5,10 @@
    ImportImage from a local HTTP server (a ThreadingHTTPServer in this process on 127.0.0.3, let in with
    PIXELCHECK_URL_FETCH_ALLOW), by two users so dedupe never short-cuts, at 1 and 4 concurrent calls.
    Baseline: UploadImage of the same bytes in the same run. No worker runs: this is ingestion only.
-2. Webhook latency: with one worker, images uploaded one after another; for each, the time from the
-   analysis's finish_time (the verdict committed) to the receiver getting the signed POST, next to the time
-   from finish_time to the WatchAnalysis stream's terminal event (the baseline: what a client holding a
-   stream open sees).
+2. Webhook latency: with one worker and one webhooks worker, images uploaded one after another; for each,
+   the time from the analysis's finish_time (the verdict committed) to the receiver getting the signed POST,
+   next to the time from finish_time to the WatchAnalysis stream's terminal event (the baseline: what a
+   client holding a stream open sees).
 
     .venv/bin/python scripts/bench/url_import.py [--images 40] [--verdicts 40] [--database-url URL] [--redis-url URL]
 """
@@ -187,7 +187,7 @@ def main() -> None:
         rows = asyncio.run(throughput(stack.address, stack.metadata, args.images))
     print_table(f"ImportImage vs UploadImage, {SIZE[0]}x{SIZE[1]} JPEGs (~{len(synthetic_jpeg(*SIZE, 1)) // 1024} KiB)",
                 ["call", "concurrency", "images/s", "MiB/s", "ms p50 / p95 / p99", "import vs upload"], rows)
-    with pixelcheck_stack(args, workers=1, **overrides) as stack:
+    with pixelcheck_stack(args, workers=1, webhook_workers=1, **overrides) as stack:
         hooks, streams = asyncio.run(webhook_latency(stack.address, stack.metadata, args.verdicts))
     print_table("Verdict -> notification latency (ms after the analysis's finish_time)",
                 ["path", "n", "p50", "p95", "max"],

@@ -46,18 +46,23 @@ def server_settings(base_settings: Settings, migrated_database_url: str) -> Sett
         signin_max_failures=10_000, signin_address_max_failures=10_000, url_fetch_allow=f"{RECEIVER_HOST}/32",
         webhook_retry_base_seconds=0.2, webhook_retry_max_delay_seconds=1.0, webhook_retry_window_seconds=6,
         webhook_timeout_seconds=1.0, webhook_connect_timeout_seconds=1.0, webhook_lease_margin_seconds=1.0,
-        webhook_max_in_flight=2, worker_concurrency=6)
+        webhook_max_in_flight=2, webhook_worker_concurrency=6)
 
 
 @pytest.fixture(scope="module")
 def worker(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    """A worker with a thread pool of 6: enough for a hanging endpoint's 2 slots and everything else."""
-    process = WorkerProcess(live_server.settings, tmp_path_factory.mktemp("worker") / "worker.log",
-                            pool="threads").start()
+    """An inference worker (one slot, as `scripts/run` starts it) and a webhooks worker with 6 threads: enough
+    for a hanging endpoint's 2 slots and everything else."""
+    logs = tmp_path_factory.mktemp("workers")
+    webhooks = WorkerProcess(live_server.settings, logs / "webhooks.log", name="webhooks", webhooks=True).start()
     try:
-        yield process
+        process = WorkerProcess(live_server.settings, logs / "worker.log").start()
+        try:
+            yield process
+        finally:
+            process.stop()
     finally:
-        process.stop()
+        webhooks.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

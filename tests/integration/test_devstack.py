@@ -292,6 +292,8 @@ def test_pixelcheck_dev_serves_health_and_stops_cleanly_on_ctrl_c(tmp_path: Path
                     break
                 time.sleep(0.5)
             assert status == health_pb2.HealthCheckResponse.SERVING
+        # Beside the inference worker, a webhooks worker consumes the webhook queue.
+        wait_for_text(tmp_path / "var" / "logs" / "webhooks.log", "ready.", process, timeout=60)
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=90) == 0, output.read_text()[-3000:]

@@ -1,7 +1,8 @@
 """Webhook deliveries survive the failures that lose queued work: a worker SIGKILLed in the middle of an
 attempt, and a broker restarted empty while a retry waited in it. The outbox row is the truth; beat's
 dispatcher hands the delivery to a new worker under the same webhook-id, and the receiver (checking
-signatures with the standardwebhooks reference library) gets it."""
+signatures with the standardwebhooks reference library) gets it. And deliveries have workers of their own:
+an inference worker never takes one, so a hanging receiver cannot delay a verdict."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from pixelcheck.v1 import webhooks_pb2, webhooks_pb2_grpc
+import redis
+from pixelcheck.v1 import common_pb2, webhooks_pb2, webhooks_pb2_grpc
 from standardwebhooks import Webhook
 
 from pixelcheck.embedded_redis import EmbeddedRedis
+from pixelcheck.keys import RedisKeys
 from pixelcheck.settings import Settings
 from tests import images
 from tests.e2e.conftest import start_live_server
 from tests.e2e.flows import new_user
-from tests.e2e.uploads import upload
+from tests.e2e.uploads import upload, watch
 from tests.image_web_server import ImageWebServer, Script
 from tests.processes import BeatProcess, WorkerProcess
 from tests.reliability.conftest import Launcher
@@ -79,7 +82,8 @@ async def test_a_worker_sigkilled_mid_attempt_loses_no_delivery(
     server = await start_live_server(settings)
     try:
         launcher.keep(BeatProcess(settings, launcher.log("beat"))).start()
-        doomed = launcher.keep(WorkerProcess(settings, launcher.log("doomed"), name="doomed")).start()
+        launcher.keep(WorkerProcess(settings, launcher.log("inference"), name="inference")).start()
+        doomed = launcher.keep(WorkerProcess(settings, launcher.log("doomed"), name="doomed", webhooks=True)).start()
         user = await new_user(server.auth)
         receiver.routes["/hook"] = Script("hang", 200)  # the first attempt is held open until the kill
         created = await register(server, user, receiver.url("/hook"))
@@ -87,7 +91,7 @@ async def test_a_worker_sigkilled_mid_attempt_loses_no_delivery(
         await receiver.wait_for(lambda: "/hook" in receiver.paths_requested(), timeout=90)
         doomed.kill()
 
-        launcher.keep(WorkerProcess(settings, launcher.log("survivor"), name="survivor")).start()
+        launcher.keep(WorkerProcess(settings, launcher.log("survivor"), name="survivor", webhooks=True)).start()
         await delivered_once(server, user, created.endpoint.id, receiver, "/hook", created.secret, attempts=2)
     finally:
         await server.stop()
@@ -102,7 +106,8 @@ async def test_a_retry_lost_with_the_broker_is_still_delivered(
     settings = webhook_settings(reliability_settings, redis_url=broker.url, webhook_retry_base_seconds=8.0)
     server = await start_live_server(settings)
     try:
-        worker = launcher.keep(WorkerProcess(settings, launcher.log("worker-a"), name="a")).start()
+        launcher.keep(WorkerProcess(settings, launcher.log("inference"), name="inference")).start()
+        worker = launcher.keep(WorkerProcess(settings, launcher.log("worker-a"), name="a", webhooks=True)).start()
         user = await new_user(server.auth)
         receiver.routes["/flaky"] = Script(500, 200)
         created = await register(server, user, receiver.url("/flaky"))
@@ -113,8 +118,47 @@ async def test_a_retry_lost_with_the_broker_is_still_delivered(
         broker.stop()
         broker = EmbeddedRedis(redis_dir, port=port).start()  # back, and empty: the retry's message is gone
         launcher.keep(BeatProcess(settings, launcher.log("beat"))).start()
-        launcher.keep(WorkerProcess(settings, launcher.log("worker-b"), name="b")).start()
+        launcher.keep(WorkerProcess(settings, launcher.log("worker-b"), name="b", webhooks=True)).start()
         await delivered_once(server, user, created.endpoint.id, receiver, "/flaky", created.secret, attempts=2)
     finally:
         await server.stop()
         broker.stop()
+
+
+async def test_verdicts_never_wait_for_webhooks_an_inference_worker_leaves_deliveries_to_webhooks_workers(
+        reliability_settings: Settings, launcher: Launcher, receiver: ImageWebServer) -> None:
+    settings = webhook_settings(reliability_settings)
+    server = await start_live_server(settings)
+    try:
+        launcher.keep(WorkerProcess(settings, launcher.log("inference"), name="inference")).start()
+        user = await new_user(server.auth)
+        receiver.routes["/slow"] = Script("hang", 200)  # would hold a one-slot worker for every attempt
+        created = await register(server, user, receiver.url("/slow"))
+        for seed in (83, 84, 85):
+            uploaded = await upload(server.channel, user.metadata, images.jpeg(seed=seed))
+            events = await watch(server.channel, user.metadata, uploaded.image.id)
+            assert events[-1].stage == common_pb2.ANALYSIS_STAGE_DONE
+        keys = RedisKeys(settings.redis_key_prefix)
+        client = redis.Redis.from_url(settings.redis_url)
+        try:  # every delivery waits in the webhook queue, untouched by the inference worker
+            deadline = asyncio.get_running_loop().time() + 30.0
+            while client.llen(f"{keys.celery_keyprefix}{keys.webhook_queue}") < 3:
+                assert asyncio.get_running_loop().time() < deadline, "the deliveries never reached the webhook queue"
+                await asyncio.sleep(0.1)
+        finally:
+            client.close()
+        assert "/slow" not in receiver.paths_requested()
+
+        launcher.keep(WorkerProcess(settings, launcher.log("webhooks"), name="webhooks", webhooks=True)).start()
+        await receiver.wait_for(lambda: receiver.paths_requested().count("/slow") >= 3, timeout=90)
+        stub = webhooks_pb2_grpc.WebhooksServiceStub(server.channel)
+        deadline = asyncio.get_running_loop().time() + 60.0
+        while True:
+            found = (await stub.ListWebhookDeliveries(webhooks_pb2.ListWebhookDeliveriesRequest(
+                endpoint_id=created.endpoint.id), metadata=user.metadata)).deliveries
+            if len(found) == 3 and all(d.state == webhooks_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED for d in found):
+                break
+            assert asyncio.get_running_loop().time() < deadline, found
+            await asyncio.sleep(0.1)
+    finally:
+        await server.stop()

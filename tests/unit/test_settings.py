@@ -187,6 +187,24 @@ def test_beat_sweeps_orphan_blobs_twice_per_grace_period_at_most_hourly() -> Non
         assert schedule["sweep-orphan-blobs"] == {"task": SWEEP_ORPHAN_BLOBS, "schedule": every}
 
 
+def test_webhook_tasks_go_to_the_webhook_queue_and_analyses_stay_on_the_inference_queue() -> None:
+    from pixelcheck.keys import RedisKeys
+    from pixelcheck.worker import (BUILD_REPORT, DELIVER_WEBHOOK, DISPATCH_WEBHOOKS, MAP_REGIONS, RUN_NEXT,
+                                   make_celery)
+
+    settings = settings_from(PIXELCHECK_REDIS_KEY_PREFIX="tenant")
+    router, keys = make_celery(settings).amqp.router, RedisKeys("tenant")
+    for name in (DELIVER_WEBHOOK, DISPATCH_WEBHOOKS):
+        assert router.route({}, name)["queue"].name == keys.webhook_queue == "tenant.webhooks"
+    for name in (RUN_NEXT, MAP_REGIONS, BUILD_REPORT):
+        assert router.route({}, name)["queue"].name == keys.celery_queue
+
+
+def test_webhook_worker_concurrency_must_be_positive() -> None:
+    with pytest.raises(SettingsError, match="PIXELCHECK_WEBHOOK_WORKER_CONCURRENCY"):
+        settings_from(PIXELCHECK_WEBHOOK_WORKER_CONCURRENCY="0")
+
+
 def test_settings_know_no_context_and_the_composition_root_resolves_the_shipped_model(tmp_path: Path) -> None:
     import subprocess
     import sys
