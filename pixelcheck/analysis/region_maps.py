@@ -152,7 +152,7 @@ class RegionMaps:
         DEFERRED again, not re-enqueued), "failed" or "skipped" (finished, deleted, or being scored
         elsewhere). A needed map (idle=False) runs to the end."""
         detector = self._detector()
-        claim = self._claim(image_id)
+        claim = self._claim(image_id, needed=not idle)
         if claim is None:
             return "skipped"
         attempt, doc = claim
@@ -191,13 +191,16 @@ class RegionMaps:
         except Exception:  # an unreachable broker must not stop the map
             return False
 
-    def _claim(self, image_id: str) -> tuple[int, dict[str, Any]] | None:
+    def _claim(self, image_id: str, *, needed: bool) -> tuple[int, dict[str, Any]] | None:
+        """Take the map for this run. A needed run (requested, or for a report) also takes a DEFERRED map: it
+        exists because somebody asked, whatever an idle run did to the state since the task was sent."""
         now = utcnow()
+        claimable = (PENDING, DEFERRED) if needed else (PENDING,)
         with unit_of_work(self._sessions) as session:
             result = session.execute(
                 update(Analysis)
                 .where(Analysis.image_id == image_id,
-                       or_(Analysis.region_map_state == PENDING,
+                       or_(Analysis.region_map_state.in_(claimable),
                            (Analysis.region_map_state == RUNNING)
                            & (Analysis.region_map_update_time < now - self._stale_after)))
                 .values(region_map_state=RUNNING, region_map_attempts=Analysis.region_map_attempts + 1,
@@ -227,12 +230,15 @@ class RegionMaps:
                    started: float) -> str:
         work_ms = float(doc.get("work_ms", 0.0)) + (time.perf_counter() - started) * 1000
         # Handing back is not a failed attempt: the count goes back to what it was before this claim. The map
-        # waits DEFERRED, its regions kept, for a request or the next idle moment (nothing is re-enqueued).
-        saved = self._store(image_id, attempt, DEFERRED, {**doc, "probs": [round(p, 4) for p in probs],
-                                                          "work_ms": round(work_ms, 1)}, attempts=attempt - 1)
+        # waits DEFERRED, its regions kept, for a request or the next idle moment (nothing is re-enqueued);
+        # one asked for while it ran goes back PENDING and to the front of the queue after all.
+        asked = self._requests.marked(image_id)
+        saved = self._store(image_id, attempt, PENDING if asked else DEFERRED,
+                            {**doc, "probs": [round(p, 4) for p in probs], "work_ms": round(work_ms, 1)},
+                            attempts=attempt - 1)
         if saved is None:
             return "skipped"
-        if self._requests.marked(image_id):  # asked for while it ran: it goes to the front after all
+        if asked:
             self._send(image_id, requested=True)
         return "yielded"
 
@@ -319,14 +325,23 @@ class RegionMaps:
 
     def request(self, image_id: str) -> None:
         """Somebody needs this map: queue it ahead of every backlog (once per stale period, however often
-        they poll). A DEFERRED map becomes PENDING first."""
+        they poll). A DEFERRED map becomes PENDING first, and is then always sent: no task that would make it is
+        left in the broker, even when an earlier request is still marked (an idle run handed it back since)."""
         with unit_of_work(self._sessions) as session:
-            session.execute(update(Analysis).where(Analysis.image_id == image_id,
-                                                   Analysis.region_map_state == DEFERRED)
-                            .values(region_map_state=PENDING, region_map_update_time=utcnow())
-                            .execution_options(synchronize_session=False))
-        if self._requests.mark(image_id):
+            taken = session.execute(update(Analysis).where(Analysis.image_id == image_id,
+                                                           Analysis.region_map_state == DEFERRED)
+                                    .values(region_map_state=PENDING, region_map_update_time=utcnow())
+                                    .execution_options(synchronize_session=False))
+        newly_marked = self._mark(image_id)
+        if newly_marked or taken.rowcount == 1:  # type: ignore[attr-defined]
             self._send(image_id, requested=True)
+
+    def _mark(self, image_id: str) -> bool:
+        try:
+            return self._requests.mark(image_id)
+        except Exception:  # an unreachable mark store: send the request anyway (a duplicate task only skips)
+            log.warning("could not mark the region map of image %s as requested", image_id, exc_info=True)
+            return True
 
     # -- server ---------------------------------------------------------------------------------
     def picture(self, principal: Principal, image_id: str, max_side: int) -> tuple[bytes, int, int, RegionMapView]:

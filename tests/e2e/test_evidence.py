@@ -10,9 +10,11 @@ import grpc
 import pytest
 from PIL import Image
 from pixelcheck.v1 import common_pb2, results_pb2, results_pb2_grpc
+from sqlalchemy import select
 
+from pixelcheck.analysis.models import Analysis
 from tests import images
-from tests.e2e.flows import SignedInUser, fails, new_admin, new_user
+from tests.e2e.flows import SignedInUser, fails, failure_of, new_admin, new_user
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_cli_client import signed_in_cli
 from tests.e2e.test_reports import download, new_professional, ready_report
@@ -98,6 +100,47 @@ async def test_region_map_is_not_ready_before_the_verdict(live_server: LiveServe
         results_pb2.GetRegionMapRequest(image_id=image.id), metadata=user.metadata))
     assert (failure.code, failure.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "REGION_MAP_NOT_READY")
     assert failure.retry_delay_seconds
+
+
+async def test_a_map_asked_for_after_a_burst_of_uploads_on_an_idle_service_is_made_at_once_not_by_the_reconciler(
+        live_server: LiveServer, worker: WorkerProcess) -> None:
+    # As a new user met it: a few uploads, the verdict of the last, then GetRegionMap retried as RetryInfo says.
+    # The idle worker starts on the newest map as soon as the verdicts are done, so the request meets it half
+    # made. Every answer until READY must say "not ready"; the map must not wait for the reconciler's stale
+    # period (120 s by default), which is what a lost hand-back used to cost.
+    user = await new_user(live_server.auth)
+    image_ids = [(await upload(live_server.channel, user.metadata, images.jpeg(1280, 1024, seed=900 + i),
+                               f"burst-{i}.jpg")).image.id for i in range(4)]
+    for image_id in image_ids:
+        assert state_name((await watch(live_server.channel, user.metadata, image_id, timeout=120))[-1].state) \
+            == "SUCCEEDED"
+    await idle_run_started(live_server, image_ids[-1])  # the owner asks while the idle run makes it
+    request = results_pb2.GetRegionMapRequest(image_id=image_ids[-1])
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            picture = await results(live_server).GetRegionMap(request, metadata=user.metadata)
+            break
+        except grpc.aio.AioRpcError as error:
+            failure = failure_of(error)
+            assert (failure.code, failure.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "REGION_MAP_NOT_READY")
+            assert failure.retry_delay_seconds
+            assert asyncio.get_running_loop().time() < deadline, f"the requested map stalled: {failure.message}"
+            await asyncio.sleep(failure.retry_delay_seconds)
+    assert picture.region_map.progress == 1.0 and picture.png.startswith(b"\x89PNG")
+
+
+async def idle_run_started(server: LiveServer, image_id: str, timeout: float = 60) -> None:
+    """Wait until an idle worker has claimed the image's map (RUNNING in the database, not yet READY)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with server.container.read_sessions() as session:
+            state = session.scalar(select(Analysis.region_map_state).where(Analysis.image_id == image_id))
+        if state == "RUNNING":
+            return
+        assert state in ("DEFERRED", "PENDING"), f"the idle run was not seen making the map (it is {state})"
+        assert asyncio.get_running_loop().time() < deadline, "no idle worker took the map up"
+        await asyncio.sleep(0.005)
 
 
 async def test_cli_result_map_saves_the_picture(live_server: LiveServer, worker: WorkerProcess,

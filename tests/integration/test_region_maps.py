@@ -178,6 +178,65 @@ def test_an_idle_map_asked_for_while_it_ran_goes_to_the_front_when_it_hands_back
     marks.mark(image_id)
     assert maps.run(image_id, idle=True) == "yielded"
     assert queue.maps == [(image_id, False), (image_id, True)]
+    assert stored(sessions, image_id).region_map_state == "PENDING"  # queued, as the state says
+    assert maps.run(image_id) == "ready"
+
+
+@dataclass
+class AskingDetector(FakeDetector):
+    """Scores like FakeDetector; the first time it scores, somebody asks for the map (GetRegionMap)."""
+
+    ask: Any = None
+
+    def score_regions(self, rgb: Any, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+        if self.ask is not None:
+            ask, self.ask = self.ask, None
+            ask()
+        return super().score_regions(rgb, boxes)
+
+
+def test_a_map_asked_for_while_an_idle_run_makes_it_is_ready_after_the_hand_back_however_the_tasks_interleave(
+        sessions) -> None:
+    # The stalled map seen on an idle service: an idle run was making the newest map when its owner asked for
+    # it; the request's task made the idle run hand back, and the tasks sent then found nothing to claim, while
+    # every later poll saw the request still marked and sent nothing.
+    image_id = analysed_image(sessions)
+    detector, queue, marks = AskingDetector(), RecordingQueue(), Marks()
+    maps = mapper(sessions, detector, queue, waiting=[False, True], marks=marks)
+    assert maps.idle_map_candidate() == image_id
+    detector.ask = lambda: maps.request(image_id)
+    assert maps.run(image_id, idle=True) == "yielded"
+    sent = queue.maps[1:]
+    assert sent and all(requested for _, requested in sent)
+    outcomes = [maps.run(i, idle=not requested) for i, requested in sent]  # the broker delivers them in turn
+    assert outcomes[0] == "ready" and set(outcomes[1:]) <= {"skipped"}
+    assert stored(sessions, image_id).region_map_state == "READY"
+
+
+def test_a_requested_task_makes_a_map_an_idle_run_handed_back_after_it_was_sent(sessions) -> None:
+    image_id = analysed_image(sessions)
+    queue, marks = RecordingQueue(), Marks()
+    maps = mapper(sessions, FakeDetector(), queue, waiting=[], marks=marks)
+    maps.request(image_id)
+    set_map_state(sessions, image_id, "DEFERRED")  # an idle run claimed it and handed it back meanwhile
+    assert maps.run(image_id) == "ready"
+
+
+def test_a_poll_that_finds_the_map_handed_back_sends_it_again_though_an_earlier_ask_is_still_marked(
+        sessions) -> None:
+    image_id = analysed_image(sessions)
+    queue, marks = RecordingQueue(), Marks({image_id})
+    maps = mapper(sessions, FakeDetector(), queue, waiting=[], marks=marks)
+    maps.request(image_id)
+    maps.request(image_id)  # the next poll finds it PENDING: queued once, however often one polls
+    assert stored(sessions, image_id).region_map_state == "PENDING" and queue.maps == [(image_id, True)]
+
+
+def test_an_idle_run_never_takes_a_map_that_is_not_queued_for_it(sessions) -> None:
+    image_id = analysed_image(sessions)
+    maps = mapper(sessions, FakeDetector(), RecordingQueue(), waiting=[])
+    assert maps.run(image_id, idle=True) == "skipped"  # DEFERRED: only a request or a report takes it
+    assert stored(sessions, image_id).region_map_state == "DEFERRED"
 
 
 def test_stale_maps_are_queued_again_when_needed_and_deferred_otherwise(sessions) -> None:
