@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -126,7 +127,9 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLarge("The image decompresses to more pixels than allowed", reason="DECOMPRESSION_BOMB") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    # Beyond OSError and friends, Pillow's plugins raise these for malformed headers and TIFF directories.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError,
+            struct.error) as exc:
         raise InvalidInput(f"The {expected_format} image could not be decoded: it is truncated or corrupt",
                            reason="UNDECODABLE_IMAGE") from exc
     if frames > 1 and content_type != "image/jpeg":  # MPO-style JPEGs carry previews; animations are out

@@ -5,6 +5,7 @@ read by the detector like any other file, 16-bit samples scaled rather than clip
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -99,6 +100,15 @@ def test_a_tiff_with_endless_directories_is_refused_without_reading_them_all() -
     with pytest.raises(InvalidInput) as caught:
         decode_image(images.raw_tiff(8, 8, subfile_types=(0,) + (1,) * 500), LIMITS)
     assert caught.value.reason == "MULTI_PAGE_IMAGE"
+
+
+def test_a_tiff_with_a_broken_directory_after_the_picture_is_undecodable() -> None:
+    data = bytearray(images.raw_tiff(8, 8, subfile_types=(0, 1)))
+    width_entry = data.rindex(struct.pack("<HHI", 256, 4, 1))  # the second directory's ImageWidth
+    data[width_entry:width_entry + 2] = struct.pack("<H", 0x7FFF)  # becomes an unknown tag: no width left
+    with pytest.raises(InvalidInput) as caught:
+        decode_image(bytes(data), LIMITS)
+    assert caught.value.reason == "UNDECODABLE_IMAGE"
 
 
 def test_bmp_and_tiff_media_type_aliases_match_and_a_wrong_declaration_does_not() -> None:
