@@ -36,8 +36,8 @@ def test_bmp_and_tiff_are_told_apart_by_their_first_bytes(head: bytes, expected:
     assert sniff_content_type(head[:SNIFF_BYTES]) == expected
 
 
-@pytest.mark.parametrize(("mode", "bits_per_pixel"), [("RGB", 24), ("RGBA", 32), ("P", 8)])
-def test_bitmaps_of_24_32_and_8_bits_are_accepted_with_their_dimensions(mode: str, bits_per_pixel: int) -> None:
+@pytest.mark.parametrize(("mode", "bits_per_pixel"), [("RGB", 24), ("RGBA", 32), ("P", 8), ("1", 1)])
+def test_bitmaps_of_24_32_8_and_1_bits_are_accepted_with_their_dimensions(mode: str, bits_per_pixel: int) -> None:
     data = images.bmp(500, 333, seed=3, mode=mode)
     assert int.from_bytes(data[28:30], "little") == bits_per_pixel
     decoded = decode_image(data, LIMITS)
