@@ -73,7 +73,7 @@ def to_8_bit(image: Image.Image) -> Image.Image:
     samples are scaled from the range their bit depth allows (a TIFF's BitsPerSample and SampleFormat, 16
     bits otherwise); float samples are taken as 0..1, the convention of the writers that produce them.
     """
-    if image.mode != "F" and image.mode != "I" and not image.mode.startswith("I;16"):
+    if image.mode not in ("F", "I") and not image.mode.startswith("I;16"):
         return image
     samples = np.asarray(image, dtype=np.float32)
     samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
@@ -85,7 +85,7 @@ def to_8_bit(image: Image.Image) -> Image.Image:
 def _largest_sample(image: Image.Image) -> float:
     if image.mode == "F":
         return 1.0
-    bits = min(max(tiff_tag(image, 258, 16), 1), 32)  # BitsPerSample; a 16-bit PNG has no tags and 16 bits
+    bits = min(max(tiff_tag(image, 258, 16), 1), 32)  # BitsPerSample; a PNG has no tags and 16 bits
     signed = tiff_tag(image, 339, 1) == 2  # SampleFormat 2: two's complement integers
     return float(max(2 ** (bits - signed) - 1, 1))
 
