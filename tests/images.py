@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 
+import numpy as np
 from PIL import Image, ImageFilter
 
 
@@ -47,6 +49,59 @@ def heic(width: int = 640, height: int = 480, seed: int = 0, exif: bytes | None 
 def avif(width: int = 640, height: int = 480, seed: int = 0, exif: bytes | None = None) -> bytes:
     """A real AVIF file (AV1 in HEIF), encoded by Pillow's libavif."""
     return encode(picture(width, height, seed), "AVIF", quality=80, **({"exif": exif} if exif else {}))
+
+
+def bmp(width: int = 640, height: int = 480, seed: int = 0, mode: str = "RGB") -> bytes:
+    """A Windows bitmap: RGB is 24-bit, RGBA 32-bit, P an 8-bit palette."""
+    return encode(picture(width, height, seed).convert(mode), "BMP")
+
+
+def tiff(width: int = 640, height: int = 480, seed: int = 0, mode: str = "RGB", compression: str | None = None,
+         **options: object) -> bytes:
+    """A TIFF written by Pillow (libtiff for the compressed ones: tiff_lzw, jpeg, tiff_adobe_deflate ...)."""
+    return encode(picture(width, height, seed).convert(mode), "TIFF",
+                  **({"compression": compression} if compression else {}), **options)
+
+
+def tiff_16_bit_gray(width: int = 320, height: int = 240) -> bytes:
+    """A 16-bit grayscale TIFF (as scanners write) of a left-to-right ramp over the whole 0..65535 range."""
+    ramp = np.tile(np.linspace(0, 65535, width).round().astype("<u2"), (height, 1))
+    return encode(Image.fromarray(ramp), "TIFF")
+
+
+def raw_tiff(width: int, height: int, *, bits: int = 8, samples: int = 3, pixels: bytes | None = None,
+             subfile_types: tuple[int, ...] = (0,)) -> bytes:
+    """An uncompressed little-endian TIFF written byte by byte, for what Pillow will not write: 16 bits per
+    RGB sample, a header claiming more pixels than the file holds (pixels=b""), and several directories,
+    one per NewSubfileType given (0 a page, 1 a reduced-resolution copy), all sharing the same pixels."""
+    row_bytes = width * samples * bits // 8
+    out = bytearray(b"II*\0\0\0\0\0") + (bytes(row_bytes * height) if pixels is None else pixels)
+    link = 4  # where the offset of the next directory is written
+    for subfile in subfile_types:
+        out += b"\0" * (len(out) % 2)  # directories start on a word boundary
+        struct.pack_into("<I", out, link, len(out))
+        tags = [(254, 4, [subfile]), (256, 4, [width]), (257, 4, [height]), (258, 3, [bits] * samples),
+                (259, 3, [1]), (262, 3, [2 if samples >= 3 else 1]), (273, 4, [8]), (277, 3, [samples]),
+                (278, 4, [height]), (279, 4, [row_bytes * height])]
+        values_at, values = len(out) + 2 + 12 * len(tags) + 4, bytearray()  # values over 4 bytes follow
+        out += struct.pack("<H", len(tags))
+        for tag, kind, numbers in tags:
+            packed = struct.pack(f"<{len(numbers)}{'I' if kind == 4 else 'H'}", *numbers)
+            out += struct.pack("<HHI", tag, kind, len(numbers))
+            if len(packed) <= 4:
+                out += packed.ljust(4, b"\0")
+            else:
+                out += struct.pack("<I", values_at + len(values))
+                values += packed
+        link = len(out)
+        out += b"\0\0\0\0" + values
+    return bytes(out)
+
+
+def bmp_header(width: int, height: int) -> bytes:
+    """The 54-byte header of a 24-bit bitmap of width x height pixels, and no pixels."""
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info), 0, 0, 14 + len(info)) + info
 
 
 def apple_exif(model: str = "iPhone 15 Pro") -> bytes:

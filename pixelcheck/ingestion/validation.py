@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -14,10 +15,20 @@ from PIL import Image, UnidentifiedImageError
 
 from pixelcheck.errors import InvalidInput, TooLarge
 from pixelcheck.ids import EXTERNAL_ID, EXTERNAL_ID_RULE
-from pixelcheck.image_formats import ACCEPTED_NAMES, PILLOW_FORMATS, SNIFF_BYTES, enable_decoders, sniff_content_type
+from pixelcheck.image_formats import (
+    ACCEPTED_NAMES,
+    PILLOW_FORMATS,
+    SNIFF_BYTES,
+    enable_decoders,
+    sniff_content_type,
+    tiff_tag,
+)
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME_MAX = 255
+_TIFF_REDUCED_RESOLUTION = 0b001  # bits of the NewSubfileType tag (254)
+_TIFF_PART_OF_PICTURE = 0b101  # a reduced-resolution copy or a transparency mask
+_MAX_TIFF_DIRECTORIES = 16  # more than any single picture's previews and masks
 
 
 @dataclass(frozen=True)
@@ -91,8 +102,8 @@ def validate_metadata(meta: UploadMetadata, limits: UploadLimits) -> UploadMetad
 def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
     """Sniffs the type and decodes every pixel, within the dimension limits.
 
-    Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE, CONTENT_TYPE_MISMATCH) or TooLarge
-    (IMAGE_DIMENSIONS_TOO_LARGE) before any large allocation.
+    Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE, ANIMATED_IMAGE, MULTI_PAGE_IMAGE) or TooLarge
+    (IMAGE_DIMENSIONS_TOO_LARGE, DECOMPRESSION_BOMB) before any large allocation.
     """
     content_type = sniff_content_type(data[:SNIFF_BYTES])
     if content_type is None:
@@ -107,17 +118,43 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
                 width, height = image.size
                 _check_dimensions(width, height, limits)
                 image.load()  # decodes every pixel: a truncated or corrupt file fails here
-                frames = getattr(image, "n_frames", 1)
+                if expected_format == "TIFF":
+                    _check_tiff_pages(image)
+                    frames = 1
+                else:
+                    frames = getattr(image, "n_frames", 1)
     except TooLarge:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLarge("The image decompresses to more pixels than allowed", reason="DECOMPRESSION_BOMB") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    # Beyond OSError and friends, Pillow's plugins raise these for malformed headers and TIFF directories.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError,
+            struct.error) as exc:
         raise InvalidInput(f"The {expected_format} image could not be decoded: it is truncated or corrupt",
                            reason="UNDECODABLE_IMAGE") from exc
     if frames > 1 and content_type != "image/jpeg":  # MPO-style JPEGs carry previews; animations are out
         raise InvalidInput("Animated images are not accepted", reason="ANIMATED_IMAGE")
     return DecodedImage(content_type=content_type, width=width, height=height)
+
+
+def _check_tiff_pages(image: Image.Image) -> None:
+    """Refuses a TIFF whose first image is only a preview (camera raw files) or that holds several pages.
+
+    Reduced-resolution copies and transparency masks after the picture are part of it, as a JPEG's
+    previews are; a second full page is another picture, and judging one page of a scanned batch would
+    claim more than was looked at. At most _MAX_TIFF_DIRECTORIES directories are read.
+    """
+    if tiff_tag(image, 254, 0) & _TIFF_REDUCED_RESOLUTION:
+        raise InvalidInput("The TIFF's first image is a reduced-resolution preview, as in camera raw files "
+                           "(DNG, NEF ...); export the picture as TIFF, JPEG or PNG", reason="UNSUPPORTED_TYPE")
+    for index in range(1, _MAX_TIFF_DIRECTORIES + 1):
+        try:
+            image.seek(index)
+        except EOFError:
+            return
+        if index == _MAX_TIFF_DIRECTORIES or not tiff_tag(image, 254, 0) & _TIFF_PART_OF_PICTURE:
+            raise InvalidInput("The TIFF holds several pages; only single-page images are accepted: save the "
+                               "page to check as a file of its own", reason="MULTI_PAGE_IMAGE")
 
 
 def _check_dimensions(width: int, height: int, limits: UploadLimits) -> None:
@@ -134,7 +171,9 @@ def check_declared_type(declared: str, sniffed: str) -> None:
     """An advisory content_type that contradicts the bytes is a client error worth reporting."""
     declared = declared.split(";")[0].strip().lower()
     aliases = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/heif": "image/heic",
-               "image/heic-sequence": "image/heic", "image/heif-sequence": "image/heic"}
+               "image/heic-sequence": "image/heic", "image/heif-sequence": "image/heic",
+               "image/x-ms-bmp": "image/bmp", "image/x-bmp": "image/bmp", "image/x-tiff": "image/tiff",
+               "image/tif": "image/tiff"}
     declared = aliases.get(declared, declared)
     if declared and declared != "application/octet-stream" and declared != sniffed:
         raise InvalidInput(f"The bytes are {sniffed} but the metadata declares {declared}",

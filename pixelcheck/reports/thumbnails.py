@@ -6,7 +6,7 @@ import io
 
 from PIL import Image, ImageOps
 
-from pixelcheck.image_formats import enable_decoders
+from pixelcheck.image_formats import enable_decoders, to_8_bit
 
 THUMBNAIL_QUALITY = 85
 
@@ -23,8 +23,8 @@ def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
     None means "preview unavailable": no bytes, bytes Pillow cannot read, or an image above
     Image.MAX_IMAGE_PIXELS (checked from the header, before any pixel is decoded). A JPEG is
     decoded at a reduced scale (draft mode), so memory stays near the thumbnail size; other formats
-    are bounded by the pixel limit. EXIF orientation is applied and transparency is flattened on
-    white. Never raises for bad image bytes.
+    are bounded by the pixel limit. EXIF orientation is applied, 16-bit samples are scaled to 8 bits and
+    transparency is flattened on white. Never raises for bad image bytes.
     """
     if not data or max_side < 1:
         return None
@@ -37,7 +37,7 @@ def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
                 return None
             if image.format == "JPEG":
                 image.draft("RGB", (max_side, max_side))
-            oriented = ImageOps.exif_transpose(image)
+            oriented = to_8_bit(ImageOps.exif_transpose(image))
             oriented.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             rgb = _flatten(oriented)
             out = io.BytesIO()

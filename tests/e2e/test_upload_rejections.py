@@ -183,3 +183,19 @@ async def test_upload_needs_a_signed_in_user(live_server: LiveServer) -> None:
     stub = ingestion_pb2_grpc.IngestionServiceStub(live_server.channel)
     failure = await fails(stub.UploadImage(upload_messages(images.jpeg(seed=6))))
     assert failure.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_multi_page_tiff_is_invalid_with_its_own_reason(live_server: LiveServer) -> None:
+    user = await new_user(live_server.auth)
+    pages = images.encode(images.picture(96, 64, 1), "TIFF", save_all=True, append_images=[images.picture(96, 64, 2)])
+    failure = await rejected(live_server, user, upload_messages(pages, "scan.tif"))
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT and failure.reason == "MULTI_PAGE_IMAGE"
+
+
+@pytest.mark.parametrize("header", [images.bmp_header(30_000, 30_000), images.raw_tiff(30_000, 30_000, pixels=b"")],
+                         ids=["bmp", "tiff"])
+async def test_bitmap_or_tiff_header_claiming_a_huge_picture_is_resource_exhausted(live_server: LiveServer,
+                                                                                   header: bytes) -> None:
+    user = await new_user(live_server.auth)
+    failure = await rejected(live_server, user, upload_messages(header, "huge"))
+    assert failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED and failure.reason == "DECOMPRESSION_BOMB"

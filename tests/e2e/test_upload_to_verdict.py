@@ -27,7 +27,8 @@ ORDER = ["QUEUED", "DECODING", "PROVENANCE", "PIXEL_MODEL", "FUSION", "SAVING", 
 @pytest.mark.parametrize(("make", "filename", "content_type"), [
     (images.jpeg, "photo.jpg", "image/jpeg"), (images.png, "render.png", "image/png"),
     (images.webp, "shot.webp", "image/webp"), (images.heic, "IMG_0042.HEIC", "image/heic"),
-    (images.avif, "frame.avif", "image/avif")])
+    (images.avif, "frame.avif", "image/avif"), (images.bmp, "LOL_0017.bmp", "image/bmp"),
+    (images.tiff, "scan-0001.tif", "image/tiff")])
 async def test_upload_is_analysed_with_stages_in_order_and_result_agrees(
         live_server: LiveServer, worker: WorkerProcess, make, filename: str, content_type: str) -> None:  # type: ignore[no-untyped-def]
     user = await new_user(live_server.auth)
@@ -49,7 +50,8 @@ async def test_upload_is_analysed_with_stages_in_order_and_result_agrees(
     assert final.explanation and final.model_version
     assert final.image_facts.width == 800
     assert final.image_facts.format == {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP",
-                                        "image/heic": "HEIF", "image/avif": "AVIF"}[content_type]
+                                        "image/heic": "HEIF", "image/avif": "AVIF", "image/bmp": "BMP",
+                                        "image/tiff": "TIFF"}[content_type]
     assert final.HasField("stability") and 0.0 <= final.stability.social_copy_prob_ai <= 1.0
     assert final.stability.stable == (not final.stability.flips_when_shared and not final.stability.crops_disagree)
     assert (final.confidence_band == common_pb2.CONFIDENCE_BAND_LOW) or final.stability.stable

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.reliability
 
 UPLOAD_CODES = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
 BASES = {"jpeg": images.jpeg(48, 32, seed=1), "png": images.png(48, 32, seed=2),
-         "webp": images.webp(48, 32, seed=3)}
+         "webp": images.webp(48, 32, seed=3), "bmp": images.bmp(48, 32, seed=4),
+         "tiff": images.tiff(48, 32, seed=5, compression="tiff_lzw")}
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)  # any valid UTF-8
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -81,7 +82,7 @@ def target(reliability_settings: Settings, tmp_path_factory: pytest.TempPathFact
 
 @st.composite
 def mutated_image(draw: st.DrawFn) -> bytes:
-    """A small JPEG, PNG or WEBP with a few random edits (flips, cuts, insertions, garbage)."""
+    """A small JPEG, PNG, WEBP, BMP or TIFF with a few random edits (flips, cuts, insertions, garbage)."""
     data = bytearray(BASES[draw(st.sampled_from(sorted(BASES)))])
     for _ in range(draw(st.integers(0, 6))):
         position = draw(st.integers(0, max(0, len(data) - 1)))
@@ -108,7 +109,8 @@ def upload_stream(draw: st.DrawFn) -> list[ingestion_pb2.UploadImageRequest]:
         filename=draw(st.one_of(st.just("photo.jpg"), TEXT)),
         size_bytes=draw(st.one_of(st.just(len(data)), st.integers(-(2**63), 2**63 - 1),
                                   st.integers(len(data) - 3, len(data) + 3))),
-        content_type=draw(st.one_of(st.sampled_from(["", "image/jpeg", "image/png", "image/webp", "text/html"]),
+        content_type=draw(st.one_of(st.sampled_from(["", "image/jpeg", "image/png", "image/webp", "image/bmp",
+                                                     "image/tiff", "text/html"]),
                                     TEXT)),
         sha256=draw(st.one_of(st.just(""), st.just(digest), st.just(digest.upper()),
                               st.text("0123456789abcdef", min_size=64, max_size=64), TEXT)),

@@ -68,9 +68,10 @@ class IngestionServiceServicer:
 
     def UploadImage(self, request_iterator, context):
         """UploadImage streams one image: first a `metadata` message, then `chunk` messages of at most 1 MiB.
-        JPEG, PNG, WEBP, HEIC/HEIF and AVIF only (sniffed from the bytes); at most 10 MiB by default. The
-        same user uploading the same bytes again gets the existing image with duplicate=true; a replayed
-        request_id returns the first response. The accepted image is queued for analysis.
+        JPEG, PNG, WEBP, HEIC/HEIF, AVIF, BMP and TIFF only (sniffed from the bytes); at most 10 MiB by
+        default; one picture per file (animations and multi-page TIFFs are refused). The same user uploading
+        the same bytes again gets the existing image with duplicate=true; a replayed request_id returns the
+        first response. The accepted image is queued for analysis.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -9,10 +9,11 @@ import numpy as np
 from PIL import Image
 
 from pixelcheck.analysis.detector.verdict import ImageFacts
-from pixelcheck.image_formats import ACCEPTED_NAMES, enable_decoders
+from pixelcheck.image_formats import ACCEPTED_NAMES, enable_decoders, to_8_bit
 
 MAX_PIXELS = 60_000_000  # uploads are capped at 50 MP; anything larger is refused, not decoded
-_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "AVIF": "AVIF", "HEIF": "HEIF"}
+_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "AVIF": "AVIF", "HEIF": "HEIF",
+            "BMP": "BMP", "TIFF": "TIFF"}
 
 # IJG reference luminance table (JPEG Annex K), in natural order; quality is estimated against it.
 _STANDARD_LUMINANCE = np.array(
@@ -119,10 +120,13 @@ def open_image(data: bytes) -> Image.Image:
 
 
 def decode_rgb(image: Image.Image) -> Image.Image:
-    """Fully decode; returns the picture in RGB mode (the same object when it already is: no 36 MB copy)."""
+    """Fully decode; returns the picture in RGB mode (the same object when it already is: no 36 MB copy).
+
+    16-bit and float samples are scaled to 8 bits first (to_8_bit), not clipped.
+    """
     try:
         image.load()
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return image if image.mode == "RGB" else to_8_bit(image).convert("RGB")
     except Exception as error:
         raise ImageUnreadable("The image data is damaged and could not be decoded.") from error
 

@@ -50,6 +50,8 @@ GENERATOR_NAMES = (
     "playground ai",
 )
 _CAPTURE_TAGS = {33434: "exposure time", 33437: "f-number", 34855: "ISO", 37386: "focal length", 36867: "capture date"}
+# A TIFF's own directory is read as its EXIF: only these say a camera (not the pixel layout) was described.
+_TIFF_CAMERA_TAGS = (271, 272, 306, 0x8769, 0x8825)  # Make, Model, DateTime, Exif IFD, GPS IFD
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,14 @@ def stealth_parameters(image: Image.Image) -> str:
     return payload.decode("utf-8", "replace")
 
 
+def _has_exif(exif: Image.Exif | None, image: Image.Image | None) -> bool:
+    if not exif:
+        return False
+    if image is not None and image.format == "TIFF":
+        return any(tag in exif for tag in _TIFF_CAMERA_TAGS)
+    return True
+
+
 def scan_metadata(data: bytes, image: Image.Image | None) -> MetadataFindings:
     """Every generator and camera trace in the file's metadata; image is the opened (not converted) picture."""
     traces: list[tuple[str, str]] = []
@@ -262,5 +272,5 @@ def scan_metadata(data: bytes, image: Image.Image | None) -> MetadataFindings:
         camera_model=model or xmp_model,
         camera_capture_fields=tuple(capture),
         software=software or xmp_tool,
-        has_exif=bool(exif),
+        has_exif=_has_exif(exif, image),
     )

@@ -66,7 +66,7 @@ class Provenance:
 
 @dataclass(frozen=True)
 class ImageFacts:
-    format: str  # JPEG, PNG, WEBP, AVIF or HEIF
+    format: str  # JPEG, PNG, WEBP, AVIF, HEIF, BMP or TIFF
     width: int
     height: int
     size_bytes: int
