@@ -154,7 +154,10 @@ class Ingestion:
             return _replay(session, owner_id, request_id)
 
     def _replay_or_duplicate(self, owner_id: str, request_id: str, sha256: str) -> tuple[ImageView, bool] | None:
-        with unit_of_work(self._sessions) as session:
+        """The earlier answer to a replayed request id, or the image these bytes already are; None for a new
+        image. Looked up without a write transaction (a new image, the usual case, writes nothing here; on
+        SQLite a write transaction would queue behind every other upload's for the write lock)."""
+        with self._read() as session:
             if request_id:
                 replay = _replay(session, owner_id, request_id)
                 if replay is not None:
@@ -162,14 +165,15 @@ class Ingestion:
             image = session.scalar(select(Image).where(Image.owner_id == owner_id, Image.sha256 == sha256))
             if image is None:
                 return None
-            if request_id:
-                try:
-                    with session.begin_nested():
-                        session.add(UploadRequest(owner_id=owner_id, request_id=request_id, image_id=image.id,
-                                                  duplicate=True))
-                except IntegrityError:
-                    pass  # a concurrent replay of the same request id recorded it first
-            return _view(image, _state(session, image.id)), True
+            view = _view(image, _state(session, image.id))
+        if request_id:  # the duplicate answers this request id from now on
+            try:
+                with unit_of_work(self._sessions) as session:
+                    session.add(UploadRequest(owner_id=owner_id, request_id=request_id, image_id=image.id,
+                                              duplicate=True))
+            except IntegrityError:
+                pass  # a concurrent replay of the same request id recorded it first
+        return view, True
 
     # -- reading ---------------------------------------------------------------------------------
     def get_image(self, principal: Principal, image_id: str) -> ImageView:

@@ -60,6 +60,41 @@ def rss_kib(pid: int, key: str = "VmRSS") -> int:
     return 0
 
 
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, user + system CPU ticks) of a process, or None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a process and every process below it (children of children too)."""
+    stats = {int(name): stat for name in os.listdir("/proc") if name.isdigit()
+             if (stat := _proc_stat(int(name))) is not None}
+    below: dict[int, list[int]] = {}
+    for child, (parent, _) in stats.items():
+        below.setdefault(parent, []).append(child)
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats[current][1] if current in stats else 0
+        todo += below.get(current, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(name: str) -> list[int]:
+    """Processes whose command name is name (a database server on this machine, say)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry}/comm").read_text().strip() == name:
+                    found.append(int(entry))
+    return found
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] if ordered else float("nan")
