@@ -325,7 +325,12 @@ class RegionMaps:
                                                    Analysis.region_map_state == DEFERRED)
                             .values(region_map_state=PENDING, region_map_update_time=utcnow())
                             .execution_options(synchronize_session=False))
-        if self._requests.mark(image_id):
+        try:
+            newly_requested = self._requests.mark(image_id)
+        except Exception:  # an unreachable Redis: the map stays PENDING, the next poll asks again
+            log.warning("could not mark the region map of image %s as requested", image_id, exc_info=True)
+            return
+        if newly_requested:
             self._send(image_id, requested=True)
 
     # -- server ---------------------------------------------------------------------------------
