@@ -34,7 +34,7 @@ from pathlib import Path
 from fairness import wait_finished
 from pixelcheck.v1 import audit_pb2, audit_pb2_grpc, auth_pb2, auth_pb2_grpc, common_pb2
 from soak_calls import Account, Calls, ImagePool, new_account, upload, watch
-from soak_checks import Row, Sampler, memory_rows, outcome_rows, redis_rows, unfinished, wait_until, webhook_rows
+from soak_checks import Row, Sampler, exit_rows, memory_rows, outcome_rows, redis_rows, unfinished, wait_until, webhook_rows
 from soak_checks import delivered as all_delivered
 from soak_deploy import Deployment, deployment
 from soak_faults import KINDS, RECOVERY_TARGET_SECONDS, Fault, run_faults
@@ -59,7 +59,7 @@ from pixelcheck.analysis.models import Analysis
 from pixelcheck.bootstrap import operator_container
 
 SIZE = (1152, 864)
-CI = {"minutes": 2.0, "burst": 16, "idle_probes": 5, "sample_seconds": 2.0, "drain_seconds": 150.0}
+CI = {"minutes": 2.0, "burst": 24, "idle_probes": 10, "sample_seconds": 2.0, "drain_seconds": 150.0}
 
 
 def parse() -> argparse.Namespace:
@@ -185,11 +185,11 @@ async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row],
     pending_cap = 500 * 3 + 2000  # USER accounts that upload much, PROFESSIONAL
     rows = [*traffic_rows(t, info, faults, kinds),
             *fairness_rows(idle, t.quiet, faults, t.maps),
-            *outcome_rows(engine, set(t.uploads.accepted)),
+            *outcome_rows(engine, set(t.uploads.accepted), [(f.kind, f.wall) for f in faults]),
             Row("audit chain (VerifyAuditLog as admin)", f"ok={verdict.ok}, {verdict.checked_count} events",
                 "ok", verdict.ok),
             *webhook_rows(engine, endpoints, cast["hooks"].user_id, t.received),
-            *memory_rows(samples, warm), *redis_rows(samples, pending_cap, warm)]
+            *exit_rows(samples), *memory_rows(samples, warm), *redis_rows(samples, pending_cap, warm)]
     rows += [Row(f"recovery after {f.kind} ({f.note})",
                  "none within limit" if f.recovery_seconds is None else f"{f.recovery_seconds:.1f} s",
                  f"<= {RECOVERY_TARGET_SECONDS:g} s", f.recovery_seconds is not None
@@ -218,7 +218,7 @@ def main() -> int:
         with args.results.open("a") as results:
             results.write(f"\n`scripts/soak {' '.join(sys.argv[1:])}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
                           f"{machine}\n{out.getvalue()}")
-    print(f"\n{'FAILED: ' + '; '.join(failed) if failed else 'every check passed'}")
+    print(f"\n{'FAILED: ' + '; '.join(failed) if failed else 'every check passed'}; the service's logs: {workdir}/logs")
     return 1 if failed else 0
 
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymysql
@@ -123,6 +123,8 @@ class Deployment:
     redis: OwnRedis
     database: OwnMariaDB | None
     s3_proxy: TcpProxy
+    killed: set[int] = field(default_factory=set)  # pids the soak killed on purpose
+    closing: bool = False  # being stopped: nothing is restarted any more
 
     @property
     def settings(self):  # type: ignore[no-untyped-def]
@@ -154,6 +156,7 @@ class Deployment:
     def kill_worker(self, *, webhooks: bool) -> None:
         """SIGKILL one worker (of the inference or the webhooks kind)."""
         victim = self.workers(webhooks=webhooks)[0]
+        self.killed.add(victim.pid)
         os.killpg(victim.pid, signal.SIGKILL)
         victim.process.wait(10)
         victim.stop()  # closes its log
@@ -162,6 +165,29 @@ class Deployment:
     def start_worker(self, *, webhooks: bool) -> None:
         """A replacement worker, as a process manager would start one; returns once it consumes its queue."""
         self.stack.start_worker(webhooks=webhooks)
+
+    def restart_exited(self) -> list[str]:
+        """What a process manager does: start again each worker or beat that exited although nobody stopped it;
+        a line for each (its role, exit code and the last line of its log that says why)."""
+        found: list[str] = []
+        if self.closing:
+            return found
+        for worker in list(self.stack.workers):
+            if worker.process.poll() is not None and worker.pid not in self.killed:
+                webhooks = "--webhooks" in worker.process.args
+                found.append(f"{'webhooks' if webhooks else 'inference'} worker exited {worker.process.returncode}"
+                             f" ({_why(worker.log_path)})")
+                worker.stop()
+                self.stack.workers.remove(worker)
+                self.stack.start_worker(webhooks=webhooks)
+        if not self.beat.running:
+            found.append(f"beat exited {self.beat.process.returncode if self.beat.process else '?'} "
+                         f"({_why(self.beat.log_path)})")
+            self.beat = BeatProcess(self.beat.settings, self.beat.log_path).start()
+        assert self.stack.server is not None
+        if self.stack.server.process.poll() is not None:
+            found.append(f"the server supervisor exited {self.stack.server.process.returncode}")
+        return found
 
     def kill_server_child(self) -> None:
         """SIGKILL one server process; its supervisor restarts it."""
@@ -182,7 +208,6 @@ def deployment(args: argparse.Namespace, workdir: Path, *, faults: bool) -> Iter
     """Start the whole service; everything is stopped and removed again afterwards."""
     redis = OwnRedis(workdir / "redis", real=bool(args.redis_url and shutil.which("redis-server")))
     database = OwnMariaDB(workdir / "mariadb") if args.database_url and faults else None
-    beat: BeatProcess | None = None
     proxy: TcpProxy | None = None
     try:
         redis.start()
@@ -196,18 +221,33 @@ def deployment(args: argparse.Namespace, workdir: Path, *, faults: bool) -> Iter
             s3 = {**s3, "s3_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
             with pixelcheck_stack(backends, workers=2, webhook_workers=1, **s3,
                                   **soak_overrides(args.server_processes)) as stack:
-                beat = BeatProcess(stack.settings.with_overrides(log_level="INFO"),  # it says "Starting" at INFO
-                                   stack.workdir / "beat.log").start()
-                yield Deployment(stack, beat, redis, database, proxy)
-                beat.stop()
+                deployed: Deployment | None = None
+                try:
+                    beat = BeatProcess(stack.settings.with_overrides(log_level="INFO"),  # it says "Starting" at INFO
+                                       stack.workdir / "beat.log").start()
+                    deployed = Deployment(stack, beat, redis, database, proxy)
+                    yield deployed
+                finally:  # the stack's folder goes; its logs stay for whoever reads a failed check
+                    if deployed is not None:
+                        deployed.closing = True
+                        deployed.beat.stop()
+                    (workdir / "logs").mkdir(exist_ok=True)
+                    for log in stack.workdir.glob("*.log"):
+                        shutil.copy(log, workdir / "logs" / log.name)
     finally:
-        if beat is not None:
-            beat.stop()
         if proxy is not None:
             proxy.close()
         if database is not None:
             database.stop()
         redis.stop()
+
+
+def _why(log: Path) -> str:
+    """The last line of a log that names an error, or its last line."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    fatal = [line for line in lines if "CRITICAL" in line or "Unrecoverable" in line]
+    errors = [line for line in lines if "ERROR" in line]
+    return (fatal or errors or lines or ["empty log"])[-1][:160]
 
 
 def _user() -> str:

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from soak_calls import Account, upload, watch
 from soak_deploy import Deployment
@@ -35,6 +35,7 @@ SLOW_BLOB_DELAY_SECONDS = 0.2  # per forwarded chunk (64 KiB), both directions
 class Fault:
     kind: str
     began: float  # monotonic
+    wall: float = field(default_factory=time.time)  # epoch seconds, to match database times
     ended: float = 0.0  # the injected condition removed
     recovered: float | None = None  # the first verdict of an upload made after `ended`
     note: str = ""
