@@ -130,7 +130,7 @@ async def analysed(t: Traffic, account: Account, count: int) -> list[str]:
 
 async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row], dict[str, object]]:
     t = Traffic(deploy.stack.address, Calls(), ImagePool(SIZE, seed=args.seed), asyncio.Event())
-    engine = create_engine(deploy.settings.resolved_database_url)
+    engine = create_engine(deploy.settings.resolved_database_url, pool_pre_ping=True)  # outlives a restart
     info: dict[str, object] = {}
     admin = await admin_account(t, deploy)
     async with t.channel() as channel:

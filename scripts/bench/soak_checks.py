@@ -28,6 +28,7 @@ RSS_SLOPE_LIMIT_MIB_PER_MIN = 5.0  # after warm-up, over at least LONG_WINDOW_SE
 SHORT_WINDOW_LIMIT_MIB_PER_MIN = 30.0  # a shorter window (--ci) cannot tell warm-up from a leak: gross leaks only
 LONG_WINDOW_SECONDS = 300.0
 MIN_SLOPE_SPAN_SECONDS = 30.0
+PROCESS_WARMUP_SECONDS = 30.0  # a replacement process loads its model and fills its caches first
 
 
 @dataclass
@@ -99,10 +100,11 @@ def slope_mib_per_minute(points: list[tuple[float, int]]) -> float:
 
 
 def memory_rows(samples: Samples, warm_until: float) -> list[Row]:
-    """Per role, the steepest slope of its processes' RSS after warm-up (a replaced process is a new series)."""
+    """Per role, the steepest slope of its processes' RSS after warm-up: the run's, and for a process started
+    later (a replacement: a new series) its own first PROCESS_WARMUP_SECONDS too."""
     by_role: dict[str, list[tuple[float, int, int, float]]] = defaultdict(list)  # slope, last KiB, samples, span
     for (role, _), points in samples.rss.items():
-        late = [p for p in points if p[0] >= warm_until]
+        late = [p for p in points if p[0] >= max(warm_until, points[0][0] + PROCESS_WARMUP_SECONDS)]
         if len(late) >= 5 and late[-1][0] - late[0][0] >= MIN_SLOPE_SPAN_SECONDS:
             by_role[role].append((slope_mib_per_minute(late), late[-1][1], len(late), late[-1][0] - late[0][0]))
     rows = []
