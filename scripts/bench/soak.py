@@ -213,11 +213,15 @@ def main() -> int:
     failed = print_results(title, rows, out)
     sys.stdout.write(out.getvalue())
     if args.results:
-        machine = (f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-                   f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), platform.machine())
+        machine = f"{os.cpu_count()} cores, {cpu}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
+        shown = sys.argv[1:]
+        if "--results" in shown:
+            del shown[shown.index("--results"):shown.index("--results") + 2]
         with args.results.open("a") as results:
-            results.write(f"\n`scripts/soak {' '.join(sys.argv[1:])}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-                          f"{machine}\n{out.getvalue()}")
+            results.write(f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — soak (`scripts/soak {' '.join(shown)}`)"
+                          f"\n\nOn {machine}.\n{out.getvalue()}")
     print(f"\n{'FAILED: ' + '; '.join(failed) if failed else 'every check passed'}; the service's logs: {workdir}/logs")
     return 1 if failed else 0
 
