@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the test suite's
 from tests.e2e.flows import failure_of  # noqa: E402
 from tests.image_web_server import Exchange, ImageWebServer  # noqa: E402
 
-MAX_UPLOADS_IN_FLIGHT = 16  # the flood's concurrent upload calls; beyond that the pacer counts itself behind
-MAX_WATCHERS = 200
+MAX_WATCHERS = 200  # the flood's open WatchAnalysis streams at most
+MAX_UPLOADS_IN_FLIGHT = 16  # with the watchers: the flood's calls in flight, beyond which the pacer skips a beat
 SLOW_RECEIVER_SECONDS = 2.0
 REPORT_KINDS = (("single PDF", 1, common_pb2.REPORT_FORMAT_PDF), ("batch CSV", 5, common_pb2.REPORT_FORMAT_CSV),
                 ("batch PDF", 5, common_pb2.REPORT_FORMAT_PDF))
