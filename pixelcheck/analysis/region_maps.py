@@ -332,16 +332,13 @@ class RegionMaps:
                                                            Analysis.region_map_state == DEFERRED)
                                     .values(region_map_state=PENDING, region_map_update_time=utcnow())
                                     .execution_options(synchronize_session=False))
-        newly_marked = self._mark(image_id)
+        try:
+            newly_marked = self._requests.mark(image_id)
+        except Exception:  # an unreachable Redis: the map stays PENDING, unmarked, and the next poll sends it
+            log.warning("could not mark the region map of image %s as requested", image_id, exc_info=True)
+            return
         if newly_marked or taken.rowcount == 1:  # type: ignore[attr-defined]
             self._send(image_id, requested=True)
-
-    def _mark(self, image_id: str) -> bool:
-        try:
-            return self._requests.mark(image_id)
-        except Exception:  # an unreachable mark store: send the request anyway (a duplicate task only skips)
-            log.warning("could not mark the region map of image %s as requested", image_id, exc_info=True)
-            return True
 
     # -- server ---------------------------------------------------------------------------------
     def picture(self, principal: Principal, image_id: str, max_side: int) -> tuple[bytes, int, int, RegionMapView]:

@@ -199,10 +199,11 @@ class Stack:
 
         from pixelcheck.keys import RedisKeys
 
-        log = self.workdir / f"worker-{len(self.workers)}.log"
+        name = f"bench{len(self.workers)}-{secrets.token_hex(3)}"
+        log = self.workdir / f"worker-{name}.log"  # unique: a replacement worker gets a log of its own
         kind = ["--webhooks"] if webhooks else ["--pool", "solo"]
-        worker = ChildProcess(["-m", "pixelcheck", "worker", *kind, "--hostname",
-                               f"bench{len(self.workers)}-{secrets.token_hex(3)}@%h"], self.settings.to_env(), log)
+        worker = ChildProcess(["-m", "pixelcheck", "worker", *kind, "--hostname", f"{name}@%h"],
+                              self.settings.to_env(), log)
         self.workers.append(worker)
         keys = RedisKeys(self.settings.redis_key_prefix)
         queue = keys.webhook_queue if webhooks else keys.celery_queue

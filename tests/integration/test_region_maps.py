@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pytest
+import redis
 from PIL import Image as PILImage
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +20,8 @@ from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.region_maps import STEP_REGIONS, RegionMaps, start_region_map
 from pixelcheck.blobs import SqlBlobStore
 from pixelcheck.db import new_id, unit_of_work, utcnow
+from pixelcheck.errors import FailedPrecondition
+from pixelcheck.iam.principal import Principal
 from pixelcheck.iam.models import User, UserRole
 from pixelcheck.ingestion.models import Image
 
@@ -168,6 +172,29 @@ def test_asking_for_a_map_queues_it_once_ahead_of_the_backlogs_however_often_one
     maps.request(image_id)
     assert stored(sessions, image_id).region_map_state == "PENDING" and queue.maps == [(image_id, True)]
     assert maps.run(image_id) == "ready" and not marks.marked(image_id)  # done: a later ask is a new one
+
+
+class UnreachableMarks(Marks):
+    """MapRequests whose Redis is down (restarting)."""
+
+    def mark(self, image_id: str) -> bool:
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+def test_a_map_asked_for_while_redis_is_unreachable_is_not_ready_yet_and_the_next_poll_queues_it(sessions) -> None:
+    image_id = analysed_image(sessions)
+    queue = RecordingQueue()
+    owner = stored(sessions, image_id).owner_id
+    principal = Principal(user_id=owner, roles=frozenset({"USER"}))
+    down = mapper(sessions, FakeDetector(), queue, waiting=[], marks=UnreachableMarks())
+    with pytest.raises(FailedPrecondition) as refused:
+        down.picture(principal, image_id, 0)
+    assert refused.value.reason == "REGION_MAP_NOT_READY"  # not an internal error: the client polls again
+    assert stored(sessions, image_id).region_map_state == "PENDING" and queue.maps == []
+    back = mapper(sessions, FakeDetector(), queue, waiting=[], marks=Marks())
+    with pytest.raises(FailedPrecondition):
+        back.picture(principal, image_id, 0)
+    assert queue.maps == [(image_id, True)]
 
 
 def test_an_idle_map_asked_for_while_it_ran_goes_to_the_front_when_it_hands_back(sessions) -> None:

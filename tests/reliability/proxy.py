@@ -1,6 +1,7 @@
 """A TCP proxy the test controls: cut() drops every connection and refuses new ones, restore() listens again
 on the same port. It stands between a server and its private MariaDB database to make the database
-unreachable without touching the shared MariaDB server."""
+unreachable without touching the shared MariaDB server. Setting `delay_seconds` holds every chunk it forwards
+that long (a slow network or a slow blob store)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.delay_seconds = 0.0  # held before forwarding each chunk, in both directions
 
     def start(self) -> TcpProxy:
         self._thread.start()
@@ -67,6 +69,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.delay_seconds > 0:
+                    await asyncio.sleep(self.delay_seconds)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

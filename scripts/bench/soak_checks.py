@@ -1,0 +1,216 @@
+"""What the soak measures while it runs (memory of every process, Redis keys and queue depths) and what it
+checks at the end, from the database: every accepted upload finished exactly once, with one terminal audit
+event and one upload.accepted event per image, and every webhook delivery the service recorded for the
+normal endpoint received there (duplicates only as same-id redeliveries)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import redis
+from soak_deploy import Deployment
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from stack import rss_kib
+
+from pixelcheck.analysis.models import Analysis
+from pixelcheck.audit.models import AuditEvent
+from pixelcheck.keys import RedisKeys
+from pixelcheck.scheduling.fair_queue import FairQueue
+from pixelcheck.webhooks.models import WebhookDelivery
+from pixelcheck.webhooks.signing import message_id
+from pixelcheck.worker import broker_lists
+
+RSS_SLOPE_LIMIT_MIB_PER_MIN = 5.0  # after warm-up, over at least LONG_WINDOW_SECONDS
+SHORT_WINDOW_LIMIT_MIB_PER_MIN = 30.0  # a shorter window (--ci) cannot tell warm-up from a leak: gross leaks only
+LONG_WINDOW_SECONDS = 300.0
+MIN_SLOPE_SPAN_SECONDS = 30.0
+PROCESS_WARMUP_SECONDS = 30.0  # a replacement process loads its model and fills its caches first
+
+
+@dataclass
+class Row:
+    check: str
+    value: str
+    target: str = ""
+    ok: bool | None = None  # None: reported, not judged
+
+
+@dataclass
+class Samples:
+    rss: dict[tuple[str, int], list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
+    redis_keys: list[tuple[float, int]] = field(default_factory=list)
+    queue_depth: list[tuple[float, int]] = field(default_factory=list)
+    exits: list[str] = field(default_factory=list)  # processes that ended on their own (and were restarted)
+
+
+class Sampler:
+    """Samples every interval seconds in a thread of its own until stop()."""
+
+    def __init__(self, deployment: Deployment, interval: float) -> None:
+        self.samples = Samples()
+        self._deployment, self._interval = deployment, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
+        settings = deployment.settings
+        self._keys = RedisKeys(settings.redis_key_prefix)
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> Samples:
+        self._stop.set()
+        self._thread.join(30)
+        return self.samples
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.samples.exits += self._deployment.restart_exited()
+            now = time.monotonic()
+            for role, pid in self._deployment.processes().items():
+                try:
+                    self.samples.rss[(role, pid)].append((now, rss_kib(pid)))
+                except OSError:
+                    pass  # ended between listing and reading
+            client = redis.Redis.from_url(self._deployment.settings.redis_url, socket_timeout=2,
+                                          socket_connect_timeout=2)
+            try:
+                fair = FairQueue(client, self._keys.prefix, running_timeout_seconds=120)
+                lists = [*broker_lists(self._keys).values(), f"{self._keys.celery_keyprefix}{self._keys.webhook_queue}"]
+                depth = sum(int(client.llen(name)) for name in lists) + fair.waiting()
+                self.samples.redis_keys.append((now, int(client.dbsize())))
+                self.samples.queue_depth.append((now, depth))
+            except redis.RedisError:
+                pass  # restarting: no sample
+            finally:
+                client.close()
+
+
+def slope_mib_per_minute(points: list[tuple[float, int]]) -> float:
+    """Least-squares slope of (seconds, KiB) points in MiB per minute."""
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    return 0.0 if var == 0 else sum((t - mean_t) * (v - mean_v) for t, v in points) / var * 60 / 1024
+
+
+def memory_rows(samples: Samples, warm_until: float) -> list[Row]:
+    """Per role, the steepest slope of its processes' RSS after warm-up: the run's, and for a process started
+    later (a replacement: a new series) its own first PROCESS_WARMUP_SECONDS too."""
+    by_role: dict[str, list[tuple[float, int, int, float]]] = defaultdict(list)  # slope, last KiB, samples, span
+    for (role, _), points in samples.rss.items():
+        late = [p for p in points if p[0] >= max(warm_until, points[0][0] + PROCESS_WARMUP_SECONDS)]
+        if len(late) >= 5 and late[-1][0] - late[0][0] >= MIN_SLOPE_SPAN_SECONDS:
+            by_role[role].append((slope_mib_per_minute(late), late[-1][1], len(late), late[-1][0] - late[0][0]))
+    rows = []
+    for role in sorted(by_role):
+        slope, last, count, span = max(by_role[role])
+        limit = RSS_SLOPE_LIMIT_MIB_PER_MIN if span >= LONG_WINDOW_SECONDS else SHORT_WINDOW_LIMIT_MIB_PER_MIN
+        rows.append(Row(f"RSS slope after warm-up: {role} (now {last / 1024:.0f} MiB, {count} samples in {span:.0f} s)",
+                        f"{slope:+.2f} MiB/min", f"<= {limit:g} MiB/min"
+                        + ("" if span >= LONG_WINDOW_SECONDS else f" (window < {LONG_WINDOW_SECONDS:.0f} s)"),
+                        slope <= limit))
+    return rows
+
+
+def exit_rows(samples: Samples) -> list[Row]:
+    return [Row("processes that exited on their own (each restarted, as a process manager would)",
+                "; ".join(samples.exits) or "none", "none", not samples.exits)]
+
+
+def redis_rows(samples: Samples, pending_cap: int, warm_until: float) -> list[Row]:
+    keys = [v for _, v in samples.redis_keys]
+    depth = [v for _, v in samples.queue_depth]
+    early = [v for t, v in samples.redis_keys if t < warm_until] or keys[:1] or [0]
+    key_limit = 2 * max(early) + 4 * pending_cap  # keys live per queued analysis and per session at most
+    return [Row("Redis keys: max / last sampled", f"{max(keys, default=0)} / {keys[-1] if keys else 0}",
+                f"<= {key_limit} (2x warm-up + 4 per admissible analysis)", max(keys, default=0) <= key_limit),
+            Row("queue depth (broker lists + fair queue + webhook queue): max", str(max(depth, default=0)),
+                f"<= {pending_cap + 200} (the accounts' pending caps + 200)", max(depth, default=0) <= pending_cap + 200)]
+
+
+def unfinished(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(Analysis).where(
+            Analysis.state.in_(("QUEUED", "RUNNING")))) or 0)
+
+
+def wait_until(condition, timeout: float, interval: float = 1.0) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until condition() held, or -1 after timeout."""
+    began = time.monotonic()
+    while not condition():
+        if time.monotonic() - began > timeout:
+            return -1.0
+        time.sleep(interval)
+    return time.monotonic() - began
+
+
+def outcome_rows(engine: Engine, accepted: set[str], faults: list[tuple[str, float]]) -> list[Row]:
+    """Every upload the clients saw accepted, and every analysis the database holds, in exactly one terminal
+    state, with one terminal audit event and one upload.accepted event each. A missing event is put next to the
+    fault (kind, epoch seconds) that came within 2 s after its image was created."""
+    with Session(engine) as session:
+        states = dict(session.execute(select(Analysis.image_id, Analysis.state)).tuples().all())
+        created = {i: t.timestamp() for i, t in session.execute(select(Analysis.image_id, Analysis.create_time))}
+        events = Counter()
+        for action, target, count in session.execute(
+                select(AuditEvent.action, AuditEvent.target, func.count()).where(AuditEvent.action.in_(
+                    ("analysis.succeeded", "analysis.failed", "upload.accepted"))).group_by(
+                    AuditEvent.action, AuditEvent.target)).tuples():
+            events[("terminal" if action != "upload.accepted" else "accepted", target.removeprefix("image:"))] += count
+    tally = Counter(states.values())
+    lost = accepted - states.keys()
+    open_ = [i for i, s in states.items() if s not in ("SUCCEEDED", "FAILED")]
+    rows = [Row("uploads accepted (client) / analyses in the database",
+                f"{len(accepted)} / {len(states)} ({', '.join(f'{k} {v}' for k, v in sorted(tally.items()))})"),
+            Row("accepted uploads with no analysis row (lost)", str(len(lost)), "0", not lost),
+            Row("analyses not in a terminal state after the drain", str(len(open_)), "0", not open_)]
+    for kind, what in (("terminal", "terminal audit events (analysis.succeeded/failed)"),
+                       ("accepted", "upload.accepted audit events")):
+        scope = [i for i, s in states.items() if s in ("SUCCEEDED", "FAILED")] if kind == "terminal" else list(states)
+        missing = [i for i in scope if events[(kind, i)] == 0]
+        extra = sum(1 for i in scope if events[(kind, i)] > 1)
+        near = Counter(name for i in missing for name, at in faults if 0 <= at - created[i] <= 2)
+        rows.append(Row(f"images without / with more than one {what}", f"{len(missing)} / {extra}" + (
+            f" (created within 2 s before: {', '.join(f'{k} {n}' for k, n in near.items())})" if near else ""),
+            "0 / 0", not missing and extra == 0))
+    return rows
+
+
+def delivered(engine: Engine, endpoint_id: str) -> bool:
+    with Session(engine) as session:
+        return not session.scalar(select(func.count()).select_from(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.state != "DELIVERED"))
+
+
+def webhook_rows(engine: Engine, endpoints: dict[str, str], owner_id: str, received: dict[str, list[str]]) -> list[Row]:
+    with Session(engine) as session:
+        recorded = {name: {message_id(i) for i in session.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.endpoint_id == endpoint))} for name, endpoint in endpoints.items()}
+        finished = int(session.scalar(select(func.count()).select_from(Analysis).where(
+            Analysis.owner_id == owner_id, Analysis.state.in_(("SUCCEEDED", "FAILED")))) or 0)
+        stuck = Counter(f"{state}, {attempts} attempts{', ' + error[:40] if error else ''}" for state, attempts, error in
+                        session.execute(select(WebhookDelivery.state, WebhookDelivery.attempts, WebhookDelivery.last_error)
+                                        .where(WebhookDelivery.endpoint_id == endpoints["normal"],
+                                               WebhookDelivery.state != "DELIVERED")).tuples())
+    normal, got = recorded["normal"], received.get("normal", [])
+    missing, unknown = normal - set(got), set(got) - normal
+    rows = [Row("webhook events: the endpoint owner's verdicts / deliveries recorded for each endpoint",
+                f"{finished} / {', '.join(f'{n} {len(ids)}' for n, ids in recorded.items())}", "equal",
+                all(len(ids) == finished for ids in recorded.values())),
+            Row("normal endpoint: recorded deliveries not received / received ids never recorded",
+                f"{len(missing)} / {len(unknown)}", "0 / 0", not missing and not unknown),
+            *([Row("normal endpoint: deliveries not DELIVERED, by state",
+                   "; ".join(f"{k}: {n}" for k, n in stuck.items()))] if stuck else []),
+            Row("normal endpoint: same-id redeliveries (received more than once)",
+                str(len(got) - len(set(got))), "allowed (same webhook-id)")]
+    for name in ("slow", "failing"):
+        ids = received.get(name, [])
+        rows.append(Row(f"{name} endpoint: attempts received / distinct deliveries among them",
+                        f"{len(ids)} / {len(set(ids))}", "reported"))
+    return rows
