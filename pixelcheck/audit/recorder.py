@@ -108,15 +108,17 @@ class AuditRecorder:
             log.exception("could not record the audit event %s", action)
 
     def record_in(self, session: Session, action: str, *, actor_id: str = "", target: str = "",
-                  payload: dict[str, Any] | None = None) -> None:
+                  payload: dict[str, Any] | None = None, request_id: str = "", peer: str = "") -> None:
         """Append a domain event to the chain inside the caller's transaction: it commits or rolls back with
-        the change it describes (not buffered; events still in the buffer follow it in the chain). Raises
-        what the database raises; the caller's transaction then fails as a whole."""
+        the change it describes (not buffered, so a killed process cannot lose it; events still in the buffer
+        follow it in the chain). Raises what the database raises; the caller's transaction then fails as a
+        whole. Call it last before the commit: the chain's head stays locked until then."""
         trace_id = current_trace_id()
         if trace_id:
             payload = {**(payload or {}), TRACE_ID_KEY: trace_id}
         chain.append(session, [normalised(EventContent(action=action, actor_id=actor_id, target=target,
-                                                       payload=payload or {}, occurred_time=datetime.now(UTC)))])
+                                                       request_id=request_id, peer=peer, payload=payload or {},
+                                                       occurred_time=datetime.now(UTC)))])
 
     def _enqueue(self, content: EventContent) -> None:
         dropped = 0

@@ -31,6 +31,9 @@ class AuditLog(Protocol):
     def record(self, action: str, *, actor_id: str = "", target: str = "", payload: dict[str, Any] | None = None,
                request_id: str = "", peer: str = "") -> None: ...
 
+    def record_in(self, session: Session, action: str, *, actor_id: str = "", target: str = "",
+                  payload: dict[str, Any] | None = None, request_id: str = "", peer: str = "") -> None: ...
+
 
 class AnalysisQueue(Protocol):
     def analyze_image(self, image_id: str, share: Share) -> None: ...
@@ -123,6 +126,11 @@ class Ingestion:
                     session.add(UploadRequest(owner_id=principal.user_id, request_id=meta.request_id,
                                               image_id=image.id, duplicate=False))
                 view = _view(image, "QUEUED")
+                # In the image's own transaction, last: an accepted upload always has its event, even when
+                # the server is killed right after the commit.
+                self._audit.record_in(session, "upload.accepted", actor_id=principal.user_id,
+                                      target=f"image:{view.id}", payload=_accepted_payload(view, source_url),
+                                      request_id=request_id, peer=peer)
                 if abandoned():
                     raise Cancelled("The upload was cancelled before it was stored")
         except IntegrityError:
@@ -131,12 +139,6 @@ class Ingestion:
             if existing is None:
                 raise
             return existing
-        accepted: dict[str, Any] = {"sha256": view.sha256, "size_bytes": view.size_bytes,
-                                    "content_type": view.content_type, "filename": view.filename}
-        if source_url:
-            accepted["source_url"] = source_url
-        self._audit.record("upload.accepted", actor_id=principal.user_id, target=f"image:{view.id}",
-                           payload=accepted, request_id=request_id, peer=peer)
         self._enqueue(view.id, self._share_of(principal))
         return view, False
 
@@ -242,6 +244,14 @@ def _replay(session: Session, owner_id: str, request_id: str) -> tuple[ImageView
     if image is None:
         return None
     return _view(image, _state(session, image.id)), replay.duplicate
+
+
+def _accepted_payload(view: ImageView, source_url: str) -> dict[str, Any]:
+    accepted: dict[str, Any] = {"sha256": view.sha256, "size_bytes": view.size_bytes,
+                                "content_type": view.content_type, "filename": view.filename}
+    if source_url:
+        accepted["source_url"] = source_url
+    return accepted
 
 
 def _state(session: Session, image_id: str) -> str:
