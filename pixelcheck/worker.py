@@ -89,7 +89,9 @@ class TaskQueue:
     """Sends tasks by name. Call only after the transaction that created the task's input committed.
 
     Analyses (and the region maps a report needs) go into the fair queue, each with one RUN_NEXT token in
-    the broker; other tasks go to the broker directly.
+    the broker; other tasks go to the broker directly. An item already waiting gets no second token: the
+    reconciler re-queues analyses that have waited long, and one token for each of them on every pass would
+    grow the broker without bound while a backlog lasts (`nudge` sends it one token instead).
     """
 
     def __init__(self, app: Celery, fair: FairQueue) -> None:
@@ -100,9 +102,10 @@ class TaskQueue:
         """Queue an analysis as `share`'s work."""
         self._run_next(share, ANALYSIS, image_id)
 
-    def reanalyze_image(self, image_id: str, owner_id: str) -> None:
-        """Queue a lost analysis again, as its owner's work with the share last seen for them."""
-        self._run_next(self.fair.share_of(owner_id), ANALYSIS, image_id)
+    def reanalyze_image(self, image_id: str, owner_id: str) -> bool:
+        """Queue a lost analysis again, as its owner's work with the share last seen for them; False when it
+        was not lost but is still waiting in the fair queue."""
+        return self._run_next(self.fair.share_of(owner_id), ANALYSIS, image_id)
 
     def map_for_report(self, image_id: str, owner_id: str) -> None:
         """Queue the region map an automatic report waits for, as its owner's work."""
@@ -116,9 +119,16 @@ class TaskQueue:
         self._app.send_task(MAP_REGIONS, args=[image_id, not requested],
                             priority=REQUESTED_MAP_PRIORITY if requested else IDLE_MAP_PRIORITY)
 
-    def _run_next(self, share: Share, kind: str, image_id: str) -> None:
-        self.fair.push(share, kind, image_id)
+    def nudge(self) -> None:
+        """One RUN_NEXT token for items that wait although their own token may be gone (a broker that lost
+        its last writes): a token takes whichever item's turn it is, and finds nothing once all are done."""
         self._app.send_task(RUN_NEXT, priority=ANALYSIS_PRIORITY)
+
+    def _run_next(self, share: Share, kind: str, image_id: str) -> bool:
+        added = self.fair.push(share, kind, image_id)
+        if added:
+            self._app.send_task(RUN_NEXT, priority=ANALYSIS_PRIORITY)
+        return added
 
     def deliver_webhook(self, delivery_id: str, countdown: float = 0.0) -> None:
         self._app.send_task(DELIVER_WEBHOOK, args=[delivery_id], countdown=countdown or None)

@@ -58,8 +58,9 @@ def reconcile_analyses() -> int:
     (lost by a broker restart or a killed worker); then let an idle worker make a map."""
     container = worker_container()
     analyses = container.analysis_pipeline.stale_analyses()
-    for image_id, owner_id in analyses:
-        container.queue.reanalyze_image(image_id, owner_id)
+    still_waiting = [not container.queue.reanalyze_image(image_id, owner_id) for image_id, owner_id in analyses]
+    if any(still_waiting):
+        container.queue.nudge()
     maps = container.region_maps.recover_stale()
     if analyses or maps:
         log.info("re-enqueued %d stale analyses; %d stale region maps re-queued or deferred", len(analyses), maps)

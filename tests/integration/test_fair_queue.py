@@ -11,10 +11,13 @@ import redis
 
 from pixelcheck.errors import TooLarge, Unavailable
 from pixelcheck.iam.principal import Principal
+from pixelcheck.keys import RedisKeys
 from pixelcheck.scheduling.admission import Admission
 from pixelcheck.scheduling.dispatch import FairDispatcher
 from pixelcheck.scheduling.fair_queue import ANALYSIS, REGION_MAP, FairQueue
 from pixelcheck.scheduling.policy import SchedulingPolicy, Share, UploadRate
+from pixelcheck.settings import Settings
+from pixelcheck.worker import TaskQueue, broker_lists, make_celery
 
 
 @pytest.fixture
@@ -148,3 +151,29 @@ def test_a_worker_puts_an_item_back_in_its_place_when_the_database_is_unavailabl
     assert dispatcher.run_next() == "succeeded" and ran == ["refused", "l1"]
     assert dispatcher.run_next() == "ready" and dispatcher.run_next() == "empty"
     assert queue.pending("lee") == (0, 0) and [name for name, _ in waits] == ["USER"] * 3
+
+
+def test_re_queueing_an_analysis_that_still_waits_sends_no_second_token_so_the_broker_stays_bounded(
+        base_settings: Settings, client: redis.Redis) -> None:
+    # The reconciler re-queues every analysis that has waited longer than the stale period; while a backlog
+    # lasts that is the same waiting analyses on every pass, and one token each per pass grew the broker.
+    settings = base_settings.with_overrides(redis_key_prefix=f"tokens-{secrets.token_hex(4)}")
+    app = make_celery(settings)
+    queue = TaskQueue(app, FairQueue(client, settings.redis_key_prefix, running_timeout_seconds=60))
+    lists = broker_lists(RedisKeys(settings.redis_key_prefix))
+
+    def tokens() -> int:
+        return sum(int(client.llen(name)) for name in lists.values())
+
+    try:
+        queue.analyze_image("waiting", Share("carol"))
+        assert tokens() == 1
+        for _ in range(3):  # three reconciler passes over the same backlog
+            assert queue.reanalyze_image("waiting", "carol") is False
+        assert tokens() == 1
+        popped = queue.fair.pop()  # a worker took it and died before finishing: lost, not waiting
+        assert popped is not None and popped.image_id == "waiting"
+        assert queue.reanalyze_image("waiting", "carol") is True and tokens() == 2
+    finally:
+        client.delete(*lists.values())
+        app.close()
