@@ -34,7 +34,17 @@ from pathlib import Path
 from fairness import wait_finished
 from pixelcheck.v1 import audit_pb2, audit_pb2_grpc, auth_pb2, auth_pb2_grpc, common_pb2
 from soak_calls import Account, Calls, ImagePool, new_account, upload, watch
-from soak_checks import Row, Sampler, exit_rows, memory_rows, outcome_rows, redis_rows, unfinished, wait_until, webhook_rows
+from soak_checks import (
+    Row,
+    Sampler,
+    exit_rows,
+    memory_rows,
+    outcome_rows,
+    redis_rows,
+    unfinished,
+    wait_until,
+    webhook_rows,
+)
 from soak_checks import delivered as all_delivered
 from soak_deploy import Deployment, deployment
 from soak_faults import KINDS, RECOVERY_TARGET_SECONDS, Fault, run_faults
@@ -215,7 +225,8 @@ def main() -> int:
     if args.results:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), platform.machine())
-        machine = f"{os.cpu_count()} cores, {cpu}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
+        memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        machine = f"{os.cpu_count()} cores, {cpu}, {memory_gib:.0f} GiB"
         shown = sys.argv[1:]
         if "--results" in shown:
             del shown[shown.index("--results"):shown.index("--results") + 2]

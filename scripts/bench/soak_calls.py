@@ -4,6 +4,7 @@ accounts, distinct images made cheaply, and the upload and watch steps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import struct
 import sys
@@ -168,11 +169,7 @@ async def every(interval: float, stop: asyncio.Event, step: Callable[[], Awaitab
     """step() every interval seconds until stop is set; a step's own failure never ends the loop."""
     while not stop.is_set():
         began = time.monotonic()
-        try:
+        with contextlib.suppress(aio.AioRpcError, TimeoutError):  # counted by Calls
             await step()
-        except (aio.AioRpcError, TimeoutError):
-            pass  # counted by Calls
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(0.0, interval - (time.monotonic() - began)))
-        except TimeoutError:
-            pass

@@ -24,10 +24,9 @@ import pymysql
 from stack import ChildProcess, Stack, free_port, pixelcheck_stack, s3_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the test suite's process helpers, from a clone
+from pixelcheck.embedded_redis import EmbeddedRedis  # noqa: E402
 from tests.processes import BeatProcess  # noqa: E402
 from tests.reliability.proxy import TcpProxy  # noqa: E402
-
-from pixelcheck.embedded_redis import EmbeddedRedis  # noqa: E402
 
 
 class OwnRedis:

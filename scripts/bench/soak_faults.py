@@ -11,6 +11,7 @@ store (every chunk to and from S3 delayed for a window).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -111,10 +112,8 @@ async def run_faults(deployment: Deployment, t: Traffic, probe: Account, kinds: 
     for i, kind in enumerate(kinds):
         wait = max(first_at + i * spacing, (faults[-1].recovered or 0.0) if faults else 0.0) - time.monotonic()
         if wait > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(t.stop.wait(), wait)
-            except TimeoutError:
-                pass
         if t.stop.is_set():
             break
         fault = Fault(kind, time.monotonic())

@@ -23,10 +23,11 @@ def traffic_rows(t: Traffic, info: dict[str, object], faults: list[Fault], kinds
     for (method, _), n in t.calls.codes.items():
         by_method[method] = by_method.get(method, 0) + n
     rows = [Row("capacity measured (verdicts/s, burst of two workers)", f"{info['capacity']:.2f}"),
-            Row("flood pace (uploads/s) / traffic seconds", f"{info['flood_rate']:.2f} / {info['traffic_seconds']:.0f}"),
+            Row("flood pace (uploads/s) / traffic seconds",
+                f"{info['flood_rate']:.2f} / {info['traffic_seconds']:.0f}"),
             Row("uploads refused by admission (RESOURCE_EXHAUSTED), by account",
                 ", ".join(f"{k.split('_')[1]} {v}" for k, v in sorted(t.uploads.refused.items())) or "0"),
-            Row("calls by method", ", ".join(f"{m} {n}" for m, n in sorted(by_method.items()))),
+            *(Row(f"calls: {m}", str(n)) for m, n in sorted(by_method.items())),
             Row("calls by status code", ", ".join(f"{c} {n}" for c, n in sorted(codes.items())),
                 f"no {'/'.join(BAD_CODES)}; expected: {EXPECTED_CODES}", not bad),
             *([Row("calls INTERNAL / UNKNOWN / hung past their deadline", "; ".join(bad), "none", False)]
@@ -53,7 +54,8 @@ def fairness_rows(idle: list[tuple[float, float]], busy: list[tuple[float, float
     """The quiet account's p95 during the flood against idle, leaving out uploads that overlapped a fault
     (from its start until its recovery); requested region maps' p95."""
     windows = [(f.began, f.recovered or f.ended + RECOVERY_LIMIT_SECONDS) for f in faults]
-    calm = [end - start for start, end in busy if not any(start < w_end and end > w_start for w_start, w_end in windows)]
+    calm = [end - start for start, end in busy
+            if not any(start < w_end and end > w_start for w_start, w_end in windows)]
     idle_ms = [(end - start) * 1000 for start, end in idle]
     busy_ms = [s * 1000 for s in calm]
     p95_idle, p95_busy = percentile(idle_ms, 95), percentile(busy_ms, 95)

@@ -255,8 +255,6 @@ async def keep_tokens_fresh(t: Traffic, accounts: list[Account], interval: float
 async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     """Wait up to seconds; True when stop is (or became) set."""
     if seconds > 0:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
-        except TimeoutError:
-            pass
     return stop.is_set()

@@ -21,8 +21,8 @@ from pixelcheck.analysis.region_maps import STEP_REGIONS, RegionMaps, start_regi
 from pixelcheck.blobs import SqlBlobStore
 from pixelcheck.db import new_id, unit_of_work, utcnow
 from pixelcheck.errors import FailedPrecondition
-from pixelcheck.iam.principal import Principal
 from pixelcheck.iam.models import User, UserRole
+from pixelcheck.iam.principal import Principal
 from pixelcheck.ingestion.models import Image
 
 

@@ -189,8 +189,7 @@ def test_beat_sweeps_orphan_blobs_twice_per_grace_period_at_most_hourly() -> Non
 
 def test_webhook_tasks_go_to_the_webhook_queue_and_analyses_stay_on_the_inference_queue() -> None:
     from pixelcheck.keys import RedisKeys
-    from pixelcheck.worker import (BUILD_REPORT, DELIVER_WEBHOOK, DISPATCH_WEBHOOKS, MAP_REGIONS, RUN_NEXT,
-                                   make_celery)
+    from pixelcheck.worker import BUILD_REPORT, DELIVER_WEBHOOK, DISPATCH_WEBHOOKS, MAP_REGIONS, RUN_NEXT, make_celery
 
     settings = settings_from(PIXELCHECK_REDIS_KEY_PREFIX="tenant")
     router, keys = make_celery(settings).amqp.router, RedisKeys("tenant")
