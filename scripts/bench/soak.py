@@ -80,7 +80,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument("--seed", type=int, default=0, help="seeds the images")
     parser.add_argument("--results", type=Path, help="append the table, with the command and machine, here")
-    parser.add_argument("--ci", action="store_true", help="a ~2-minute run: small numbers, every fault once")
+    parser.add_argument("--ci", action="store_true", help="a ~2-minute run: small numbers, every fault once; "
+                        "latencies and recovery times are reported, not judged (too rough to fail on)")
     parser.add_argument("--burst", type=int, default=40, help="uploads of the capacity burst")
     parser.add_argument("--idle-probes", type=int, default=10, help="quiet uploads measured before the flood")
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="memory and Redis sampling interval")
@@ -194,7 +195,7 @@ async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row],
     warm = began + 0.25 * duration
     pending_cap = 500 * 3 + 2000  # USER accounts that upload much, PROFESSIONAL
     rows = [*traffic_rows(t, info, faults, kinds),
-            *fairness_rows(idle, t.quiet, faults, t.maps),
+            *fairness_rows(idle, t.quiet, faults, t.maps, judged=not args.ci),
             *outcome_rows(engine, set(t.uploads.accepted), [(f.kind, f.wall) for f in faults]),
             Row("audit chain (VerifyAuditLog as admin)", f"ok={verdict.ok}, {verdict.checked_count} events",
                 "ok", verdict.ok),
@@ -203,7 +204,7 @@ async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row],
     rows += [Row(f"recovery after {f.kind} ({f.note})",
                  "none within limit" if f.recovery_seconds is None else f"{f.recovery_seconds:.1f} s",
                  f"<= {RECOVERY_TARGET_SECONDS:g} s", f.recovery_seconds is not None
-                 and f.recovery_seconds <= RECOVERY_TARGET_SECONDS) for f in faults]
+                 and (args.ci or f.recovery_seconds <= RECOVERY_TARGET_SECONDS)) for f in faults]
     engine.dispose()
     return rows, info
 

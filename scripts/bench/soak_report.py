@@ -50,9 +50,10 @@ def traffic_rows(t: Traffic, info: dict[str, object], faults: list[Fault], kinds
 
 
 def fairness_rows(idle: list[tuple[float, float]], busy: list[tuple[float, float]], faults: list[Fault],
-                  maps: list[float]) -> list[Row]:
+                  maps: list[float], *, judged: bool = True) -> list[Row]:
     """The quiet account's p95 during the flood against idle, leaving out uploads that overlapped a fault
-    (from its start until its recovery); requested region maps' p95."""
+    (from its start until its recovery); requested region maps' p95. Not judged (reported beside their target)
+    when `judged` is False: a two-minute run on a shared machine measures them too roughly to fail on."""
     windows = [(f.began, f.recovered or f.ended + RECOVERY_LIMIT_SECONDS) for f in faults]
     calm = [end - start for start, end in busy
             if not any(start < w_end and end > w_start for w_start, w_end in windows)]
@@ -65,10 +66,10 @@ def fairness_rows(idle: list[tuple[float, float]], busy: list[tuple[float, float
             Row("quiet account upload -> verdict p50 / p95, flood (ms)",
                 f"{percentile(busy_ms, 50):.0f} / {p95_busy:.0f} ({len(busy_ms)} uploads, "
                 f"{len(busy) - len(busy_ms)} overlapping a fault left out)"),
-            Row("quiet p95 flood / idle", f"{ratio:.2f}x", "<= 2x", ratio <= 2.0),
+            Row("quiet p95 flood / idle", f"{ratio:.2f}x", "<= 2x", ratio <= 2.0 if judged else None),
             Row("requested region maps, first GetRegionMap -> READY p50 / p95 (s)",
                 f"{percentile(maps, 50):.2f} / {percentile(maps, 95):.2f} ({len(maps)} maps)", "p95 <= 10 s",
-                bool(maps) and percentile(maps, 95) <= 10.0)]
+                (bool(maps) and percentile(maps, 95) <= 10.0) if judged else None)]
 
 
 def print_results(title: str, rows: list[Row], out: io.StringIO) -> list[str]:
