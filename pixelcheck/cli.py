@@ -6,8 +6,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pixelcheck.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -50,8 +54,28 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             "--without-gossip", "--without-mingle", "--hostname", hostname]
     if pool:
         argv += ["--pool", pool]
-    app.worker_main(argv)
-    return 0
+    return _run_worker(app, argv)
+
+
+def _run_worker(app: Celery, argv: list[str]) -> int:
+    """Run the Celery worker and return its exit code (non-zero after an unrecoverable error).
+
+    app.worker_main() drops the code the worker command exits with; the worker itself still knows it when
+    it sends worker_shutdown.
+    """
+    from celery import signals
+
+    exit_codes: list[int] = []
+
+    def remember_exit_code(sender: Any, **_: Any) -> None:
+        exit_codes.append(int(sender.exitcode or 0))
+
+    signals.worker_shutdown.connect(remember_exit_code, weak=False)
+    try:
+        app.worker_main(argv)
+    finally:
+        signals.worker_shutdown.disconnect(remember_exit_code)
+    return exit_codes[-1] if exit_codes else 0
 
 
 def _beat(args: argparse.Namespace, settings: Settings) -> int:

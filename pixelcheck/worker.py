@@ -183,5 +183,9 @@ def _close_worker_process(**_: Any) -> None:
 
 
 def celery_app_for_worker() -> Celery:
-    """The app `celery -A` / `pixelcheck worker` runs: tasks included."""
+    """The app `celery -A` / `pixelcheck worker` runs: tasks included, and a broker connection lost with
+    messages in flight does not stop the worker (see pixelcheck.broker_qos)."""
+    from pixelcheck.broker_qos import use_connection_loss_safe_qos
+
+    use_connection_loss_safe_qos()
     return make_celery(Settings.from_env(), include_tasks=True)

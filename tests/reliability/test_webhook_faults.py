@@ -1,7 +1,8 @@
 """Webhook deliveries survive the failures that lose queued work: a worker SIGKILLed in the middle of an
 attempt, and a broker restarted empty while a retry waited in it. The outbox row is the truth; beat's
 dispatcher hands the delivery to a new worker under the same webhook-id, and the receiver (checking
-signatures with the standardwebhooks reference library) gets it. And deliveries have workers of their own:
+signatures with the standardwebhooks reference library) gets it. A webhooks worker that holds attempts in
+flight when the broker restarts stays up and goes on delivering. And deliveries have workers of their own:
 an inference worker never takes one, so a hanging receiver cannot delay a verdict."""
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ async def receiver() -> AsyncIterator[ImageWebServer]:
 
 
 def webhook_settings(settings: Settings, **overrides: object) -> Settings:
-    """Attempts time out after 2 s, a dead attempt's lease ends 1 s later, beat looks every second."""
-    return settings.with_overrides(url_fetch_allow=f"{RECEIVER_HOST}/32", webhook_timeout_seconds=2.0,
-                                   webhook_connect_timeout_seconds=1.0, webhook_lease_margin_seconds=1.0,
-                                   webhook_dispatch_interval_seconds=1.0, **overrides)
+    """Attempts time out after 2 s, a dead attempt's lease ends 1 s later, beat looks every second (unless
+    overrides say otherwise)."""
+    quick: dict[str, object] = {"url_fetch_allow": f"{RECEIVER_HOST}/32", "webhook_timeout_seconds": 2.0,
+                                "webhook_connect_timeout_seconds": 1.0, "webhook_lease_margin_seconds": 1.0,
+                                "webhook_dispatch_interval_seconds": 1.0}
+    return settings.with_overrides(**{**quick, **overrides})
 
 
 async def delivered_once(server, user, endpoint_id: str, receiver: ImageWebServer, path: str,  # type: ignore[no-untyped-def]
@@ -122,6 +125,49 @@ async def test_a_retry_lost_with_the_broker_is_still_delivered(
         await delivered_once(server, user, created.endpoint.id, receiver, "/flaky", created.secret, attempts=2)
     finally:
         await server.stop()
+        broker.stop()
+
+
+async def test_a_webhooks_worker_with_attempts_in_flight_survives_a_broker_restart(
+        reliability_settings: Settings, launcher: Launcher, receiver: ImageWebServer, tmp_path: Path) -> None:
+    redis_dir = tmp_path / "redis"
+    broker = EmbeddedRedis(redis_dir).start()
+    port = broker.port
+    # Attempts at /held hang for 8 s: the broker goes away while the worker holds their messages unacknowledged.
+    settings = webhook_settings(reliability_settings, redis_url=broker.url, webhook_timeout_seconds=8.0,
+                                webhook_retry_base_seconds=1.0)
+    server = await start_live_server(settings)
+    try:
+        launcher.keep(WorkerProcess(settings, launcher.log("inference"), name="inference")).start()
+        worker = launcher.keep(WorkerProcess(settings, launcher.log("webhooks"), name="webhooks",
+                                             webhooks=True)).start()
+        user = await new_user(server.auth)
+        receiver.routes["/held"] = script = Script("hang", 200)
+        held = await register(server, user, receiver.url("/held"))
+        await upload(server.channel, user.metadata, images.jpeg(seed=86))
+        await receiver.wait_for(lambda: "/held" in receiver.paths_requested(), timeout=90)
+
+        broker.stop()
+        broker = EmbeddedRedis(redis_dir, port=port).start()  # back, and empty
+        # A worker that gives up waits for its running attempts first: look once the held attempt is over, and
+        # its message acknowledged on the channel of the lost connection.
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while script.open_now and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(3.0)
+        assert worker.running, f"the webhooks worker exited with {worker.process.returncode}"  # type: ignore[union-attr]
+
+        launcher.keep(BeatProcess(settings, launcher.log("beat"))).start()
+        receiver.routes["/later"] = Script(200)
+        other = await new_user(server.auth)  # another account: /held gets no second delivery
+        later = await register(server, other, receiver.url("/later"))
+        await upload(server.channel, other.metadata, images.jpeg(seed=87))
+        await delivered_once(server, other, later.endpoint.id, receiver, "/later", later.secret, attempts=1)
+        await delivered_once(server, user, held.endpoint.id, receiver, "/held", held.secret, attempts=2)
+        assert worker.running  # the same worker delivered both: nobody restarted it
+    finally:
+        await server.stop()
+        launcher.stop_all()  # before the broker goes: a worker shuts down quickly only while it can reach it
         broker.stop()
 
 
