@@ -35,13 +35,17 @@ class Calls:
 
     def __init__(self) -> None:
         self.codes: Counter[tuple[str, str]] = Counter()
+        self.details: dict[tuple[str, str], str] = {}  # the first INTERNAL or UNKNOWN of each method: its details
 
     async def run(self, method: str, call: Callable[[float], Awaitable[T]], timeout: float = 10.0) -> T:
         """call(timeout) counted under method; raises what it raised (aio.AioRpcError for a failed call)."""
         try:
             result = await asyncio.wait_for(call(timeout), timeout + HANG_MARGIN_SECONDS)
         except aio.AioRpcError as error:
-            self.codes[(method, error.code().name)] += 1
+            key = (method, _code_name(error))
+            self.codes[key] += 1
+            if key[1] in ("INTERNAL", "UNKNOWN"):
+                self.details.setdefault(key, f"{error.details()} [{error.debug_error_string()}]"[:300])
             raise
         except TimeoutError:
             self.codes[(method, "HUNG")] += 1
@@ -54,6 +58,16 @@ class Calls:
         for (_, code), count in self.codes.items():
             totals[code] += count
         return totals
+
+
+def _code_name(error: aio.AioRpcError) -> str:
+    """The status code's name; CLIENT_WRITE_FAILED for grpc's own INTERNAL when a client-streaming call's next
+    write lost the race with the server's answer (a refusal sent before the rest of the upload was read): the
+    client then reports its failed write instead of the server's status (the server's decision is in the
+    audit trail as upload.rejected)."""
+    if error.code() == grpc.StatusCode.INTERNAL and "SendMessageOperation" in (error.debug_error_string() or ""):
+        return "CLIENT_WRITE_FAILED"
+    return str(error.code().name)
 
 
 @dataclass

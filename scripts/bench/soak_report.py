@@ -13,12 +13,15 @@ from soak_traffic import Traffic
 from stack import percentile, print_table
 
 BAD_CODES = ("INTERNAL", "UNKNOWN", "HUNG")
-EXPECTED_CODES = "RESOURCE_EXHAUSTED (admission), FAILED_PRECONDITION (maps not ready), UNAVAILABLE (faults)"
+EXPECTED_CODES = ("RESOURCE_EXHAUSTED (admission), FAILED_PRECONDITION (maps not ready), UNAVAILABLE (faults), "
+                  "CLIENT_WRITE_FAILED (grpc's own INTERNAL when an upload's next chunk met the server's refusal)")
 
 
 def traffic_rows(t: Traffic, info: dict[str, object], faults: list[Fault], kinds: Sequence[str]) -> list[Row]:
     codes = t.calls.by_code()
-    bad = sorted(f"{method} {code} x{n}" for (method, code), n in t.calls.codes.items() if code in BAD_CODES)
+    bad = sorted(f"{method} {code} x{n}" + (f" ({t.calls.details[method, code]})" if (method, code) in t.calls.details
+                                            else "")
+                 for (method, code), n in t.calls.codes.items() if code in BAD_CODES)
     by_method: dict[str, int] = {}
     for (method, _), n in t.calls.codes.items():
         by_method[method] = by_method.get(method, 0) + n
