@@ -187,6 +187,7 @@ async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row],
     await asyncio.sleep(2)  # the servers' audit writers flush every 0.2 s
     info["drain_seconds"] = time.monotonic() - drain_began
     async with t.channel() as channel:
+        await admin.sign_in_again(t.calls, channel)  # its access token from the start has expired in a long run
         verdict = await t.calls.run("VerifyAuditLog", lambda s: audit_pb2_grpc.AuditServiceStub(channel).VerifyAuditLog(
             audit_pb2.VerifyAuditLogRequest(), metadata=admin.metadata, timeout=s), timeout=120)
     samples = sampler.stop()
