@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector.verdict import ModelInfo
@@ -166,7 +166,14 @@ class Reports:
             session.add(report)
             session.flush()
             view = _view(report, deleted=())
-        self._enqueue_build(view.id)
+        try:
+            self._enqueue_build(view.id)
+        except Exception as error:  # the broker is unreachable: keep nothing, so a retry is the only request
+            log.warning("could not enqueue the build of report %s; withdrawing it", view.id, exc_info=True)
+            with unit_of_work(self._sessions) as session:
+                session.execute(delete(Report).where(Report.id == view.id, Report.state == ReportState.REQUESTED))
+            raise Unavailable("The report could not be queued: the task queue is unreachable; request it again "
+                              "shortly", reason="BROKER_UNAVAILABLE", retry_after_seconds=2) from error
         return view
 
     def add_automatic_report(self, session: Session, *, owner_id: str, image_id: str) -> str | None:

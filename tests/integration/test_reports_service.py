@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from PIL import Image as PILImage
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector.verdict import (
@@ -28,13 +28,13 @@ from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.records import store_verdict
 from pixelcheck.blobs import SqlBlobStore
 from pixelcheck.db import new_id, unit_of_work
-from pixelcheck.errors import FailedPrecondition, Forbidden, InvalidInput, NotFound
+from pixelcheck.errors import FailedPrecondition, Forbidden, InvalidInput, NotFound, Unavailable
 from pixelcheck.iam.models import User, UserRole
 from pixelcheck.iam.principal import ADMIN, PROFESSIONAL, SERVICE, USER, Principal
 from pixelcheck.ingestion.models import Image
 from pixelcheck.paging import token_key
 from pixelcheck.reports import service
-from pixelcheck.reports.models import Report
+from pixelcheck.reports.models import Report, ReportImage
 from pixelcheck.reports.service import Reports
 from tests.pdf_reading import pdf_text
 
@@ -170,6 +170,22 @@ def test_one_image_makes_a_single_report_enqueued_after_its_commit(world: World)
     assert report.image_ids == (image_id,) and report.owner_id == pro.user_id
     assert report.title == "Analysis of harbour.png" and report.filename == "analysis-of-harbour-png.pdf"
     assert world.enqueued == [report.id] and world.committed_when_enqueued == [True]
+
+
+def test_a_report_that_cannot_be_queued_is_unavailable_and_leaves_nothing_stored(world: World) -> None:
+    pro = add_user(world, USER, PROFESSIONAL)
+    image_id = add_image(world, pro, "harbour.png", analysed=verdict())
+
+    def broker_down(report_id: str) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    reports = world.make_reports(enqueue_build=broker_down)
+    with pytest.raises(Unavailable) as refused:
+        reports.create_report(pro, image_ids=[image_id], format="PDF", title="Quarterly")
+    assert refused.value.reason == "BROKER_UNAVAILABLE" and refused.value.retry_after_seconds
+    with world.sessions() as session:  # no report left REQUESTED that no worker will ever build
+        assert session.scalar(select(Report.id).where(Report.owner_id == pro.user_id)) is None
+        assert session.scalar(select(ReportImage.report_id).where(ReportImage.image_id == image_id)) is None
 
 
 def test_several_images_make_a_batch_report_in_the_requested_order(world: World) -> None:
