@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pixelcheck.analysis.detector import Detector
     from pixelcheck.analysis.pipeline import AnalysisPipeline
     from pixelcheck.analysis.progress import ProgressHub
+    from pixelcheck.analysis.reconciler import Reconciler
     from pixelcheck.analysis.region_maps import RegionMaps
     from pixelcheck.analysis.service import Results
     from pixelcheck.api.client_address import ClientAddresses
@@ -181,6 +182,14 @@ class Container:
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
             max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage, webhooks=self.webhooks)
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        """Re-queues what a broker restart or a killed worker lost; run by beat's periodic task."""
+        from pixelcheck.analysis.reconciler import Reconciler
+
+        return Reconciler(pipeline=self.analysis_pipeline, region_maps=self.region_maps, queue=self.queue,
+                          dispatcher=self.fair_dispatcher)
 
     @cached_property
     def region_maps(self) -> RegionMaps:

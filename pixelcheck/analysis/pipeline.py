@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, or_, select, update
@@ -267,14 +267,16 @@ class AnalysisPipeline:
             log.warning("could not enqueue report %s", report_id, exc_info=True)
 
     # -- reconciliation --------------------------------------------------------------------------
-    def stale_analyses(self, limit: int = 500) -> list[tuple[str, str]]:
-        """(image id, owner id) of analyses queued or running for longer than the stale period (lost by a
-        broker or a killed worker)."""
-        cutoff = utcnow() - self._stale_after
+    def stale_analyses(self, limit: int = 500, *, cutoff: datetime | None = None,
+                       states: tuple[str, ...] = ("QUEUED", "RUNNING")) -> list[tuple[str, str]]:
+        """(image id, owner id) of analyses in `states` unchanged since `cutoff` (default: longer than the stale
+        period; lost by a broker or a killed worker), oldest first. The QUEUED ones are touched, so the next
+        call returns the next ones."""
+        cutoff = cutoff or utcnow() - self._stale_after
         with unit_of_work(self._sessions) as session:
             rows = [(i, o) for i, o in session.execute(
                 select(Analysis.image_id, Analysis.owner_id)
-                .where(Analysis.state.in_(("QUEUED", "RUNNING")), Analysis.update_time < cutoff)
+                .where(Analysis.state.in_(states), Analysis.update_time < cutoff)
                 .order_by(Analysis.update_time).limit(limit))]
             ids = [i for i, _ in rows]
             if ids:  # touch them so the next reconciler pass does not enqueue them again at once

@@ -54,15 +54,5 @@ def map_regions(image_id: str, idle: bool = False) -> str:
 
 @shared_task(name=RECONCILE_ANALYSES, acks_late=True)
 def reconcile_analyses() -> int:
-    """Re-enqueue analyses stuck in QUEUED or RUNNING and needed region maps stuck in PENDING or RUNNING
-    (lost by a broker restart or a killed worker); then let an idle worker make a map."""
-    container = worker_container()
-    analyses = container.analysis_pipeline.stale_analyses()
-    still_waiting = [not container.queue.reanalyze_image(image_id, owner_id) for image_id, owner_id in analyses]
-    if any(still_waiting):
-        container.queue.nudge()
-    maps = container.region_maps.recover_stale()
-    if analyses or maps:
-        log.info("re-enqueued %d stale analyses; %d stale region maps re-queued or deferred", len(analyses), maps)
-    container.fair_dispatcher.fill_idle()
-    return len(analyses) + maps
+    """Re-enqueue what a broker restart or a killed worker lost (see pixelcheck.analysis.reconciler)."""
+    return worker_container().reconciler.run()

@@ -16,7 +16,8 @@ no second item.
 Keys (under "<prefix>:fair"): active (ZSET principal -> virtual time), q:<principal> (ZSET item -> enqueue
 ms), r:<principal> (ZSET running item -> start ms), class:<class> (ZSET "<principal> <item>" -> enqueue ms,
 for depth and oldest-age metrics), meta:<principal> ("<class>|<weight>"), last:<principal> (the virtual
-time it left at), clock (the virtual time of the last item handed out). Keys of idle principals expire.
+time it left at), clock (the virtual time of the last item handed out), kept (set once every waiting
+analysis was queued here; gone when Redis lost its data). Keys of idle principals expire.
 """
 
 from __future__ import annotations
@@ -177,6 +178,15 @@ class FairQueue:
             age = max(0.0, now - head[0][1] / 1000) if head else 0.0
             depths.append(ClassDepth(name, int(count), round(age, 3)))
         return depths
+
+    def kept(self) -> bool:
+        """False when Redis lost what was queued here since mark_kept (a restart without persistence, a
+        failover to an empty replica, a flush): every waiting analysis must then be queued again."""
+        return bool(self._redis.exists(f"{self._prefix}:kept"))
+
+    def mark_kept(self) -> None:
+        """Every waiting analysis has been queued here (call after queueing them again)."""
+        self._redis.set(f"{self._prefix}:kept", "1")
 
     def waiting(self) -> int:
         """Items waiting, all principals together."""

@@ -5,6 +5,7 @@ touched."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import grpc
@@ -59,4 +60,34 @@ async def test_redis_restart_during_uploads_fails_only_with_unavailable_and_lose
     finally:
         await server.stop()
         launcher.stop_all()  # before the broker goes: a worker shuts down quickly only while it can reach it
+        broker.stop()
+
+
+async def test_analyses_waiting_when_redis_lost_its_data_are_run_at_the_next_reconciler_pass_not_a_stale_period_later(
+        reliability_settings: Settings, launcher: Launcher, tmp_path: Path) -> None:
+    # A stale period of 60 s (beat reconciles every 15 s): before, the analyses that waited in the fair queue
+    # when Redis lost it were found only once they had been unchanged for 60 s.
+    redis_dir = tmp_path / "redis"
+    broker = EmbeddedRedis(redis_dir).start()
+    port = broker.port
+    settings = reliability_settings.with_overrides(redis_url=broker.url, analysis_stale_seconds=60)
+    server = await start_live_server(settings)
+    try:
+        launcher.keep(BeatProcess(settings, launcher.log("beat"))).start()
+        user = await new_user(server.auth)
+        accepted_at = time.monotonic()
+        outcomes = [await try_upload(server.channel, user.metadata, data, f"waiting-{i}.jpg")
+                    for i, data in enumerate(small_jpegs(5, seed=7100))]
+        accepted = [o.image_id for o in outcomes if o.code is grpc.StatusCode.OK]
+        assert len(accepted) == 5, [o.code for o in outcomes]
+        await asyncio.to_thread(broker.stop)  # no worker yet: all five wait in the fair queue, and are lost
+        broker = await asyncio.to_thread(EmbeddedRedis(redis_dir, port=port).start)
+        launcher.keep(WorkerProcess(settings, launcher.log("worker"))).start()
+
+        states = await wait_until_finished(server.container.read_sessions, accepted, timeout=45)
+        assert count_states(states) == {"SUCCEEDED": 5}, count_states(states)
+        assert time.monotonic() - accepted_at < 50  # the stale period alone is 60 s
+    finally:
+        await server.stop()
+        launcher.stop_all()
         broker.stop()
