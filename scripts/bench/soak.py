@@ -42,6 +42,7 @@ from soak_checks import (
     outcome_rows,
     redis_rows,
     unfinished,
+    unseen_verdict_rows,
     wait_until,
     webhook_rows,
 )
@@ -78,6 +79,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--load", type=float, default=1.2, help="uploads per second as a share of capacity")
     parser.add_argument("--server-processes", type=int, default=2)
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument("--fault-cycles", type=int, default=0,
+                        help="times the whole fault schedule runs (default: one per 10 minutes, at least one)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the images")
     parser.add_argument("--results", type=Path, help="append the table, with the command and machine, here")
     parser.add_argument("--ci", action="store_true", help="a ~2-minute run: small numbers, every fault once; "
@@ -169,7 +172,8 @@ async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row],
               accounts_and_listing(t, cast["reader"], cast["flood"], 3.0),
               keep_tokens_fresh(t, [cast[n] for n in ("flood", "quiet", "hooks", "pro", "probe")])]
     tasks = [asyncio.create_task(actor) for actor in actors]
-    kinds = [] if args.no_faults else list(KINDS)
+    cycles = args.fault_cycles or max(1, round(args.minutes / 10))
+    kinds = [] if args.no_faults else list(KINDS) * cycles
     spacing = 0.8 * duration / max(1, len(kinds))
     faults_task = asyncio.create_task(run_faults(deploy, t, cast["probe"], kinds, began + 0.12 * duration, spacing,
                                                  slow_window=min(10.0, spacing / 2)))
@@ -198,6 +202,7 @@ async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row],
     rows = [*traffic_rows(t, info, faults, kinds),
             *fairness_rows(idle, t.quiet, faults, t.maps, judged=not args.ci),
             *outcome_rows(engine, set(t.uploads.accepted), [(f.kind, f.wall) for f in faults]),
+            *unseen_verdict_rows(engine, t.uploads.unseen, [(f.kind, f.wall) for f in faults]),
             Row("audit chain (VerifyAuditLog as admin)", f"ok={verdict.ok}, {verdict.checked_count} events",
                 "ok", verdict.ok),
             *webhook_rows(engine, endpoints, cast["hooks"].user_id, t.received),

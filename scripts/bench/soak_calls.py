@@ -125,6 +125,8 @@ class Uploads:
     refused: Counter[str] = field(default_factory=Counter)
     verdict_times: list[float] = field(default_factory=list)
     succeeded: dict[str, list[str]] = field(default_factory=dict)  # account -> image ids seen SUCCEEDED
+    unseen: dict[str, float] = field(default_factory=dict)  # image id -> epoch seconds its watch began, for
+    # watchers that ended without a verdict (compared with the analysis's finish time after the drain)
 
 
 async def upload(calls: Calls, channel: aio.Channel, account: Account, data: bytes, name: str,
@@ -149,7 +151,7 @@ async def watch(calls: Calls, channel: aio.Channel, account: Account, image_id: 
     """Watch an analysis to its terminal state (reopened after UNAVAILABLE, as the SDK does); the final state,
     or 0 when the stream never said."""
     stub = results_pb2_grpc.ResultsServiceStub(channel)
-    deadline = time.monotonic() + timeout
+    deadline, began = time.monotonic() + timeout, time.time()
 
     async def follow(t: float) -> int:
         async for reply in stub.WatchAnalysis(results_pb2.WatchAnalysisRequest(image_id=image_id),
@@ -161,21 +163,22 @@ async def watch(calls: Calls, channel: aio.Channel, account: Account, image_id: 
     for _ in range(reopen + 1):
         remaining = deadline - time.monotonic()
         if remaining <= 1:
-            return 0
+            break
         try:
             state = await calls.run("WatchAnalysis", follow, timeout=remaining)
         except aio.AioRpcError as error:
             if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL):
-                return 0
+                break
             await asyncio.sleep(1)
             continue
         except TimeoutError:
-            return 0
+            break
         if state:
             uploads.verdict_times.append(time.monotonic())
             if state == common_pb2.ANALYSIS_STATE_SUCCEEDED:
                 uploads.succeeded.setdefault(account.name, []).append(image_id)
-        return state
+            return state
+    uploads.unseen[image_id] = began
     return 0
 
 

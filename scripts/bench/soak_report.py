@@ -46,9 +46,9 @@ def traffic_rows(t: Traffic, info: dict[str, object], faults: list[Fault], kinds
                 f"{info['drain']:.0f} / {info['webhook_drain']:.0f}", "both within the limit (-1: not)",
                 info["drain"] >= 0 and info["webhook_drain"] >= 0)]  # type: ignore[operator]
     if kinds:
-        done = {f.kind for f in faults}
-        rows.append(Row("fault kinds injected", f"{len(done)} of {len(kinds)}", f"{len(kinds)}",
-                        done == set(kinds)))
+        rows.append(Row("faults injected (kinds)", f"{len(faults)} of {len(kinds)} "
+                        f"({len({f.kind for f in faults})} of {len(set(kinds))})", f"{len(kinds)}",
+                        len(faults) == len(kinds)))
     return rows
 
 
