@@ -1,7 +1,9 @@
 """The progress bus: workers publish each stage change on Redis pub/sub; servers fan them out to watchers.
 
 One pattern subscription per server process feeds every WatchAnalysis stream (asyncio queues, no thread
-per watcher), so hundreds of open streams cost one Redis connection.
+per watcher), so hundreds of open streams cost one Redis connection. Pub/sub keeps nothing for a subscriber
+that is away: each time the subscription is (re)made, every watcher's queue gets RESYNC, and the watcher
+reads the database again instead of waiting for an event that was published while nobody listened.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ STAGE_MESSAGES = {
     "DONE": "Analysis finished",
 }
 TERMINAL_STATES = ("SUCCEEDED", "FAILED")
+RESYNC = None  # in a watcher's queue: events may have been missed; read the state from the database
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class ProgressHub:
     def __init__(self, redis_url: str, keys: RedisKeys) -> None:
         self._url = redis_url
         self._keys = keys
-        self._watchers: dict[str, set[asyncio.Queue[ProgressEvent]]] = defaultdict(set)
+        self._watchers: dict[str, set[asyncio.Queue[ProgressEvent | None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
 
@@ -100,6 +103,7 @@ class ProgressHub:
                 assert self._ready is not None
                 self._ready.set()
                 delay = 0.2
+                self._resync()
                 async for message in pubsub.listen():
                     if message.get("type") == "pmessage":
                         self._dispatch(message["data"])
@@ -122,11 +126,17 @@ class ProgressHub:
         for queue in self._watchers.get(event.image_id, ()):
             queue.put_nowait(event)
 
+    def _resync(self) -> None:
+        for queues in self._watchers.values():
+            for queue in queues:
+                queue.put_nowait(RESYNC)
+
     @contextlib.asynccontextmanager
-    async def watch(self, image_id: str) -> AsyncIterator[asyncio.Queue[ProgressEvent]]:
-        """A queue of the image's events, registered before the caller reads its snapshot."""
+    async def watch(self, image_id: str) -> AsyncIterator[asyncio.Queue[ProgressEvent | None]]:
+        """A queue of the image's events (RESYNC after the subscription was made again), registered before
+        the caller reads its snapshot."""
         await self._ensure_started()
-        queue: asyncio.Queue[ProgressEvent] = asyncio.Queue()
+        queue: asyncio.Queue[ProgressEvent | None] = asyncio.Queue()
         self._watchers[image_id].add(queue)
         try:
             yield queue

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from pixelcheck.v1 import common_pb2
 
 from pixelcheck.embedded_redis import EmbeddedRedis
 from pixelcheck.settings import Settings
 from tests.e2e.conftest import start_live_server
 from tests.e2e.flows import new_user
+from tests.e2e.uploads import watch
 from tests.processes import BeatProcess, WorkerProcess
 from tests.reliability.conftest import Launcher
 from tests.reliability.steps import UploadOutcome, count_states, small_jpegs, try_upload, wait_until_finished
@@ -90,4 +92,32 @@ async def test_analyses_waiting_when_redis_lost_its_data_are_run_at_the_next_rec
     finally:
         await server.stop()
         launcher.stop_all()
+        broker.stop()
+
+
+async def test_a_watcher_hears_of_a_verdict_reached_while_redis_was_down_as_soon_as_redis_is_back(
+        reliability_settings: Settings, tmp_path: Path) -> None:
+    # The verdict's event is published while Redis is down, so pub/sub never carries it. Before, the watcher
+    # learned of it only from its 15 s silence re-check; now the hub's new subscription tells it to re-read.
+    redis_dir = tmp_path / "redis"
+    broker = EmbeddedRedis(redis_dir).start()
+    port = broker.port
+    settings = reliability_settings.with_overrides(redis_url=broker.url, analysis_stale_seconds=120)
+    server = await start_live_server(settings)
+    try:
+        user = await new_user(server.auth)
+        outcome = await try_upload(server.channel, user.metadata, small_jpegs(1, seed=7200)[0], "lost-event.jpg")
+        assert outcome.code is grpc.StatusCode.OK
+        watcher = asyncio.create_task(watch(server.channel, user.metadata, outcome.image_id, timeout=60))
+        await asyncio.sleep(1.0)  # the stream is open and has sent its snapshot (QUEUED)
+        await asyncio.to_thread(broker.stop)
+        # A worker finishes the analysis while Redis is down: the database has the verdict, nobody hears of it.
+        assert await asyncio.to_thread(server.container.analysis_pipeline.run, outcome.image_id) == "succeeded"
+        broker = await asyncio.to_thread(EmbeddedRedis(redis_dir, port=port).start)
+        back = time.monotonic()
+        events = await asyncio.wait_for(watcher, 30)
+        assert events[-1].state == common_pb2.ANALYSIS_STATE_SUCCEEDED
+        assert time.monotonic() - back < 8  # the silence re-check alone would take 15 s
+    finally:
+        await server.stop()
         broker.stop()

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from grpc import aio
 
-from pixelcheck.analysis.progress import STAGE_ORDER
+from pixelcheck.analysis.progress import RESYNC, STAGE_ORDER
 from pixelcheck.api.calls import current_principal
 from pixelcheck.api.convert_analysis import (
     model_info_to_proto,
@@ -23,8 +23,8 @@ from pixelcheck.ids import check_id
 from pixelcheck.offload import Offloader
 from pixelcheck.v1 import results_pb2, results_pb2_grpc
 
-# A watcher that hears nothing for this long re-reads the database once, in case an event was lost
-# while the progress subscription reconnected.
+# A watcher that hears nothing for this long re-reads the database, in case an event was lost in a way the
+# progress hub could not see (it sends RESYNC for the ways it sees: its subscription made again).
 _SILENCE_RECHECK_SECONDS = 15.0
 
 
@@ -53,6 +53,8 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                 try:
                     event = await asyncio.wait_for(events.get(), timeout=_SILENCE_RECHECK_SECONDS)
                 except TimeoutError:
+                    event = RESYNC
+                if event is RESYNC:  # silence, or the subscription was made again: an event may be lost
                     row = await self._run(get, principal, image_id)
                     if row.state in ("SUCCEEDED", "FAILED"):
                         yield snapshot_event(row)
