@@ -104,6 +104,13 @@ def slope_mib_per_minute(points: list[tuple[float, int]]) -> float:
     return 0.0 if var == 0 else sum((t - mean_t) * (v - mean_v) for t, v in points) / var * 60 / 1024
 
 
+def _course(points: list[tuple[float, int]], steps: int = 6) -> str:
+    """RSS in MiB at `steps` even times of the window: a step (load moved to this process) reads apart from
+    growth that goes on."""
+    picks = [points[round(i * (len(points) - 1) / (steps - 1))][1] for i in range(steps)]
+    return "MiB: " + " ".join(f"{v / 1024:.0f}" for v in picks)
+
+
 def memory_rows(samples: Samples, warm_until: float) -> list[Row]:
     """Per role, the steepest slope of its processes' RSS after warm-up: the run's, and for a process started
     later (a replacement: a new series) its own first PROCESS_WARMUP_SECONDS too."""
@@ -111,13 +118,14 @@ def memory_rows(samples: Samples, warm_until: float) -> list[Row]:
     for (role, _), points in samples.rss.items():
         late = [p for p in points if p[0] >= max(warm_until, points[0][0] + PROCESS_WARMUP_SECONDS)]
         if len(late) >= 5 and late[-1][0] - late[0][0] >= MIN_SLOPE_SPAN_SECONDS:
-            by_role[role].append((slope_mib_per_minute(late), late[-1][1], len(late), late[-1][0] - late[0][0]))
+            by_role[role].append((slope_mib_per_minute(late), late[-1][1], len(late), late[-1][0] - late[0][0],
+                                  _course(late)))
     rows = []
     for role in sorted(by_role):
-        slope, last, count, span = max(by_role[role])
+        slope, last, count, span, course = max(by_role[role])
         limit = RSS_SLOPE_LIMIT_MIB_PER_MIN if span >= LONG_WINDOW_SECONDS else SHORT_WINDOW_LIMIT_MIB_PER_MIN
         rows.append(Row(f"RSS slope after warm-up: {role} (now {last / 1024:.0f} MiB, {count} samples in {span:.0f} s)",
-                        f"{slope:+.2f} MiB/min", f"<= {limit:g} MiB/min"
+                        f"{slope:+.2f} MiB/min ({course})", f"<= {limit:g} MiB/min"
                         + ("" if span >= LONG_WINDOW_SECONDS else f" (window < {LONG_WINDOW_SECONDS:.0f} s)"),
                         slope <= limit))
     return rows
