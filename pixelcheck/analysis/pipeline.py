@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector import Detector, ImageUnreadable, Stage
 from pixelcheck.analysis.models import Analysis
-from pixelcheck.analysis.progress import STAGE_MESSAGES, STAGE_PROGRESS, ProgressEvent, ProgressPublisher
+from pixelcheck.analysis.progress import (
+    STAGE_MESSAGES,
+    STAGE_PROGRESS,
+    ProgressEvent,
+    ProgressPublisher,
+    frames_message,
+)
 from pixelcheck.analysis.records import verdict_columns
 from pixelcheck.analysis.region_maps import region_map_columns
 from pixelcheck.blobs import BlobStore
@@ -139,7 +145,9 @@ class AnalysisPipeline:
         if data is None:
             return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})
         try:
-            verdict = detector.analyze(data, on_stage=enter)
+            verdict = detector.analyze(data, on_stage=enter,
+                                       on_frame=lambda done, total: self._publish_frames(image_id, attempt, done,
+                                                                                         total))
         except ImageUnreadable as exc:
             return self._fail(image_id, attempt, str(exc), started, timings, detector.info)
         except Exception:  # a detector bug is permanent for these bytes: fail with a reason, do not loop
@@ -253,6 +261,14 @@ class AnalysisPipeline:
         self._publisher.publish(ProgressEvent(
             image_id=image_id, state=state, stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0),
             message=message or STAGE_MESSAGES.get(stage, ""), event_time=utcnow().isoformat(), attempt=attempt))
+
+    def _publish_frames(self, image_id: str, attempt: int, done: int, total: int) -> None:
+        """An animation's frame count read so far, as progress within the pixel-model stage."""
+        low, high = STAGE_PROGRESS["PIXEL_MODEL"], STAGE_PROGRESS["FUSION"]
+        progress = round(low + (high - low) * done / total, 4)
+        self._publisher.publish(ProgressEvent(
+            image_id=image_id, state="RUNNING", stage="PIXEL_MODEL", progress=progress,
+            message=frames_message(done, total), event_time=utcnow().isoformat(), attempt=attempt))
 
     def _enqueue_map(self, image_id: str, owner_id: str) -> None:
         try:
