@@ -101,7 +101,8 @@ class Container:
                               max_side=s.image_max_side, max_pixels=s.image_max_pixels,
                               max_frames=s.animation_max_frames,
                               max_duration_ms=int(s.animation_max_duration_seconds * 1000),
-                              max_animation_pixels=s.animation_max_megapixels * 1_000_000)
+                              max_animation_pixels=s.animation_max_megapixels * 1_000_000,
+                              analysed_frames=s.animation_analysed_frames)
         return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                          queue=self.queue, audit=self.audit_recorder, limits=limits,
                          page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share)

@@ -47,6 +47,7 @@ class UploadLimits:
     max_frames: int = 10_000  # frames in an animated GIF, WebP or PNG
     max_duration_ms: int = 600_000  # an animation's running time
     max_animation_pixels: int = 2_000_000_000  # frames x canvas pixels: what decoding every frame costs
+    analysed_frames: int = 60  # frames of an animation the pixel model reads, at most (its fair-queue cost)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,14 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
         raise InvalidInput("Image sequences are accepted as animated GIF, WebP or PNG only; this file holds "
                            "several pictures", reason="ANIMATED_IMAGE")
     return DecodedImage(content_type=content_type, width=width, height=height)
+
+
+def analysis_cost(decoded: DecodedImage, limits: UploadLimits) -> int:
+    """The turns an upload's analysis takes in the fair queue: 1 for a still picture, for an animation the
+    frames the pixel model reads (one a second, at most analysed_frames; scene cuts are not known yet)."""
+    if decoded.frame_count < 2:
+        return 1
+    return max(1, min(limits.analysed_frames, -(-decoded.duration_ms // 1000), decoded.frame_count))
 
 
 def check_animation(animation: AnimationFacts, limits: UploadLimits) -> None:

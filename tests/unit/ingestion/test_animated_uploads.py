@@ -8,7 +8,7 @@ import time
 import pytest
 
 from pixelcheck.errors import InvalidInput, TooLarge
-from pixelcheck.ingestion.validation import UploadLimits, decode_image
+from pixelcheck.ingestion.validation import UploadLimits, analysis_cost, decode_image
 from tests import images
 
 LIMITS = UploadLimits(max_bytes=10 << 20, max_chunk_bytes=1 << 20, max_side=12_000, max_pixels=50_000_000)
@@ -95,3 +95,11 @@ def test_a_gif_cut_off_after_some_frames_counts_the_frames_it_holds() -> None:
     data = images.animated("GIF", count=8, width=128, height=128)
     decoded = decode_image(data[: len(data) * 6 // 10], LIMITS)
     assert 2 <= decoded.frame_count < 8
+
+
+def test_an_animation_costs_the_frames_it_will_have_read() -> None:
+    still = decode_image(images.png(), LIMITS)
+    short = decode_image(images.animated("GIF", count=6, duration_ms=500), LIMITS)
+    long = decode_image(images.animated("WEBP", count=50, duration_ms=2000), limits(analysed_frames=20))
+    assert analysis_cost(still, LIMITS) == 1 and analysis_cost(short, LIMITS) == 3
+    assert analysis_cost(long, limits(analysed_frames=20)) == 20
