@@ -185,16 +185,17 @@ def _gif_frame_data(data: bytes) -> list[tuple[int, int]]:
     return spans
 
 
-def gif_with_corrupt_frame(corrupt: int, count: int = 6, duration_ms: int = 500) -> bytes:
-    """An animated GIF whose frame `corrupt` has its picture data overwritten (its block sizes kept): that frame
-    does not decode, the ones after it do."""
+def gif_with_corrupt_frame(*corrupt: int, count: int = 6, duration_ms: int = 500) -> bytes:
+    """An animated GIF whose frames numbered in `corrupt` have their picture data overwritten (their block
+    sizes kept): those frames do not decode, the others do."""
     data = bytearray(animated("GIF", count=count, duration_ms=duration_ms, width=96, height=96))
-    start, end = _gif_frame_data(bytes(data))[corrupt]
-    at = start
-    while data[at]:
-        size = data[at]
-        data[at + 1 : at + 1 + size] = b"\xff" * size
-        at += 1 + size
+    spans = _gif_frame_data(bytes(data))
+    for index in corrupt:
+        at = spans[index][0]
+        while data[at]:
+            size = data[at]
+            data[at + 1 : at + 1 + size] = b"\xff" * size
+            at += 1 + size
     return bytes(data)
 
 

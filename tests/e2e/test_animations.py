@@ -14,9 +14,11 @@ from PIL import Image, ImageChops
 from pixelcheck.v1 import common_pb2, reports_pb2, results_pb2, results_pb2_grpc
 
 from tests import images
-from tests.e2e.flows import new_admin, new_user
+from tests.e2e.flows import fails, new_admin, new_user
+from tests.e2e.readme import run_grpcurl_script, section_sh_block
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_cli_client import signed_in_cli
+from tests.e2e.test_evidence import ready_map
 from tests.e2e.test_reports import download, new_professional, ready_report, reports_stub
 from tests.e2e.test_upload_rejections import eventually_rejected, rejected, stored_images
 from tests.e2e.uploads import state_name, upload, upload_messages, verdict_part, watch
@@ -53,8 +55,11 @@ async def test_an_animated_gif_is_judged_frame_by_frame_on_its_timeline(live_ser
     assert response.image.content_type == "image/gif" and (response.image.width, response.image.height) == (160, 120)
 
     events = await watch(live_server.channel, user.metadata, response.image.id)
+    # Events published before the watch was subscribed are not replayed (the snapshot stands for them); those
+    # heard count the frames read (tests/integration/test_animation_pipeline.py shows every one published).
     frame_messages = [e.message for e in events if e.message.endswith(" frames")]
-    assert frame_messages[-1] == "Examining the pixels of each frame: 7 of 7 frames", frame_messages
+    assert frame_messages == [f"Examining the pixels of each frame: {n} of 7 frames"
+                              for n in range(8 - len(frame_messages), 8)], frame_messages
     assert [e.progress for e in events] == sorted(e.progress for e in events)
     final = events[-1].result
     assert state_name(final.state) == "SUCCEEDED" and final.media_kind == results_pb2.MEDIA_KIND_ANIMATED
@@ -123,6 +128,22 @@ async def test_the_cli_shows_the_timeline(live_server: LiveServer, worker: Worke
         ["0:00", "0"], ["0:01", "2"], ["0:02", "4"], ["0:03", "6"]]
 
 
+async def test_the_region_map_of_an_animation_is_of_its_first_frame(live_server: LiveServer,
+                                                                   worker: WorkerProcess) -> None:
+    user = await new_user(live_server.auth)
+    image = (await upload(live_server.channel, user.metadata, images.animated("WEBP", count=4, width=512, height=320),
+                          "wide.webp")).image
+    await watch(live_server.channel, user.metadata, image.id)
+    stub = results_pb2_grpc.ResultsServiceStub(live_server.channel)
+    await fails(stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=image.id), metadata=user.metadata))
+    grid = (await ready_map(live_server, user, image.id)).region_map
+    assert grid.state == results_pb2.REGION_MAP_STATE_READY
+    assert sum((r.right - r.left) * (r.bottom - r.top) for r in grid.regions) == 512 * 320
+    picture = await stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=image.id, max_side=256),
+                                      metadata=user.metadata)
+    assert Image.open(io.BytesIO(picture.png)).format == "PNG" and picture.region_map == grid
+
+
 async def test_a_gif_of_100000_frames_is_refused_and_nothing_is_stored(live_server: LiveServer) -> None:
     user = await new_user(live_server.auth)
     failure = await rejected(live_server, user, upload_messages(images.gif_declaring_frames(100_000), "many.gif"))
@@ -137,3 +158,19 @@ async def test_a_webp_frame_outside_its_canvas_is_refused(live_server: LiveServe
     failure = await rejected(live_server, user, upload_messages(images.webp_with_frame_outside_canvas(), "a.webp"))
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT and failure.reason == "ANIMATION_FRAME_OUTSIDE_CANVAS"
     assert stored_images(live_server, user) == 0
+
+
+async def test_the_readme_animation_commands_run_as_written(live_server: LiveServer, worker: WorkerProcess,
+                                                            tmp_path: Path) -> None:
+    script = section_sh_block("## Animated images, frame by frame").replace(
+        "ADDR=127.0.0.1:50051", f"ADDR={live_server.address}")
+    (tmp_path / "anim.gif").write_bytes(images.animated("GIF", count=12, duration_ms=250))
+    user = await new_user(live_server.auth)
+    *events, result = await run_grpcurl_script(script, token=user.access_token, cwd=tmp_path)
+    assert events[-1]["stage"] == "ANALYSIS_STAGE_DONE" and events[-1]["message"] == "Analysis finished"
+    frames = [e["message"] for e in events if e["message"].endswith(" frames")]  # those after the watch began
+    assert frames == [f"Examining the pixels of each frame: {n} of 3 frames" for n in range(4 - len(frames), 4)]
+    assert result["media_kind"] == "MEDIA_KIND_ANIMATED" and result["explanation"].endswith(
+        result["timeline"]["summary"])
+    assert [(f.get("index", 0), f.get("time_ms", "0")) for f in result["timeline"]["frames"]] == [
+        (4 * n, str(1000 * n)) for n in range(3)]

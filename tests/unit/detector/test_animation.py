@@ -74,9 +74,8 @@ def test_a_zero_duration_animation_is_timed_at_100_ms_a_frame(detector: Detector
 
 
 def test_an_animation_whose_frames_all_fail_is_unreadable(detector: Detector) -> None:
-    data = images.animated("GIF", count=3, width=96, height=96)
     with pytest.raises(ImageUnreadable):
-        detector.analyze(data[:900] + b"\0" * 10)
+        detector.analyze(images.gif_with_corrupt_frame(0, 1, 2, count=3))
 
 
 def test_frames_too_small_to_judge_say_so(detector: Detector) -> None:
