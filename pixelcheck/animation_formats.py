@@ -2,8 +2,8 @@
 
 The scan walks the file's blocks and chunks without decoding a pixel, so a GIF of 100,000 frames or a frame
 declaring 30,000 x 30,000 pixels is measured, and refused, before anything is decoded. It stops counting one
-frame past `max_frames`. A still PNG or WebP (no acTL chunk, no animation flag) scans as None: stills take
-the path they always took. A GIF is only ever an animation here: a one-frame GIF is not accepted.
+frame past `max_frames`. A still PNG or WebP (no acTL chunk, no animation flag, or a single frame) scans as
+None: stills take the path they always took. A GIF is only ever an animation here: a one-frame GIF is not accepted.
 
 Frame times follow what browsers do: a frame that declares under 20 ms is shown for 100 ms.
 """
@@ -128,9 +128,8 @@ def _scan_apng(data: bytes, max_frames: int) -> AnimationFacts | None:
         elif kind == b"IEND":
             break
         at += 12 + length
-    if not declared:
-        return None
-    return AnimationFacts("image/png", width, height, max(declared, len(frames)), tuple(frames))
+    count = max(declared, len(frames))
+    return AnimationFacts("image/png", width, height, count, tuple(frames)) if count > 1 else None
 
 
 def _scan_webp(data: bytes, max_frames: int) -> AnimationFacts | None:
@@ -151,7 +150,7 @@ def _scan_webp(data: bytes, max_frames: int) -> AnimationFacts | None:
         elif kind in (b"VP8 ", b"VP8L") and not animated:
             return None  # a simple (still) WebP
         at += 8 + length + (length & 1)
-    if not animated:
+    if not animated or len(frames) < 2:
         return None
     return AnimationFacts("image/webp", width, height, len(frames), tuple(frames))
 

@@ -32,6 +32,12 @@ def test_stills_keep_one_frame_and_no_running_time() -> None:
         assert (decoded.frame_count, decoded.duration_ms) == (1, 0)
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_a_one_frame_animation_file_is_a_still(fmt: str) -> None:
+    data = images.encode(images.picture(64, 48), fmt, save_all=True, append_images=[])
+    assert decode_image(data, LIMITS).frame_count == 1
+
+
 def test_a_still_gif_stays_an_unsupported_type() -> None:
     with pytest.raises(InvalidInput) as caught:
         decode_image(images.gif(), LIMITS)
