@@ -1,9 +1,10 @@
 """An animation through the worker's pipeline with the real detector: the frames read are published as they
-go, the timeline is stored with the verdict and read back, and an animation whose frames all fail is FAILED
-with a reason and no half-stored verdict."""
+go, the timeline is stored with the verdict and read back, an animation whose frames all fail is FAILED
+with a reason and no half-stored verdict, and a long analysis keeps its claim alive."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR, Detector, load_detector
+from pixelcheck.analysis.detector.verdict import Verdict
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.pipeline import AnalysisPipeline
 from pixelcheck.analysis.records import verdict_of
@@ -21,6 +23,7 @@ from pixelcheck.iam.models import User
 from pixelcheck.ingestion.models import Image
 from tests import images
 from tests.integration.test_analysis_pipeline import Recorder
+from tests.integration.test_reports_service import verdict
 
 Sessions = tuple[sessionmaker[Session], sessionmaker[Session]]
 
@@ -90,3 +93,45 @@ def test_an_animation_whose_frames_all_fail_is_failed_with_a_reason(sessions: Se
     assert (row.state, row.failure_reason) == ("FAILED", "The image data is damaged and could not be decoded.")
     assert row.timeline is None and row.label is None
     assert bus.audit == ["analysis.failed"]
+
+
+class SlowDetector:
+    """Takes longer than the stale period, noting the claim's update_time before and after."""
+
+    info = None
+
+    def __init__(self, read_update_time: Callable[[], object]) -> None:
+        self._read = read_update_time
+        self.update_times: list[object] = []
+
+    def analyze(self, data: bytes, **_: object) -> Verdict:
+        self.update_times.append(self._read())
+        time.sleep(0.8)
+        self.update_times.append(self._read())
+        return verdict()
+
+
+def test_a_long_analysis_renews_its_claim_so_that_it_does_not_look_lost(sessions: Sessions) -> None:
+    write, read = sessions
+    image_id, owner_id = new_id(), new_id()
+    blobs = SqlBlobStore(read)
+    with unit_of_work(write) as session:
+        session.add(User(id=owner_id, username="slow", email="slow@example.test", display_name="Slow"))
+        session.flush()
+        session.add(Image(id=image_id, owner_id=owner_id, filename="a.gif", content_type="image/gif",
+                          size_bytes=10, width=64, height=48, sha256="0" * 64))
+        session.flush()
+        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename="a.gif"))
+        blobs.put(session, f"image/{image_id}", b"GIF89a")
+
+    def update_time() -> object:
+        with read() as session:
+            return session.scalar(select(Analysis.update_time).where(Analysis.image_id == image_id))
+
+    slow, bus = SlowDetector(update_time), Recorder()
+    pipeline = AnalysisPipeline(sessions=write, read_sessions=read, blobs=blobs, detector=lambda: slow,  # type: ignore[arg-type,return-value]
+                                publisher=bus, audit=bus, reports=None, report_queue=bus,  # type: ignore[arg-type]
+                                stale_after=timedelta(seconds=0.6), max_attempts=3)
+    assert pipeline.run(image_id) == "succeeded"
+    before, after = slow.update_times
+    assert after > before  # type: ignore[operator]
