@@ -30,12 +30,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from pixelcheck.keys import RedisKeys
+    from pixelcheck.malloc_arenas import cap_malloc_arenas
     from pixelcheck.worker import celery_app_for_worker, serve_webhooks_only
 
     keys = RedisKeys(settings.redis_key_prefix)
     hostname = args.hostname or ("pixelcheck-webhooks@%h" if args.webhooks else "pixelcheck@%h")
     if args.webhooks:  # HTTP calls that may hang until their timeout: many threads, never an inference slot
         serve_webhooks_only()
+        cap_malloc_arenas(settings.malloc_arenas)
         queue, pool, concurrency = keys.webhook_queue, args.pool or "threads", (
             args.concurrency or settings.webhook_worker_concurrency)
     else:

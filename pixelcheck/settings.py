@@ -34,6 +34,7 @@ class Settings:
     grpc_address: str = "127.0.0.1:50051"
     grpc_max_workers: int = 16  # threads for blocking database work
     server_processes: int = 0  # `pixelcheck serve` processes sharing the port; 0 = one per core
+    malloc_arenas: int = 2  # glibc malloc arenas of server processes and the webhooks worker; 0 = glibc's default
     grace_seconds: float = 10.0  # how long in-flight calls may finish after SIGTERM
     tls_cert_file: str = ""
     tls_key_file: str = ""
@@ -256,6 +257,8 @@ class Settings:
             raise SettingsError("PIXELCHECK_LOG_FORMAT must be 'text' or 'json'")
         if self.server_processes < 0:
             raise SettingsError("PIXELCHECK_SERVER_PROCESSES must be 0 (one per core) or more")
+        if self.malloc_arenas < 0:
+            raise SettingsError("PIXELCHECK_MALLOC_ARENAS must be 0 (glibc's default) or more")
         if self.account_cache_seconds < 0:
             raise SettingsError("PIXELCHECK_ACCOUNT_CACHE_SECONDS must be 0 (off) or more")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",

@@ -23,6 +23,7 @@ from pixelcheck.api.servicers.results import ResultsServicer
 from pixelcheck.api.servicers.webhooks import WebhooksServicer
 from pixelcheck.api.supervisor import watch_parent
 from pixelcheck.bootstrap import Container, build_container
+from pixelcheck.malloc_arenas import cap_malloc_arenas
 from pixelcheck.offload import Offloader
 from pixelcheck.settings import Settings
 from pixelcheck.v1 import (
@@ -122,6 +123,7 @@ async def start_server(container: Container, address: str | None = None, *,
 async def serve(settings: Settings, *, supervised: bool = False) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully. supervised: a child of `serve --processes
     N` (shares the port, and also stops when its parent is gone)."""
+    cap_malloc_arenas(settings.malloc_arenas)  # before its threads allocate (see pixelcheck.malloc_arenas)
     container = build_container(settings, role="server")
     running = await start_server(container, reuse_port=supervised)
     stop = asyncio.Event()

@@ -13,7 +13,12 @@ then one table of checks. Exit code 0 only when every judged check passes.
 
     scripts/soak [--minutes 10] [--load 1.2] [--server-processes 2] [--no-faults] [--seed 0] [--ci]
         [--database-url mysql+pymysql://root@127.0.0.1:3306/x] [--redis-url redis://127.0.0.1:6379/0]
-        [--results scripts/bench/RESULTS.md]
+        [--results scripts/bench/RESULTS.md] [--trace-memory [FRAMES]] [--trace-every MINUTES]
+        [--server-env NAME=VALUE ...]
+
+With --trace-memory the server children trace their allocations (tracemalloc, FRAMES frames each, default 10) from
+the start of traffic and dump a heap snapshot every --trace-every minutes; the allocation sites that grew most in
+each child are printed after the table (soak_heap.py). Tracing slows the servers and adds to their RSS.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ from soak_checks import (
 from soak_checks import delivered as all_delivered
 from soak_deploy import Deployment, deployment
 from soak_faults import KINDS, RECOVERY_TARGET_SECONDS, Fault, run_faults
+from soak_heap import report as heap_report
+from soak_heap import request_snapshots, server_env
 from soak_report import fairness_rows, print_results, traffic_rows
 from soak_traffic import (
     Traffic,
@@ -64,7 +71,7 @@ from soak_traffic import (
 )
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
-from stack import PASSWORD, add_stack_arguments
+from stack import PASSWORD, add_stack_arguments, rss_kib
 
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.bootstrap import operator_container
@@ -89,6 +96,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--idle-probes", type=int, default=10, help="quiet uploads measured before the flood")
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="memory and Redis sampling interval")
     parser.add_argument("--drain-seconds", type=float, default=300.0, help="longest wait for the backlog")
+    parser.add_argument("--trace-memory", type=int, nargs="?", const=10, default=0, metavar="FRAMES",
+                        help="heap snapshots of the server children (tracemalloc, FRAMES frames; default 10)")
+    parser.add_argument("--trace-every", type=float, default=2.0, metavar="MINUTES",
+                        help="with --trace-memory: minutes between snapshots (default 2)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable of the server processes only (repeatable), e.g. "
+                             "MALLOC_ARENA_MAX=2")
     add_stack_arguments(parser)
     args = parser.parse_args()
     if args.ci:
@@ -142,7 +156,22 @@ async def analysed(t: Traffic, account: Account, count: int) -> list[str]:
     return ids
 
 
-async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row], dict[str, object]]:
+async def heap_snapshots(deploy: Deployment, folder: Path, first_at: float, every: float, stop: asyncio.Event) -> None:
+    """A snapshot of every server child at monotonic first_at (a child's first one starts its tracing), then
+    every `every` seconds until stop, and one more at stop."""
+    wait = first_at - time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, wait))
+        taken = await asyncio.to_thread(request_snapshots, folder, deploy.server_children())
+        rss = {pid: rss_kib(pid) / 1024 for pid in taken if Path(f"/proc/{pid}").exists()}
+        print(f"{time.monotonic() - first_at:5.0f} s into traffic, heap snapshots of server children: "
+              f"{', '.join(f'pid {pid} (RSS {mib:.0f} MiB)' for pid, mib in sorted(rss.items())) or 'none'}",
+              flush=True)
+        wait = every
+
+
+async def soak(args: argparse.Namespace, deploy: Deployment, heap: Path | None) -> tuple[list[Row], dict[str, object]]:
     t = Traffic(deploy.stack.address, Calls(), ImagePool(SIZE, seed=args.seed), asyncio.Event())
     engine = create_engine(deploy.settings.resolved_database_url, pool_pre_ping=True)  # outlives a restart
     info: dict[str, object] = {}
@@ -177,9 +206,13 @@ async def soak(args: argparse.Namespace, deploy: Deployment) -> tuple[list[Row],
     spacing = 0.8 * duration / max(1, len(kinds))
     faults_task = asyncio.create_task(run_faults(deploy, t, cast["probe"], kinds, began + 0.12 * duration, spacing,
                                                  slow_window=min(10.0, spacing / 2)))
+    heap_task = (asyncio.create_task(heap_snapshots(deploy, heap, began, args.trace_every * 60,
+                                                    t.stop)) if heap is not None else None)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(t.stop.wait(), duration)
     t.stop.set()
+    if heap_task is not None:
+        await heap_task
     info["traffic_seconds"] = time.monotonic() - began
     await asyncio.wait(tasks, timeout=240)
     faults: list[Fault] = await asyncio.wait_for(faults_task, 300)
@@ -219,15 +252,25 @@ def main() -> int:
     args = parse()
     workdir = Path(tempfile.mkdtemp(prefix="pixelcheck-soak-"))
     started = time.monotonic()
-    with deployment(args, workdir, faults=not args.no_faults) as deploy:
+    heap = workdir / "heap" if args.trace_memory else None
+    env = dict(item.split("=", 1) for item in args.server_env)
+    if heap is not None:
+        env.update(server_env(heap, args.trace_memory))
+    with deployment(args, workdir, faults=not args.no_faults, server_env=env) as deploy:
         backend = (f"{'own mariadbd' if deploy.database else 'MariaDB'} + {deploy.redis.kind}" if args.database_url
                    else f"SQLite + {deploy.redis.kind}")
-        rows, info = asyncio.run(soak(args, deploy))
+        rows, info = asyncio.run(soak(args, deploy, heap))
     title = (f"Soak ({backend}, {args.server_processes} server processes, 2 inference workers, webhooks worker, "
              f"beat, S3 via moto; {args.minutes:g} min at {args.load:g}x capacity, "
-             f"{'no faults' if args.no_faults else 'faults on'}; {time.monotonic() - started:.0f} s end to end)")
+             f"{'no faults' if args.no_faults else 'faults on'}"
+             f"{''.join(f', servers with {item}' for item in args.server_env)}; "
+             f"{time.monotonic() - started:.0f} s end to end)")
     out = io.StringIO()
     failed = print_results(title, rows, out)
+    if heap is not None:
+        out.write(f"\n### Heap growth of the server children (tracemalloc, {args.trace_memory} frames; "
+                  f"snapshots in {heap})\n")
+        heap_report(heap, out)
     sys.stdout.write(out.getvalue())
     if args.results:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()

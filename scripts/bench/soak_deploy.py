@@ -203,8 +203,10 @@ def soak_overrides(processes: int) -> dict[str, object]:
 
 
 @contextlib.contextmanager
-def deployment(args: argparse.Namespace, workdir: Path, *, faults: bool) -> Iterator[Deployment]:
-    """Start the whole service; everything is stopped and removed again afterwards."""
+def deployment(args: argparse.Namespace, workdir: Path, *, faults: bool,
+               server_env: dict[str, str] | None = None) -> Iterator[Deployment]:
+    """Start the whole service; everything is stopped and removed again afterwards. server_env: environment
+    variables for the server processes only."""
     redis = OwnRedis(workdir / "redis", real=bool(args.redis_url and shutil.which("redis-server")))
     database = OwnMariaDB(workdir / "mariadb") if args.database_url and faults else None
     proxy: TcpProxy | None = None
@@ -218,7 +220,7 @@ def deployment(args: argparse.Namespace, workdir: Path, *, faults: bool) -> Iter
             moto_port = int(s3["s3_endpoint_url"].rsplit(":", 1)[1])
             proxy = TcpProxy("127.0.0.1", moto_port).start()
             s3 = {**s3, "s3_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
-            with pixelcheck_stack(backends, workers=2, webhook_workers=1, **s3,
+            with pixelcheck_stack(backends, workers=2, webhook_workers=1, server_env=server_env, **s3,
                                   **soak_overrides(args.server_processes)) as stack:
                 deployed: Deployment | None = None
                 try:

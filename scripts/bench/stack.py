@@ -172,6 +172,7 @@ class Stack:
     server: ChildProcess | None = None
     workers: list[ChildProcess] = field(default_factory=list)
     token: str = ""
+    server_env: dict[str, str] = field(default_factory=dict)  # extra environment of the server processes only
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -179,7 +180,7 @@ class Stack:
 
     def start_server(self) -> None:
         self.address = f"127.0.0.1:{free_port()}"
-        env = self.settings.with_overrides(grpc_address=self.address).to_env()
+        env = {**self.settings.with_overrides(grpc_address=self.address).to_env(), **self.server_env}
         # One server process unless the settings ask for more: the baselines are single processes too.
         processes = str(self.settings.server_processes or 1)
         self.server = ChildProcess(["-m", "pixelcheck", "serve", "--processes", processes], env,
@@ -224,8 +225,9 @@ class Stack:
 
 @contextlib.contextmanager
 def pixelcheck_stack(args: argparse.Namespace, *, server: bool = True, workers: int = 0, webhook_workers: int = 0,
-                     **overrides: object) -> Iterator[Stack]:
-    """A migrated database, a Redis namespace, the server and workers; all removed again afterwards."""
+                     server_env: dict[str, str] | None = None, **overrides: object) -> Iterator[Stack]:
+    """A migrated database, a Redis namespace, the server and workers; all removed again afterwards.
+    server_env: environment variables for the server processes only."""
     workdir = Path(tempfile.mkdtemp(prefix="pixelcheck-bench-"))
     database = ""
     embedded: EmbeddedRedis | None = None
@@ -245,7 +247,7 @@ def pixelcheck_stack(args: argparse.Namespace, *, server: bool = True, workers: 
             redis_key_prefix=f"pixelcheck-bench-{secrets.token_hex(4)}", log_level="WARNING",
             signin_max_failures=10_000, signin_address_max_failures=10_000, **overrides)
         upgrade(settings.resolved_database_url)
-        stack = Stack(settings, workdir)
+        stack = Stack(settings, workdir, server_env=dict(server_env or {}))
         if server:
             stack.start_server()
         for _ in range(workers):
