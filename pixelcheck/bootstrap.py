@@ -85,7 +85,8 @@ class Container:
         from pixelcheck.analysis.detector import load_detector
 
         threshold = self.settings.detector_threshold if self.settings.detector_threshold >= 0 else None
-        return load_detector(model_dir(self.settings), threshold=threshold)
+        return load_detector(model_dir(self.settings), threshold=threshold,
+                             max_frames=self.settings.animation_analysed_frames)
 
     # -- ingestion and analysis (pixelcheck.ingestion, pixelcheck.analysis) ------------------------
     @cached_property
@@ -97,7 +98,11 @@ class Container:
 
         s = self.settings
         limits = UploadLimits(max_bytes=s.upload_max_bytes, max_chunk_bytes=s.upload_chunk_max_bytes,
-                              max_side=s.image_max_side, max_pixels=s.image_max_pixels)
+                              max_side=s.image_max_side, max_pixels=s.image_max_pixels,
+                              max_frames=s.animation_max_frames,
+                              max_duration_ms=int(s.animation_max_duration_seconds * 1000),
+                              max_animation_pixels=s.animation_max_megapixels * 1_000_000,
+                              analysed_frames=s.animation_analysed_frames)
         return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                          queue=self.queue, audit=self.audit_recorder, limits=limits,
                          page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share)

@@ -67,6 +67,10 @@ class Settings:
     upload_chunk_max_bytes: int = MIB
     image_max_side: int = 12_000
     image_max_pixels: int = 50_000_000
+    animation_max_frames: int = 10_000  # frames in an animated GIF, WebP or PNG (ANIMATION_TOO_MANY_FRAMES)
+    animation_max_duration_seconds: float = 600.0  # an animation's running time (ANIMATION_TOO_LONG)
+    animation_max_megapixels: int = 2_000  # frames x canvas, what decoding them all costs (ANIMATION_TOO_LARGE)
+    animation_analysed_frames: int = 60  # frames of an animation the pixel model reads, at most
     url_fetch_allow: str = ""  # ImportImage: CIDRs, addresses or host names let in despite the address rules
     url_fetch_ports: str = ""  # ImportImage: ports fetched besides 80 and 443 (public addresses)
     url_fetch_connect_timeout_seconds: float = 5.0
@@ -258,6 +262,8 @@ class Settings:
         if self.account_cache_seconds < 0:
             raise SettingsError("PIXELCHECK_ACCOUNT_CACHE_SECONDS must be 0 (off) or more")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",
+                     "animation_max_frames", "animation_max_duration_seconds", "animation_max_megapixels",
+                     "animation_analysed_frames",
                      "access_token_ttl_seconds", "refresh_token_ttl_seconds", "signin_max_failures",
                      "signin_window_seconds", "signin_login_max_failures", "signin_login_delay_seconds",
                      "signin_login_max_delay_seconds", "signin_address_max_failures",

@@ -98,9 +98,9 @@ class TaskQueue:
         self._app = app
         self.fair = fair
 
-    def analyze_image(self, image_id: str, share: Share) -> None:
-        """Queue an analysis as `share`'s work."""
-        self._run_next(share, ANALYSIS, image_id)
+    def analyze_image(self, image_id: str, share: Share, cost: int = 1) -> None:
+        """Queue an analysis as `share`'s work, taking `cost` turns (an animation: the frames it reads)."""
+        self._run_next(share, ANALYSIS, image_id, cost)
 
     def reanalyze_image(self, image_id: str, owner_id: str) -> bool:
         """Queue a lost analysis again, as its owner's work with the share last seen for them; False when it
@@ -124,8 +124,8 @@ class TaskQueue:
         its last writes): a token takes whichever item's turn it is, and finds nothing once all are done."""
         self._app.send_task(RUN_NEXT, priority=ANALYSIS_PRIORITY)
 
-    def _run_next(self, share: Share, kind: str, image_id: str) -> bool:
-        added = self.fair.push(share, kind, image_id)
+    def _run_next(self, share: Share, kind: str, image_id: str, cost: int = 1) -> bool:
+        added = self.fair.push(share, kind, image_id, cost)
         if added:
             self._app.send_task(RUN_NEXT, priority=ANALYSIS_PRIORITY)
         return added

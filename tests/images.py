@@ -130,3 +130,86 @@ def gif(width: int = 64, height: int = 64) -> bytes:
 def huge_flat_png(width: int = 10_000, height: int = 10_000) -> bytes:
     """A tiny file that decodes to an enormous image: a decompression bomb."""
     return encode(Image.new("1", (width, height)), "PNG", optimize=True)
+
+
+def frames_of(count: int, width: int = 160, height: int = 120, scenes: tuple[int, ...] = (0,)) -> list[Image.Image]:
+    """`count` frames of slow motion (a picture sliding a pixel per frame), starting a new scene (a different
+    picture) at each frame index listed in `scenes`."""
+    frames, base = [], picture(width, height)
+    for index in range(count):
+        if index in scenes:
+            base = picture(width, height, seed=index + 1)
+            if scenes.index(index) % 2:
+                base = Image.eval(base, lambda v: 255 - v)  # a scene unlike the last: a cut
+        frames.append(base.transform(base.size, Image.Transform.AFFINE, (1, 0, index % 8, 0, 1, 0)))
+    return frames
+
+
+def animated(fmt: str, count: int = 6, duration_ms: int = 500, width: int = 160, height: int = 120,
+             scenes: tuple[int, ...] = (0,)) -> bytes:
+    """An animation of `count` frames, each shown `duration_ms`, as GIF, WEBP or PNG (APNG), made by Pillow."""
+    frames = frames_of(count, width, height, scenes)
+    if fmt == "GIF":
+        frames = [frame.convert("P", palette=Image.Palette.ADAPTIVE) for frame in frames]
+    options: dict[str, object] = {"quality": 90} if fmt == "WEBP" else {}
+    return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0,
+                  **options)
+
+
+def gif_declaring_frames(count: int, frame_width: int = 1, frame_height: int = 1) -> bytes:
+    """A GIF of `count` frames of frame_width x frame_height declared pixels (holding one) on a 2x2 canvas,
+    written block by block: a tiny file that declares a huge animation."""
+    head = b"GIF89a" + struct.pack("<HHBBB", 2, 2, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff"
+    frame = (b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # graphic control: 100 ms
+             + b"\x2c" + struct.pack("<HHHHB", 0, 0, frame_width, frame_height, 0) + b"\x02\x02\x44\x01\x00")
+    return head + frame * count + b"\x3b"
+
+
+def _gif_frame_data(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each frame's LZW sub-blocks in a GIF."""
+    at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    spans = []
+    while at < len(data) and data[at] != 0x3B:
+        is_frame = data[at] == 0x2C
+        if is_frame:  # image descriptor, local colour table, LZW code size, then sub-blocks
+            flags = data[at + 9]
+            at += 11 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+        else:  # extension: introducer, label, then sub-blocks
+            at += 2
+        start = at
+        while data[at]:
+            at += 1 + data[at]
+        at += 1
+        if is_frame:
+            spans.append((start, at))
+    return spans
+
+
+def gif_with_corrupt_frame(*corrupt: int, count: int = 6, duration_ms: int = 500) -> bytes:
+    """An animated GIF whose frames numbered in `corrupt` have their picture data overwritten (their block
+    sizes kept): those frames do not decode, the others do."""
+    data = bytearray(animated("GIF", count=count, duration_ms=duration_ms, width=96, height=96))
+    spans = _gif_frame_data(bytes(data))
+    for index in corrupt:
+        at = spans[index][0]
+        while data[at]:
+            size = data[at]
+            data[at + 1 : at + 1 + size] = b"\xff" * size
+            at += 1 + size
+    return bytes(data)
+
+
+def webp_with_frame_outside_canvas(frame: int = 1) -> bytes:
+    """An animated WebP whose frame `frame` declares a width beyond the canvas (Pillow refuses to write frames
+    of another size than the first, so the ANMF chunk is edited)."""
+    data = bytearray(animated("WEBP", count=3, width=96, height=96))
+    at, seen = 12, 0
+    while at + 8 <= len(data):
+        kind, length = struct.unpack_from("<4sI", data, at)
+        if kind == b"ANMF":
+            if seen == frame:
+                data[at + 8 + 6 : at + 8 + 9] = (400 - 1).to_bytes(3, "little")  # width - 1
+                return bytes(data)
+            seen += 1
+        at += 8 + length + (length & 1)
+    raise AssertionError("no such frame")

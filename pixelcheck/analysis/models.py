@@ -61,3 +61,5 @@ class Analysis(Base):
     generator_family: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)
     # Whether the pixel verdict survives a messaging-app copy and the crops agree (verdict.Stability fields).
     stability: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)
+    # Animations only: the frame-by-frame reading (verdict.Timeline fields, frames and segments as lists).
+    timeline: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)

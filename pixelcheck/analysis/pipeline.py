@@ -11,9 +11,10 @@ progress bus only: WatchAnalysis reads the snapshot (RUNNING) from the database 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,7 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector import Detector, ImageUnreadable, Stage
 from pixelcheck.analysis.models import Analysis
-from pixelcheck.analysis.progress import STAGE_MESSAGES, STAGE_PROGRESS, ProgressEvent, ProgressPublisher
+from pixelcheck.analysis.progress import (
+    STAGE_MESSAGES,
+    STAGE_PROGRESS,
+    ProgressEvent,
+    ProgressPublisher,
+    frames_message,
+)
 from pixelcheck.analysis.records import verdict_columns
 from pixelcheck.analysis.region_maps import region_map_columns
 from pixelcheck.blobs import BlobStore
@@ -139,7 +146,10 @@ class AnalysisPipeline:
         if data is None:
             return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})
         try:
-            verdict = detector.analyze(data, on_stage=enter)
+            with self._kept_alive(image_id, attempt):
+                verdict = detector.analyze(data, on_stage=enter,
+                                           on_frame=lambda done, total: self._publish_frames(image_id, attempt,
+                                                                                             done, total))
         except ImageUnreadable as exc:
             return self._fail(image_id, attempt, str(exc), started, timings, detector.info)
         except Exception:  # a detector bug is permanent for these bytes: fail with a reason, do not loop
@@ -186,6 +196,31 @@ class AnalysisPipeline:
             self._enqueue_report(report_id)
         self._publish(image_id, "SUCCEEDED", "DONE", attempt)
         return "succeeded"
+
+    @contextmanager
+    def _kept_alive(self, image_id: str, attempt: int) -> Iterator[None]:
+        """While the detector runs, renew the claim's update_time every third of the stale period: an animation
+        of thousands of frames may take longer than that, and must not look lost to the reconciler."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self._stale_after.total_seconds() / 3):
+                try:
+                    with unit_of_work(self._sessions) as session:
+                        session.execute(update(Analysis).where(Analysis.image_id == image_id,
+                                                               Analysis.attempts == attempt,
+                                                               Analysis.state == "RUNNING")
+                                        .values(update_time=utcnow()).execution_options(synchronize_session=False))
+                except Exception:  # the next beat tries again; a claim that lapses is taken over, not lost
+                    log.warning("could not renew the claim of analysis %s", image_id, exc_info=True)
+
+        beating = threading.Thread(target=beat, name=f"claim-{image_id[:8]}", daemon=True)
+        beating.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beating.join(timeout=5)
 
     def _claim(self, image_id: str) -> tuple[int, str] | None:
         """Take the analysis for one attempt: (attempt number, owner id), or None when another run holds it
@@ -253,6 +288,14 @@ class AnalysisPipeline:
         self._publisher.publish(ProgressEvent(
             image_id=image_id, state=state, stage=stage, progress=STAGE_PROGRESS.get(stage, 0.0),
             message=message or STAGE_MESSAGES.get(stage, ""), event_time=utcnow().isoformat(), attempt=attempt))
+
+    def _publish_frames(self, image_id: str, attempt: int, done: int, total: int) -> None:
+        """An animation's frame count read so far, as progress within the pixel-model stage."""
+        low, high = STAGE_PROGRESS["PIXEL_MODEL"], STAGE_PROGRESS["FUSION"]
+        progress = round(low + (high - low) * done / total, 4)
+        self._publisher.publish(ProgressEvent(
+            image_id=image_id, state="RUNNING", stage="PIXEL_MODEL", progress=progress,
+            message=frames_message(done, total), event_time=utcnow().isoformat(), attempt=attempt))
 
     def _enqueue_map(self, image_id: str, owner_id: str) -> None:
         try:

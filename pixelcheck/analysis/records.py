@@ -7,13 +7,16 @@ from typing import Any
 
 from pixelcheck.analysis.detector.verdict import (
     Band,
+    FrameVerdict,
     GeneratorFamily,
     ImageFacts,
     Label,
     Provenance,
+    Segment,
     Signal,
     SignatureState,
     Stability,
+    Timeline,
     Verdict,
 )
 from pixelcheck.analysis.models import Analysis
@@ -35,6 +38,7 @@ def verdict_columns(verdict: Verdict) -> dict[str, Any]:
         "explanation": verdict.summary,
         "generator_family": asdict(verdict.generator_family) if verdict.generator_family else None,
         "stability": asdict(verdict.stability) if verdict.stability else None,
+        "timeline": asdict(verdict.timeline) if verdict.timeline else None,
     }
 
 
@@ -78,7 +82,17 @@ def verdict_of(row: Analysis) -> Verdict | None:
         summary=row.explanation,
         generator_family=GeneratorFamily(**row.generator_family) if row.generator_family else None,
         stability=Stability(**row.stability) if row.stability else None,
+        timeline=timeline_of(row.timeline),
     )
+
+
+def timeline_of(doc: dict[str, Any] | None) -> Timeline | None:
+    """The stored Timeline of an animation's verdict (None for a still picture)."""
+    if not doc:
+        return None
+    frames = tuple(FrameVerdict(**{**f, "label": Label(f["label"])}) for f in doc.get("frames", ()))
+    segments = tuple(Segment(**s) for s in doc.get("segments", ()))
+    return Timeline(**{**doc, "frames": frames, "segments": segments})
 
 
 def _jsonable(value: Any) -> Any:

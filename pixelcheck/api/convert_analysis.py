@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -99,7 +100,22 @@ def result_to_proto(row: Analysis) -> results_pb2.AnalysisResult:
             stable=t["stable"], flips_when_shared=t["flips_when_shared"], crops_disagree=t["crops_disagree"],
             social_copy_prob_ai=t["social_copy_prob_ai"] or 0.0, crop_prob_ai_min=t["crop_prob_min"],
             crop_prob_ai_max=t["crop_prob_max"], explanation=t["explanation"]))
+    result.media_kind = results_pb2.MEDIA_KIND_ANIMATED if row.timeline else results_pb2.MEDIA_KIND_STILL
+    if row.timeline:
+        result.timeline.CopyFrom(timeline_to_proto(row.timeline))
     return result
+
+
+def timeline_to_proto(doc: dict[str, Any]) -> results_pb2.Timeline:
+    """The stored frame-by-frame reading of an animation (Analysis.timeline) as a Timeline."""
+    return results_pb2.Timeline(
+        duration_ms=doc["duration_ms"], frames_in_file=doc["frames_in_file"], frames_read=doc["frames_read"],
+        frames_skipped=doc["frames_skipped"], sampling_policy=doc["sampling_policy"], summary=doc["summary"],
+        frames=[results_pb2.FrameVerdict(index=f["index"], time_ms=f["time_ms"], prob_ai=f["prob_ai"],
+                                         label=_LABELS.get(f["label"], common_pb2.LABEL_UNSPECIFIED),
+                                         scene_cut=f["scene_cut"]) for f in doc.get("frames", [])],
+        segments=[results_pb2.Segment(start_ms=s["start_ms"], end_ms=s["end_ms"], frame_count=s["frame_count"],
+                                      mean_prob_ai=s["mean_prob_ai"]) for s in doc.get("segments", [])])
 
 
 _MAP_STATES = {name: getattr(results_pb2, f"REGION_MAP_STATE_{name}") for name in

@@ -22,6 +22,7 @@ from pixelcheck.client.display import (
     result_details,
     results_table,
     stage_name,
+    timeline_text,
     to_json,
     uploads_table,
     webhooks_table,
@@ -154,7 +155,8 @@ def _watch(client: PixelCheckClient, image_id: str, label: str, args: argparse.N
            ) -> results_pb2.AnalysisResult:
     with ProgressBar(f"{label} analysing", enabled=not args.json) as bar:
         for event in client.watch(image_id):
-            bar.update(event.progress, stage_name(event.stage))
+            frames = event.message.rpartition(": ")[2] if event.message.endswith(" frames") else ""
+            bar.update(event.progress, f"{stage_name(event.stage)} {frames}".rstrip())
             if event.state in TERMINAL_STATES and event.HasField("result"):
                 return event.result
     return client.get_result(image_id)
@@ -197,6 +199,9 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
                        for u, r in zip(uploads, results or [None] * len(uploads), strict=True)]))
     elif args.watch:
         print(results_table(results))
+        for result in results:
+            if result.HasField("timeline"):
+                print(f"\n{result.filename}\n{timeline_text(result)}")
     elif uploads:
         print(uploads_table(uploads))
     return worst

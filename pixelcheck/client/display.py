@@ -137,10 +137,44 @@ def result_details(result: results_pb2.AnalysisResult) -> str:
     for mark in result.provenance.invisible_watermarks:
         lines.append(f"Watermark   {mark}")
     if result.HasField("region_map") and result.region_map.state:
-        lines.append(f"Region map  {region_map_line(result.region_map)}")
+        where = " (of the first frame)" if result.HasField("timeline") else ""
+        lines.append(f"Region map  {region_map_line(result.region_map)}{where}")
+    if result.HasField("timeline"):
+        lines += ["", timeline_text(result)]
     if result.signals:
         rows = [(s.name, f"{s.score:.2f}", f"{s.weight:.2f}", s.explanation) for s in result.signals]
         lines += ["", table(("SIGNAL", "SCORE", "WEIGHT", "EXPLANATION"), rows)]
+    return "\n".join(lines)
+
+
+_LEVELS = "▁▂▃▄▅▆▇█"
+
+
+def clock(ms: int) -> str:
+    """m:ss, with tenths when not on a whole second: 0:04, 1:02.5."""
+    tenths = round(ms / 100)
+    minutes, rest = divmod(tenths, 600)
+    seconds, tenth = divmod(rest, 10)
+    return f"{minutes}:{seconds:02d}" + (f".{tenth}" if tenth else "")
+
+
+def timeline_text(result: results_pb2.AnalysisResult) -> str:
+    """An animation's timeline in a few lines: counts, a P(AI) strip (one mark per frame read, taller is more
+    AI-like), the AI segments and each frame read with its time."""
+    t = result.timeline
+    skipped = f"; {t.frames_skipped} could not be decoded and were skipped" if t.frames_skipped else ""
+    lines = [f"Timeline    {t.frames_read} of {t.frames_in_file} frames read over {clock(t.duration_ms)}{skipped}"]
+    if t.frames:
+        strip = "".join(_LEVELS[min(int(f.prob_ai * len(_LEVELS)), len(_LEVELS) - 1)] for f in t.frames)
+        lines.append(f"P(AI)       {strip}  ({clock(t.frames[0].time_ms)} to {clock(t.frames[-1].time_ms)})")
+    for segment in t.segments:
+        lines.append(f"AI segment  {clock(segment.start_ms)}–{clock(segment.end_ms)}: {segment.frame_count} frames, "
+                     f"mean P(AI) {segment.mean_prob_ai:.2f}")
+    lines.append(f"Summary     {t.summary}")
+    rows = [(clock(f.time_ms), str(f.index), f"{f.prob_ai:.2f}", enum_name(common_pb2.Label, f.label, "LABEL_"),
+             "scene cut" if f.scene_cut else "") for f in t.frames]
+    if rows:
+        lines += ["", table(("TIME", "FRAME", "P(AI)", "LABEL", "READ FOR"), rows)]
     return "\n".join(lines)
 
 

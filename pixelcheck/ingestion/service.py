@@ -21,7 +21,7 @@ from pixelcheck.iam.principal import Principal
 from pixelcheck.ids import check_external_id_filter, check_id
 from pixelcheck.ingestion.models import Image, UploadRequest
 from pixelcheck.ingestion.receiving import ReceivedUpload
-from pixelcheck.ingestion.validation import UploadLimits, check_declared_type, decode_image
+from pixelcheck.ingestion.validation import UploadLimits, analysis_cost, check_declared_type, decode_image
 from pixelcheck.scheduling.policy import Share
 
 log = logging.getLogger("pixelcheck.ingestion")
@@ -36,7 +36,7 @@ class AuditLog(Protocol):
 
 
 class AnalysisQueue(Protocol):
-    def analyze_image(self, image_id: str, share: Share) -> None: ...
+    def analyze_image(self, image_id: str, share: Share, cost: int = 1) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -139,12 +139,12 @@ class Ingestion:
             if existing is None:
                 raise
             return existing
-        self._enqueue(view.id, self._share_of(principal))
+        self._enqueue(view.id, self._share_of(principal), analysis_cost(decoded, self.limits))
         return view, False
 
-    def _enqueue(self, image_id: str, share: Share) -> None:
+    def _enqueue(self, image_id: str, share: Share, cost: int = 1) -> None:
         try:
-            self._queue.analyze_image(image_id, share)
+            self._queue.analyze_image(image_id, share, cost)
         except Exception:  # the broker is down: the reconciler re-enqueues QUEUED analyses when it is back
             log.warning("could not enqueue analysis of %s; the reconciler will retry", image_id, exc_info=True)
 

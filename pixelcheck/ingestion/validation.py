@@ -13,6 +13,13 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from pixelcheck.animation_formats import (
+    GIF_TYPE,
+    AnimationFacts,
+    AnimationMalformed,
+    scan_animation,
+    sniff_animation_type,
+)
 from pixelcheck.errors import InvalidInput, TooLarge
 from pixelcheck.ids import EXTERNAL_ID, EXTERNAL_ID_RULE
 from pixelcheck.image_formats import (
@@ -37,6 +44,10 @@ class UploadLimits:
     max_chunk_bytes: int
     max_side: int
     max_pixels: int
+    max_frames: int = 10_000  # frames in an animated GIF, WebP or PNG
+    max_duration_ms: int = 600_000  # an animation's running time
+    max_animation_pixels: int = 2_000_000_000  # frames x canvas pixels: what decoding every frame costs
+    analysed_frames: int = 60  # frames of an animation the pixel model reads, at most (its fair-queue cost)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,8 @@ class DecodedImage:
     content_type: str
     width: int
     height: int
+    frame_count: int = 1  # more than one: an animation
+    duration_ms: int = 0  # an animation's running time
 
 
 def clean_filename(name: str) -> str:
@@ -102,14 +115,26 @@ def validate_metadata(meta: UploadMetadata, limits: UploadLimits) -> UploadMetad
 def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
     """Sniffs the type and decodes every pixel, within the dimension limits.
 
-    Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE, ANIMATED_IMAGE, MULTI_PAGE_IMAGE) or TooLarge
-    (IMAGE_DIMENSIONS_TOO_LARGE, DECOMPRESSION_BOMB) before any large allocation.
+    An animated GIF, WebP or PNG is measured from its structure first (check_animation); its first frame is
+    decoded here, the others by the analysis. Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE,
+    ANIMATED_IMAGE for other multi-picture files, MULTI_PAGE_IMAGE, ANIMATION_FRAME_OUTSIDE_CANVAS) or TooLarge
+    (IMAGE_DIMENSIONS_TOO_LARGE, DECOMPRESSION_BOMB, ANIMATION_TOO_MANY_FRAMES, ANIMATION_TOO_LONG,
+    ANIMATION_TOO_LARGE) before any large allocation.
     """
-    content_type = sniff_content_type(data[:SNIFF_BYTES])
+    content_type = sniff_content_type(data[:SNIFF_BYTES]) or sniff_animation_type(data[:SNIFF_BYTES])
     if content_type is None:
         raise InvalidInput(f"Only {ACCEPTED_NAMES} images are accepted; these bytes are none of them",
                            reason="UNSUPPORTED_TYPE")
-    expected_format = PILLOW_FORMATS[content_type]
+    try:
+        animation = scan_animation(data, content_type, limits.max_frames)
+    except AnimationMalformed as exc:
+        raise InvalidInput(f"The animation could not be decoded: {exc}", reason="UNDECODABLE_IMAGE") from exc
+    if content_type == GIF_TYPE and (animation is None or animation.frame_count < 2):
+        raise InvalidInput(f"A GIF is accepted only as an animation; save a still picture as one of "
+                           f"{ACCEPTED_NAMES}", reason="UNSUPPORTED_TYPE")
+    if animation is not None:
+        check_animation(animation, limits)
+    expected_format = PILLOW_FORMATS.get(content_type) or "GIF"
     enable_decoders()
     try:
         with warnings.catch_warnings():
@@ -121,6 +146,8 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
                 if expected_format == "TIFF":
                     _check_tiff_pages(image)
                     frames = 1
+                elif animation is not None:
+                    frames = animation.frame_count  # GIF's n_frames would walk every frame
                 else:
                     frames = getattr(image, "n_frames", 1)
     except TooLarge:
@@ -132,9 +159,52 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
             struct.error) as exc:
         raise InvalidInput(f"The {expected_format} image could not be decoded: it is truncated or corrupt",
                            reason="UNDECODABLE_IMAGE") from exc
-    if frames > 1 and content_type != "image/jpeg":  # MPO-style JPEGs carry previews; animations are out
-        raise InvalidInput("Animated images are not accepted", reason="ANIMATED_IMAGE")
+    if animation is not None:
+        return DecodedImage(content_type=content_type, width=width, height=height,
+                            frame_count=animation.frame_count, duration_ms=animation.duration_ms)
+    if frames > 1 and content_type != "image/jpeg":  # MPO-style JPEGs carry previews; HEIF sequences are out
+        raise InvalidInput("Image sequences are accepted as animated GIF, WebP or PNG only; this file holds "
+                           "several pictures", reason="ANIMATED_IMAGE")
     return DecodedImage(content_type=content_type, width=width, height=height)
+
+
+def analysis_cost(decoded: DecodedImage, limits: UploadLimits) -> int:
+    """The turns an upload's analysis takes in the fair queue: 1 for a still picture, for an animation the
+    frames the pixel model reads (one a second, at most analysed_frames; scene cuts are not known yet)."""
+    if decoded.frame_count < 2:
+        return 1
+    return max(1, min(limits.analysed_frames, -(-decoded.duration_ms // 1000), decoded.frame_count))
+
+
+def check_animation(animation: AnimationFacts, limits: UploadLimits) -> None:
+    """Refuses an animation over the frame, duration or size limits, or whose frames leave the canvas, from its
+    structure alone (nothing decoded). Raises TooLarge or InvalidInput naming the limit."""
+    if animation.frame_count > limits.max_frames:
+        raise TooLarge(f"The animation has more than {limits.max_frames} frames, the limit",
+                       reason="ANIMATION_TOO_MANY_FRAMES", metadata={"max_frames": str(limits.max_frames)})
+    if animation.duration_ms > limits.max_duration_ms:
+        raise TooLarge(f"The animation runs {animation.duration_ms / 1000:g} s; the limit is "
+                       f"{limits.max_duration_ms / 1000:g} s", reason="ANIMATION_TOO_LONG",
+                       metadata={"max_duration_ms": str(limits.max_duration_ms)})
+    _check_dimensions(animation.width, animation.height, limits)
+    for index, frame in enumerate(animation.frames):
+        try:
+            _check_dimensions(frame.width, frame.height, limits)
+        except InvalidInput as exc:
+            raise InvalidInput(f"Frame {index} of the animation has no pixels", reason="UNDECODABLE_IMAGE") from exc
+        except TooLarge as exc:
+            raise TooLarge(f"Frame {index} of the animation: {exc}", reason=exc.reason,
+                           metadata=exc.metadata) from exc
+        outside = frame.left + frame.width > animation.width or frame.top + frame.height > animation.height
+        if outside and animation.content_type != GIF_TYPE:  # GIF decoders widen the canvas; WebP and APNG forbid it
+            raise InvalidInput(
+                f"Frame {index} of the animation ({frame.width}x{frame.height} at {frame.left},{frame.top}) does "
+                f"not fit its {animation.width}x{animation.height} canvas", reason="ANIMATION_FRAME_OUTSIDE_CANVAS")
+    if animation.frame_count * animation.width * animation.height > limits.max_animation_pixels:
+        raise TooLarge(f"The animation's {animation.frame_count} frames of {animation.width}x{animation.height} "
+                       f"pixels are more than the {limits.max_animation_pixels / 1e6:g} megapixels decoded for one "
+                       "animation", reason="ANIMATION_TOO_LARGE",
+                       metadata={"max_animation_pixels": str(limits.max_animation_pixels)})
 
 
 def _check_tiff_pages(image: Image.Image) -> None:

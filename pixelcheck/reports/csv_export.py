@@ -1,4 +1,5 @@
-"""CSV export of a report: one row per image, RFC 4180, UTF-8, safe to open in a spreadsheet."""
+"""CSV export of a report: one row per image (and per frame read of an animation), RFC 4180, UTF-8, safe to
+open in a spreadsheet."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ CSV_HEADER: tuple[str, ...] = (
     "stability_note",
 )
 """Column names, in order. Columns are only ever appended, never renamed or reordered."""
+
+ANIMATION_COLUMNS: tuple[str, ...] = ("media_kind", "frame_index", "frame_time_ms", "scene_cut", "ai_segments_ms")
+"""Appended to CSV_HEADER when the report holds an animation: an animation's row (its clip verdict, with its AI
+segments as start-end ms pairs) is followed by one row per frame read, whose label, confidence and prob_ai are
+the frame's own. A report of still pictures only keeps exactly CSV_HEADER."""
 
 TOP_SIGNAL_COUNT = 3
 """How many signals the top_signals column lists."""
@@ -105,6 +111,23 @@ def entry_row(entry: ReportEntry) -> tuple[str, ...]:
     )
 
 
+def animation_rows(entry: ReportEntry) -> list[tuple[str, ...]]:
+    """The rows of one entry in a report that holds an animation: ANIMATION_COLUMNS appended to entry_row, then,
+    for an animation, one row per frame read."""
+    row = entry_row(entry)
+    timeline = entry.verdict.timeline if entry.verdict else None
+    if timeline is None:
+        return [(*row, "STILL" if entry.verdict else "", "", "", "", "")]
+    segments = "; ".join(f"{s.start_ms}-{s.end_ms}" for s in timeline.segments)
+    rows = [(*row, "ANIMATED", "", "", "", segments)]
+    for frame in timeline.frames:
+        confidence = frame.prob_ai if frame.label.value == "AI" else 1 - frame.prob_ai
+        rows.append((*row[:3], frame.label.value, format_probability(confidence), format_probability(frame.prob_ai),
+                     "", *row[7:10], "", "", "", "", "", "", "FRAME", str(frame.index), str(frame.time_ms),
+                     "yes" if frame.scene_cut else "no", ""))
+    return rows
+
+
 def render_csv(doc: ReportDocument) -> bytes:
     """Render a report as CSV bytes: header plus one row per entry, in entry order.
 
@@ -112,11 +135,13 @@ def render_csv(doc: ReportDocument) -> bytes:
     doubled. UTF-8 without a byte order mark. Every cell starting with = + - @ (or tab, CR) is
     prefixed with a single quote so that spreadsheets show it as text instead of running it.
     Entries without a verdict (queued, running, failed, deleted before analysis) keep their row
-    with empty verdict columns and their state.
+    with empty verdict columns and their state. A report holding an animation has ANIMATION_COLUMNS too.
     """
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(CSV_HEADER)
+    animated = any(entry.verdict is not None and entry.verdict.timeline is not None for entry in doc.entries)
+    writer.writerow(CSV_HEADER + ANIMATION_COLUMNS if animated else CSV_HEADER)
     for entry in doc.entries:
-        writer.writerow([neutralise_cell(cell) for cell in entry_row(entry)])
+        for row in animation_rows(entry) if animated else [entry_row(entry)]:
+            writer.writerow([neutralise_cell(cell) for cell in row])
     return buffer.getvalue().encode("utf-8", errors="replace")

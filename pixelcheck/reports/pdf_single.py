@@ -37,6 +37,7 @@ from pixelcheck.reports.pdf_style import (
     markup,
     source_type_words,
 )
+from pixelcheck.reports.pdf_timeline import timeline_section
 
 THUMB_SIDE = 62 * mm
 
@@ -52,6 +53,7 @@ def single_story(doc: ReportDocument, width: float) -> list[Flowable]:
     ]
     verdict = entry.verdict
     if verdict is not None:
+        story += timeline_section(entry, width)
         story += region_map_section(entry, width)
         story += heading("What the detector looked at")
         story.append(signal_chart(verdict, width))

@@ -4,8 +4,10 @@ Why in front of the broker: Celery on Redis consumes a fixed list of queues firs
 principal's backlog delays everyone queued behind it. Instead, each accepted item goes into its principal's
 own queue here, and one anonymous "run the next item" task goes to the broker. Whichever worker takes such
 a task asks this queue, which hands out the head of the principal with the lowest virtual time and
-advances that principal by 1 / weight (start-time fair queuing: with equal weights, principals take turns;
-a principal that arrives late starts at the current virtual time, so no banked credit and no penalty).
+advances that principal by cost / weight (start-time fair queuing: with equal weights, principals take turns;
+a principal that arrives late starts at the current virtual time, so no banked credit and no penalty). An
+item's cost is 1, or for an animation the frames the pixel model will read: one account's long animations
+then take as many turns as that many photos, and cannot starve another's photos.
 
 All of it is Lua scripts, atomic in Redis, so any number of servers and workers on any number of machines
 share one order. Exactly-once stays with the database claim (pipeline.py): an item popped by a worker that
@@ -15,7 +17,8 @@ no second item.
 
 Keys (under "<prefix>:fair"): active (ZSET principal -> virtual time), q:<principal> (ZSET item -> enqueue
 ms), r:<principal> (ZSET running item -> start ms), class:<class> (ZSET "<principal> <item>" -> enqueue ms,
-for depth and oldest-age metrics), meta:<principal> ("<class>|<weight>"), last:<principal> (the virtual
+for depth and oldest-age metrics), cost:<principal> (HASH item -> cost, for items costing more than 1),
+meta:<principal> ("<class>|<weight>"), last:<principal> (the virtual
 time it left at), clock (the virtual time of the last item handed out), kept (set once every waiting
 analysis was queued here; gone when Redis lost its data). Keys of idle principals expire.
 """
@@ -39,6 +42,10 @@ local added = redis.call('ZADD', p..':q:'..who, 'NX', at, item)
 redis.call('SET', p..':meta:'..who, meta, 'EX', ARGV[6])
 redis.call('EXPIRE', p..':q:'..who, ARGV[6])
 if added == 1 then redis.call('ZADD', p..':class:'..class, 'NX', at, who..' '..item) end
+if added == 1 and tonumber(ARGV[7] or '1') > 1 then
+  redis.call('HSET', p..':cost:'..who, item, ARGV[7])
+  redis.call('EXPIRE', p..':cost:'..who, ARGV[6])
+end
 if not redis.call('ZSCORE', p..':active', who) then
   local v = tonumber(redis.call('GET', p..':clock') or '0')
   local last = tonumber(redis.call('GET', p..':last:'..who) or '0')
@@ -64,7 +71,9 @@ for _ = 1, 16 do
     local meta = redis.call('GET', p..':meta:'..who) or 'USER|1'
     local class, weight = string.match(meta, '^([^|]+)|(.+)$')
     redis.call('ZREM', p..':class:'..class, who..' '..item)
-    local nextv = v + 1 / (tonumber(weight) or 1)
+    local cost = tonumber(redis.call('HGET', p..':cost:'..who, item) or '1')
+    redis.call('HDEL', p..':cost:'..who, item)
+    local nextv = v + cost / (tonumber(weight) or 1)
     redis.call('SET', p..':clock', tostring(v))
     if redis.call('ZCARD', q) == 0 then
       redis.call('ZREM', p..':active', who)
@@ -74,7 +83,7 @@ for _ = 1, 16 do
     end
     redis.call('ZADD', p..':r:'..who, now, item)
     redis.call('EXPIRE', p..':r:'..who, ARGV[3])
-    return {who, item, at, class}
+    return {who, item, at, class, cost}
   end
 end
 return false
@@ -99,6 +108,7 @@ class WorkItem:
     image_id: str
     enqueued_ms: int
     principal_class: str
+    cost: int = 1  # turns it takes: the frames an animation's analysis reads, else 1
 
     @property
     def waited_seconds(self) -> float:
@@ -123,11 +133,11 @@ class FairQueue:
         self._pop = client.register_script(_POP)
         self._pending = client.register_script(_PENDING)
 
-    def push(self, share: Share, kind: str, image_id: str) -> bool:
-        """Queue an item for its principal; False when it was already waiting."""
+    def push(self, share: Share, kind: str, image_id: str, cost: int = 1) -> bool:
+        """Queue an item for its principal, taking `cost` turns; False when it was already waiting."""
         meta = f"{share.principal_class}|{share.weight!r}"
         return bool(self._push(args=[self._prefix, share.principal_id, f"{kind}:{image_id}",
-                                     int(time.time() * 1000), meta, _IDLE_KEY_SECONDS]))
+                                     int(time.time() * 1000), meta, _IDLE_KEY_SECONDS, max(1, int(cost))]))
 
     def share_of(self, principal_id: str) -> Share:
         """The class and weight last seen for a principal (USER, 1 when unknown), for re-queued work."""
@@ -142,9 +152,9 @@ class FairQueue:
         got = self._pop(args=[self._prefix, int(time.time() * 1000), _IDLE_KEY_SECONDS])
         if not got:
             return None
-        who, item, at, name = (v.decode() if isinstance(v, bytes) else str(v) for v in got)
+        who, item, at, name, cost = (v.decode() if isinstance(v, bytes) else str(v) for v in got)
         kind, _, image_id = item.partition(":")
-        return WorkItem(who, kind, image_id, int(float(at)), name)
+        return WorkItem(who, kind, image_id, int(float(at)), name, int(float(cost)))
 
     def done(self, item: WorkItem) -> None:
         """The item stopped running (finished, failed or handed back)."""
@@ -156,7 +166,7 @@ class FairQueue:
         share = self.share_of(item.principal_id)
         meta = f"{share.principal_class}|{share.weight!r}"
         self._push(args=[self._prefix, item.principal_id, f"{item.kind}:{item.image_id}", item.enqueued_ms,
-                         meta, _IDLE_KEY_SECONDS])
+                         meta, _IDLE_KEY_SECONDS, item.cost])
 
     def pending(self, principal_id: str) -> tuple[int, int]:
         """(items queued or running for this principal, items queued for everyone)."""

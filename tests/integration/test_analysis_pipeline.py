@@ -52,7 +52,7 @@ class StageReadingDetector:
         self.seen: list[tuple[str, str]] = []
         self.info = None
 
-    def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None]) -> Verdict:
+    def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None], **_: object) -> Verdict:
         assert data.startswith(b"\x89PNG")
         for stage in STAGES:
             on_stage(stage)

@@ -177,3 +177,22 @@ def test_re_queueing_an_analysis_that_still_waits_sends_no_second_token_so_the_b
     finally:
         client.delete(*lists.values())
         app.close()
+
+
+def test_an_animation_takes_as_many_turns_as_the_frames_it_reads(queue: FairQueue) -> None:
+    queue.push(Share("anim"), ANALYSIS, "clip", cost=4)
+    queue.push(Share("anim"), ANALYSIS, "photo")
+    for n in range(5):
+        queue.push(Share("photos"), ANALYSIS, f"p{n}")
+    # Equal virtual times go by name ("anim" first): the clip's four turns let four photos through.
+    assert drain(queue) == ["anim:clip", "photos:p0", "photos:p1", "photos:p2", "photos:p3", "anim:photo",
+                            "photos:p4"]
+
+
+def test_a_requeued_animation_keeps_its_cost(queue: FairQueue) -> None:
+    queue.push(Share("gif"), ANALYSIS, "clip", cost=3)
+    item = queue.pop()
+    assert item is not None and item.cost == 3
+    queue.requeue(item)
+    again = queue.pop()
+    assert again is not None and (again.image_id, again.cost) == ("clip", 3)

@@ -27,6 +27,12 @@ class C2paSignature(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     C2PA_SIGNATURE_VALID: _ClassVar[C2paSignature]
     C2PA_SIGNATURE_INVALID: _ClassVar[C2paSignature]
     C2PA_SIGNATURE_UNREADABLE: _ClassVar[C2paSignature]
+
+class MediaKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MEDIA_KIND_UNSPECIFIED: _ClassVar[MediaKind]
+    MEDIA_KIND_STILL: _ClassVar[MediaKind]
+    MEDIA_KIND_ANIMATED: _ClassVar[MediaKind]
 REGION_MAP_STATE_UNSPECIFIED: RegionMapState
 REGION_MAP_STATE_PENDING: RegionMapState
 REGION_MAP_STATE_READY: RegionMapState
@@ -37,6 +43,9 @@ C2PA_SIGNATURE_ABSENT: C2paSignature
 C2PA_SIGNATURE_VALID: C2paSignature
 C2PA_SIGNATURE_INVALID: C2paSignature
 C2PA_SIGNATURE_UNREADABLE: C2paSignature
+MEDIA_KIND_UNSPECIFIED: MediaKind
+MEDIA_KIND_STILL: MediaKind
+MEDIA_KIND_ANIMATED: MediaKind
 
 class Signal(_message.Message):
     __slots__ = ("name", "score", "weight", "explanation")
@@ -168,8 +177,54 @@ class Stability(_message.Message):
     explanation: str
     def __init__(self, stable: _Optional[bool] = ..., flips_when_shared: _Optional[bool] = ..., crops_disagree: _Optional[bool] = ..., social_copy_prob_ai: _Optional[float] = ..., crop_prob_ai_min: _Optional[float] = ..., crop_prob_ai_max: _Optional[float] = ..., explanation: _Optional[str] = ...) -> None: ...
 
+class FrameVerdict(_message.Message):
+    __slots__ = ("index", "time_ms", "prob_ai", "label", "scene_cut")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    PROB_AI_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SCENE_CUT_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    time_ms: int
+    prob_ai: float
+    label: _common_pb2.Label
+    scene_cut: bool
+    def __init__(self, index: _Optional[int] = ..., time_ms: _Optional[int] = ..., prob_ai: _Optional[float] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., scene_cut: _Optional[bool] = ...) -> None: ...
+
+class Segment(_message.Message):
+    __slots__ = ("start_ms", "end_ms", "frame_count", "mean_prob_ai")
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    END_MS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_PROB_AI_FIELD_NUMBER: _ClassVar[int]
+    start_ms: int
+    end_ms: int
+    frame_count: int
+    mean_prob_ai: float
+    def __init__(self, start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., frame_count: _Optional[int] = ..., mean_prob_ai: _Optional[float] = ...) -> None: ...
+
+class Timeline(_message.Message):
+    __slots__ = ("duration_ms", "frames_in_file", "frames_read", "frames_skipped", "sampling_policy", "frames", "segments", "summary")
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_IN_FILE_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_READ_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    SAMPLING_POLICY_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    duration_ms: int
+    frames_in_file: int
+    frames_read: int
+    frames_skipped: int
+    sampling_policy: str
+    frames: _containers.RepeatedCompositeFieldContainer[FrameVerdict]
+    segments: _containers.RepeatedCompositeFieldContainer[Segment]
+    summary: str
+    def __init__(self, duration_ms: _Optional[int] = ..., frames_in_file: _Optional[int] = ..., frames_read: _Optional[int] = ..., frames_skipped: _Optional[int] = ..., sampling_policy: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[FrameVerdict, _Mapping]]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., summary: _Optional[str] = ...) -> None: ...
+
 class AnalysisResult(_message.Message):
-    __slots__ = ("image_id", "state", "stage", "progress", "label", "confidence", "prob_ai", "confidence_band", "model_version", "signals", "provenance", "image_facts", "analysis_duration", "failure_reason", "report_id", "create_time", "start_time", "finish_time", "explanation", "filename", "region_map", "generator_family", "stability", "external_id")
+    __slots__ = ("image_id", "state", "stage", "progress", "label", "confidence", "prob_ai", "confidence_band", "model_version", "signals", "provenance", "image_facts", "analysis_duration", "failure_reason", "report_id", "create_time", "start_time", "finish_time", "explanation", "filename", "region_map", "generator_family", "stability", "external_id", "media_kind", "timeline")
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +249,8 @@ class AnalysisResult(_message.Message):
     GENERATOR_FAMILY_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
     EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_KIND_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_FIELD_NUMBER: _ClassVar[int]
     image_id: str
     state: _common_pb2.AnalysisState
     stage: _common_pb2.AnalysisStage
@@ -218,7 +275,9 @@ class AnalysisResult(_message.Message):
     generator_family: GeneratorFamily
     stability: Stability
     external_id: str
-    def __init__(self, image_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., stage: _Optional[_Union[_common_pb2.AnalysisStage, str]] = ..., progress: _Optional[float] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., confidence: _Optional[float] = ..., prob_ai: _Optional[float] = ..., confidence_band: _Optional[_Union[_common_pb2.ConfidenceBand, str]] = ..., model_version: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., image_facts: _Optional[_Union[ImageFacts, _Mapping]] = ..., analysis_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., failure_reason: _Optional[str] = ..., report_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., filename: _Optional[str] = ..., region_map: _Optional[_Union[RegionMap, _Mapping]] = ..., generator_family: _Optional[_Union[GeneratorFamily, _Mapping]] = ..., stability: _Optional[_Union[Stability, _Mapping]] = ..., external_id: _Optional[str] = ...) -> None: ...
+    media_kind: MediaKind
+    timeline: Timeline
+    def __init__(self, image_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.AnalysisState, str]] = ..., stage: _Optional[_Union[_common_pb2.AnalysisStage, str]] = ..., progress: _Optional[float] = ..., label: _Optional[_Union[_common_pb2.Label, str]] = ..., confidence: _Optional[float] = ..., prob_ai: _Optional[float] = ..., confidence_band: _Optional[_Union[_common_pb2.ConfidenceBand, str]] = ..., model_version: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., image_facts: _Optional[_Union[ImageFacts, _Mapping]] = ..., analysis_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., failure_reason: _Optional[str] = ..., report_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., filename: _Optional[str] = ..., region_map: _Optional[_Union[RegionMap, _Mapping]] = ..., generator_family: _Optional[_Union[GeneratorFamily, _Mapping]] = ..., stability: _Optional[_Union[Stability, _Mapping]] = ..., external_id: _Optional[str] = ..., media_kind: _Optional[_Union[MediaKind, str]] = ..., timeline: _Optional[_Union[Timeline, _Mapping]] = ...) -> None: ...
 
 class AnalysisEvent(_message.Message):
     __slots__ = ("image_id", "state", "stage", "progress", "message", "event_time", "result")

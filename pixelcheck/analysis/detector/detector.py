@@ -7,12 +7,15 @@ from pathlib import Path
 
 from PIL import Image
 
+from pixelcheck.analysis.detector.animation import read_timeline, survey_frames
 from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact
 from pixelcheck.analysis.detector.content_credentials import CredentialReader
+from pixelcheck.analysis.detector.frame_reader import animation_facts
 from pixelcheck.analysis.detector.fusion import BandPolicy, build_provenance, fuse
 from pixelcheck.analysis.detector.image_facts import decode_rgb, describe, open_image
 from pixelcheck.analysis.detector.metadata_scan import scan_metadata
 from pixelcheck.analysis.detector.pixel_model import PixelModel
+from pixelcheck.analysis.detector.timeline import SamplingPolicy
 from pixelcheck.analysis.detector.verdict import ModelInfo, Stage, Verdict
 from pixelcheck.analysis.detector.watermarks import find_watermarks
 from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
@@ -23,8 +26,10 @@ DEFAULT_MODEL_DIR = SHIPPED_MODEL_DIR
 class Detector:
     """A loaded model artifact plus the provenance readers; analyze() is thread-safe."""
 
-    def __init__(self, artifact: Artifact, threshold: float | None = None) -> None:
+    def __init__(self, artifact: Artifact, threshold: float | None = None,
+                 frames: SamplingPolicy | None = None) -> None:
         meta = artifact.metadata
+        self._frames = frames or SamplingPolicy()
         self._artifact = artifact
         self._threshold = float(meta["threshold"] if threshold is None else threshold)
         if not 0.0 < self._threshold < 1.0:
@@ -72,20 +77,33 @@ class Detector:
         that makes the verdicts (the region map's reading)."""
         return self._pixel.score_boxes(rgb, boxes)
 
-    def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None] | None = None) -> Verdict:
-        """Analyse one uploaded file; raises ImageUnreadable when the bytes cannot be decoded."""
+    def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None] | None = None,
+                on_frame: Callable[[int, int], None] | None = None) -> Verdict:
+        """Analyse one uploaded file; raises ImageUnreadable when the bytes cannot be decoded.
+
+        An animation is read frame by frame (on_frame(done, total) after each frame the pixel model reads): its
+        verdict carries a Timeline, and its provenance, watermark and image facts come from the file and its
+        first frame, as a still picture's do."""
         notify = on_stage or (lambda stage: None)
         notify(Stage.DECODING)
         image = open_image(data)
         rgb = decode_rgb(image)
+        facts = animation_facts(image, data)
+        survey = survey_frames(data, facts, self._frames) if facts is not None else None
         notify(Stage.PROVENANCE)
         credentials = self._credentials.read(data)
         metadata = scan_metadata(data, image)
         marks = find_watermarks(rgb)
         notify(Stage.PIXEL_MODEL)
-        reading = self._pixel.run(rgb)
+        timeline = None
+        if survey is None:
+            reading = self._pixel.run(rgb)
+        else:
+            reading, timeline = read_timeline(data, survey, self._pixel, self._threshold, self._frames,
+                                              on_frame or (lambda done, total: None))
         notify(Stage.FUSION)
         fused = fuse(credentials, metadata, reading, self._threshold, self._policy, marks)
+        summary = f"{fused.summary} {timeline.summary}" if timeline is not None else fused.summary
         return Verdict(
             label=fused.label,
             prob_ai=round(fused.prob_ai, 4),
@@ -95,12 +113,15 @@ class Detector:
             signals=fused.signals,
             provenance=build_provenance(credentials, metadata, marks),
             image_facts=describe(image, data, metadata.has_exif),
-            summary=fused.summary,
+            summary=summary,
             generator_family=fused.generator_family,
             stability=fused.stability,
+            timeline=timeline,
         )
 
 
-def load_detector(model_dir: Path, *, threshold: float | None = None) -> Detector:
-    """Load and verify the artifact in model_dir; raises DetectorLoadError when it is missing or corrupted."""
-    return Detector(load_artifact(Path(model_dir)), threshold)
+def load_detector(model_dir: Path, *, threshold: float | None = None, max_frames: int | None = None) -> Detector:
+    """Load and verify the artifact in model_dir; raises DetectorLoadError when it is missing or corrupted.
+    max_frames: the most frames of an animation the pixel model reads (SamplingPolicy's default when None)."""
+    frames = SamplingPolicy(max_frames=max_frames) if max_frames else None
+    return Detector(load_artifact(Path(model_dir)), threshold, frames)

@@ -13,7 +13,7 @@ from pixelcheck.image_formats import ACCEPTED_NAMES, enable_decoders, to_8_bit
 
 MAX_PIXELS = 60_000_000  # uploads are capped at 50 MP; anything larger is refused, not decoded
 _FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "AVIF": "AVIF", "HEIF": "HEIF",
-            "BMP": "BMP", "TIFF": "TIFF"}
+            "BMP": "BMP", "TIFF": "TIFF", "GIF": "GIF"}
 
 # IJG reference luminance table (JPEG Annex K), in natural order; quality is estimated against it.
 _STANDARD_LUMINANCE = np.array(
@@ -112,7 +112,8 @@ def open_image(data: bytes) -> Image.Image:
             image = Image.open(io.BytesIO(data))
     except Exception as error:
         raise ImageUnreadable("The file is not an image this service can read.") from error
-    if image.format not in _FORMATS:
+    still_gif = image.format == "GIF" and not getattr(image, "is_animated", False)  # GIFs come as animations only
+    if image.format not in _FORMATS or still_gif:
         raise ImageUnreadable(f"Unsupported image format {image.format or 'unknown'}; use {ACCEPTED_NAMES}.")
     if image.width * image.height > MAX_PIXELS:
         raise ImageUnreadable("The image has more pixels than this service analyses.")

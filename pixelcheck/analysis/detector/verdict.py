@@ -102,6 +102,41 @@ class Stability:
 
 
 @dataclass(frozen=True)
+class FrameVerdict:
+    """The pixel model's reading of one sampled frame of an animation."""
+
+    index: int  # the frame's number in the file, from 0
+    time_ms: int  # when it appears on the timeline
+    prob_ai: float  # calibrated P(AI) of the frame alone
+    label: Label
+    scene_cut: bool = False  # sampled because the picture changed strongly
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the timeline whose sampled frames read as generated: [start_ms, end_ms)."""
+
+    start_ms: int
+    end_ms: int
+    frame_count: int
+    mean_prob_ai: float
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """How an animation was read frame by frame and what each part of it looks like."""
+
+    duration_ms: int
+    frames_in_file: int
+    frames_read: int  # frames the pixel model scored (len(frames))
+    frames_skipped: int  # frames that could not be decoded (corrupt or cut off)
+    sampling_policy: str  # the policy in words
+    frames: tuple[FrameVerdict, ...] = ()
+    segments: tuple[Segment, ...] = ()  # the stretches that read AI
+    summary: str = ""  # e.g. "Frames 0:04-0:11 read as generated; the rest as camera footage."
+
+
+@dataclass(frozen=True)
 class Verdict:
     label: Label
     prob_ai: float
@@ -114,6 +149,7 @@ class Verdict:
     summary: str = ""  # one or two plain-language sentences explaining the verdict
     generator_family: GeneratorFamily | None = None  # AI verdicts of a model with a family head only
     stability: Stability | None = None  # when the pixel model read the picture
+    timeline: Timeline | None = None  # animations only: the frame-by-frame reading
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
             yield snapshot_event(row)
             if row.state in ("SUCCEEDED", "FAILED"):
                 return
-            seen = (row.attempts, STAGE_ORDER.index(row.stage) if row.stage in STAGE_ORDER else 0)
+            # (attempt, stage, progress): progress moves on within a stage while an animation's frames are read
+            seen = (row.attempts, STAGE_ORDER.index(row.stage) if row.stage in STAGE_ORDER else 0, row.progress)
             while True:
                 try:
                     event = await asyncio.wait_for(events.get(), timeout=_SILENCE_RECHECK_SECONDS)
@@ -63,7 +64,8 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                 if event.terminal:
                     yield snapshot_event(await self._run(get, principal, image_id))
                     return
-                position = (event.attempt, STAGE_ORDER.index(event.stage) if event.stage in STAGE_ORDER else 0)
+                position = (event.attempt, STAGE_ORDER.index(event.stage) if event.stage in STAGE_ORDER else 0,
+                            event.progress)
                 if position <= seen:
                     continue  # already reported in the snapshot or an earlier event
                 seen = position

@@ -1,0 +1,147 @@
+"""An animation's timeline: which frames the pixel model reads, how their readings make one clip reading, which
+stretches read as generated, and the sentence that says so. Pure functions; frames are read elsewhere.
+
+Sampling policy: one frame per second of the timeline (the frame showing at 0 s, 1 s, 2 s ...), spaced wider
+when the animation is longer than `max_frames` seconds so that the whole of it is covered; plus frames where
+the picture changes strongly (scene cuts), while fewer than `max_frames` are chosen. The first frame is always
+read (it is the one showing at 0 s, or the first one that decodes).
+
+Clip reading: the trimmed mean (a tenth cut off each end) of the frames' logits, log(p / (1 - p)) of their
+calibrated P(AI). Calibration is affine in logits, so this is the calibrated trimmed mean of the network's frame
+logits: one frame's glitch cannot carry the clip, while a clip that is generated throughout reads as one.
+The clip reading then goes through the same fusion as a still picture's pixel reading.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pixelcheck.analysis.detector.pixel_model import PixelReading, sigmoid
+from pixelcheck.analysis.detector.verdict import FrameVerdict, Label, Segment
+from pixelcheck.animation_formats import PLAYED_FRAME_MS, SHORTEST_FRAME_MS
+
+TRIMMED_SHARE = 0.1  # of the frame logits cut off each end before averaging
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    max_frames: int = 60  # frames the pixel model reads, at most
+    interval_ms: int = 1000  # one frame per this much of the timeline (widened for long animations)
+    cut_difference: float = 32.0  # mean absolute difference (0-255) of 32x32 grey thumbnails that is a cut
+
+    def interval_for(self, duration_ms: int) -> int:
+        return max(self.interval_ms, math.ceil(duration_ms / self.max_frames))
+
+    def describe(self, duration_ms: int) -> str:
+        """The policy as applied to one animation, in words (stored with its result)."""
+        return (f"One frame per {self.interval_for(duration_ms) / 1000:g} s of the timeline, always the first, "
+                f"plus frames where the picture changes strongly (scene cuts), at most {self.max_frames} frames. "
+                f"Frames declaring under {SHORTEST_FRAME_MS} ms are timed at {PLAYED_FRAME_MS} ms, as browsers "
+                "play them.")
+
+
+def plan_samples(times_ms: Sequence[int], duration_ms: int, readable: Sequence[bool], cuts: Sequence[int],
+                 policy: SamplingPolicy) -> list[tuple[int, bool]]:
+    """(frame index, chosen as a scene cut) of the frames to read, in order. `times_ms` are the frames' start
+    times; frames not `readable` (corrupt) are never chosen: the next readable one stands in for them."""
+    chosen: dict[int, bool] = {}
+    interval = policy.interval_for(duration_ms)
+    for grid_ms in range(0, max(duration_ms, 1), interval):
+        index = max(bisect.bisect_right(times_ms, grid_ms) - 1, 0)
+        while index < len(readable) and not readable[index]:
+            index += 1
+        if index < len(readable):
+            chosen.setdefault(index, False)
+    for index in cuts:
+        if len(chosen) >= policy.max_frames:
+            break
+        if readable[index]:
+            chosen.setdefault(index, True)
+    return sorted(chosen.items())[: policy.max_frames]
+
+
+def frame_verdict(index: int, time_ms: int, prob_ai: float, threshold: float, scene_cut: bool) -> FrameVerdict:
+    return FrameVerdict(index, time_ms, round(prob_ai, 4), Label.AI if prob_ai > threshold else Label.REAL,
+                        scene_cut)
+
+
+def trimmed_mean(values: Sequence[float], share: float = TRIMMED_SHARE) -> float:
+    """The mean after cutting floor(share * n) values off each end."""
+    ordered = sorted(values)
+    cut = int(len(ordered) * share)
+    kept = ordered[cut : len(ordered) - cut] or ordered
+    return sum(kept) / len(kept)
+
+
+def _logit(probability: float) -> float:
+    clipped = min(max(probability, 1e-6), 1 - 1e-6)
+    return math.log(clipped / (1 - clipped))
+
+
+def clip_reading(readings: Sequence[PixelReading]) -> PixelReading | None:
+    """One pixel reading for the whole animation from its frames' readings (see the module's docstring);
+    None when no frame was large enough to judge. Its crop_logits are the frames' calibrated logits and its
+    agreement the share of frames on the clip's side; crops are not compared across frames (crop_probs empty)."""
+    if not readings:
+        return None
+    logits = [_logit(r.prob_ai) for r in readings]
+    clip = trimmed_mean(logits)
+    copies = [_logit(r.social_copy_prob_ai) for r in readings if r.social_copy_prob_ai is not None]
+    agreement = sum((value > 0) == (clip > 0) for value in logits) / len(logits)
+    return PixelReading(
+        prob_ai=sigmoid(clip),
+        crop_logits=tuple(logits),
+        agreement=agreement,
+        flat_share=statistics.median(r.flat_share for r in readings),
+        social_copy_prob_ai=sigmoid(trimmed_mean(copies)) if copies else None,
+    )
+
+
+def ai_segments(frames: Sequence[FrameVerdict], duration_ms: int) -> tuple[Segment, ...]:
+    """The stretches whose sampled frames read AI. A sampled frame stands for the timeline from its own time to
+    the next sampled frame's (the last one: to the end)."""
+    segments: list[Segment] = []
+    run: list[FrameVerdict] = []
+    for position, frame in enumerate(frames):
+        if frame.label is Label.AI:
+            run.append(frame)
+        if run and (frame.label is not Label.AI or position == len(frames) - 1):
+            end = frames[position].time_ms if frame.label is not Label.AI else duration_ms
+            segments.append(Segment(run[0].time_ms, max(end, run[0].time_ms), len(run),
+                                    round(sum(f.prob_ai for f in run) / len(run), 4)))
+            run = []
+    return tuple(segments)
+
+
+def clock(ms: int) -> str:
+    """m:ss, with tenths when the time is not on a whole second: 0:04, 1:02.5."""
+    minutes, seconds = divmod(ms / 1000, 60)
+    whole = int(seconds)
+    tenths = int(round((seconds - whole) * 10))
+    if tenths == 10:
+        whole, tenths = whole + 1, 0
+    return f"{int(minutes)}:{whole:02d}" + (f".{tenths}" if tenths else "")
+
+
+def timeline_summary(frames: Sequence[FrameVerdict], segments: Sequence[Segment], skipped: int) -> str:
+    """The plain-language sentence about the timeline, e.g. "Frames 0:04–0:11 read as generated; the rest as
+    camera footage." """
+    if not frames:
+        sentence = "The animation's frames are too small for the pixel-texture model to judge."
+    elif not segments:
+        sentence = f"None of the {len(frames)} frames read looks generated."
+    elif sum(s.frame_count for s in segments) == len(frames):
+        sentence = f"All {len(frames)} frames read look generated."
+    else:
+        spans = [f"{clock(s.start_ms)}–{clock(s.end_ms)}" for s in segments]
+        listed = spans[0] if len(spans) == 1 else ", ".join(spans[:-1]) + " and " + spans[-1]
+        sentence = f"Frames {listed} read as generated; the rest as camera footage."
+    if skipped:
+        plural = skipped != 1
+        sentence += (f" {skipped} frame{'s' if plural else ''} could not be decoded and "
+                     f"{'were' if plural else 'was'} skipped.")
+    return sentence

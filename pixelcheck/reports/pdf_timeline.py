@@ -1,0 +1,127 @@
+"""The timeline section of an animation's PDF: P(AI) of each frame read over time, the AI segments shaded, and
+a few key frames as thumbnails."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image as PillowImage
+from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Rect, String
+from reportlab.lib import colors
+from reportlab.lib.units import mm
+from reportlab.platypus import Flowable, Image, KeepTogether, Paragraph, Spacer, Table, TableStyle
+
+from pixelcheck.analysis.detector.frame_reader import read_frames
+from pixelcheck.analysis.detector.timeline import clock
+from pixelcheck.analysis.detector.verdict import FrameVerdict, Label, Timeline
+from pixelcheck.reports.document import ReportEntry
+from pixelcheck.reports.pdf_parts import heading
+from pixelcheck.reports.pdf_style import AI_COLOUR, BODY, FONT, INK, MUTED, PANEL, REAL_COLOUR, RULE, SMALL, markup
+
+CHART_HEIGHT = 48 * mm
+KEY_FRAMES = 4
+HOW_TO_READ_TIMELINE = (
+    "How to read the timeline: each dot is one frame the pixel model read, placed at its time and at how "
+    "AI-like it reads (0% real, 100% AI-generated); shaded stretches read as generated. The verdict above "
+    "weighs all frames read together with what the file says about its origin."
+)
+
+
+def timeline_section(entry: ReportEntry, width: float) -> list[Flowable]:
+    """The section for an animation (none for a still picture)."""
+    timeline = entry.verdict.timeline if entry.verdict else None
+    if timeline is None:
+        return []
+    counts = (f"{timeline.frames_read} of {timeline.frames_in_file} frames read over {clock(timeline.duration_ms)}"
+              + (f"; {timeline.frames_skipped} could not be decoded and were skipped" if timeline.frames_skipped
+                 else "") + ". " + timeline.sampling_policy)
+    parts: list[Flowable] = [Paragraph(markup(timeline.summary), BODY), Spacer(1, 2 * mm)]
+    if timeline.frames:
+        parts += [timeline_chart(timeline, width), Spacer(1, 2 * mm)]
+    parts.append(Paragraph(markup(counts), SMALL))
+    parts.append(Paragraph(markup(HOW_TO_READ_TIMELINE), SMALL))
+    section: list[Flowable] = [KeepTogether(heading("Frame by frame") + parts)]
+    thumbnails = key_frame_table(entry.image_bytes, timeline, width)
+    if thumbnails is not None:
+        section.append(KeepTogether(heading("Key frames") + [thumbnails]))
+    return section
+
+
+def timeline_chart(timeline: Timeline, width: float) -> Drawing:
+    """P(AI) of each frame read against its time, with the AI segments shaded."""
+    left, bottom, top = 12 * mm, 7 * mm, 3 * mm
+    plot_width, plot_height = width - left - 2 * mm, CHART_HEIGHT - bottom - top
+    duration = max(timeline.duration_ms, 1)
+
+    def x(ms: float) -> float:
+        return left + plot_width * min(max(ms / duration, 0.0), 1.0)
+
+    def y(prob: float) -> float:
+        return bottom + plot_height * prob
+
+    drawing = Drawing(width, CHART_HEIGHT)
+    drawing.add(Rect(left, bottom, plot_width, plot_height, fillColor=PANEL, strokeColor=RULE, strokeWidth=0.5))
+    shade = colors.Color(AI_COLOUR.red, AI_COLOUR.green, AI_COLOUR.blue, alpha=0.18)
+    for segment in timeline.segments:
+        drawing.add(Rect(x(segment.start_ms), bottom, max(x(segment.end_ms) - x(segment.start_ms), 0.8),
+                         plot_height, fillColor=shade, strokeColor=None))
+    for prob in (0.0, 0.5, 1.0):
+        drawing.add(Line(left, y(prob), left + plot_width, y(prob), strokeColor=RULE, strokeWidth=0.4,
+                         strokeDashArray=[2, 2] if prob == 0.5 else None))
+        drawing.add(String(left - 1.5 * mm, y(prob) - 2.5, f"{prob:.0%}", fontName=FONT, fontSize=7,
+                           fillColor=MUTED, textAnchor="end"))
+    for step in range(5):
+        ms = duration * step / 4
+        drawing.add(String(x(ms), bottom - 5 * mm, clock(int(ms)), fontName=FONT, fontSize=7, fillColor=MUTED,
+                           textAnchor="middle"))
+    points = [(x(f.time_ms), y(f.prob_ai)) for f in timeline.frames]
+    if len(points) > 1:
+        drawing.add(PolyLine([c for point in points for c in point], strokeColor=INK, strokeWidth=0.8))
+    for frame, (px, py) in zip(timeline.frames, points, strict=True):
+        colour = AI_COLOUR if frame.label is Label.AI else REAL_COLOUR
+        drawing.add(Circle(px, py, 1.6, fillColor=colour, strokeColor=colour))
+    return drawing
+
+
+def key_frames(timeline: Timeline, count: int = KEY_FRAMES) -> list[FrameVerdict]:
+    """The first and last frames read, the most AI-like one and the start of each AI segment, in time order."""
+    if not timeline.frames:
+        return []
+    starts = {s.start_ms for s in timeline.segments}
+    chosen = [timeline.frames[0], max(timeline.frames, key=lambda f: f.prob_ai)]
+    chosen += [f for f in timeline.frames if f.time_ms in starts]
+    chosen.append(timeline.frames[-1])
+    unique = {f.index: f for f in chosen}
+    return sorted(unique.values(), key=lambda f: f.time_ms)[:count]
+
+
+def key_frame_table(data: bytes | None, timeline: Timeline, width: float) -> Table | None:
+    """Thumbnails of the key frames with their time and reading; None when the file is gone or unreadable."""
+    frames = key_frames(timeline)
+    if not data or not frames:
+        return None
+    wanted = {f.index: f for f in frames}
+    side = (width - 4 * mm * len(frames)) / KEY_FRAMES
+    cells: list[list[Flowable]] = []
+    try:
+        with PillowImage.open(io.BytesIO(data)) as image:
+            for decoded in read_frames(image, max(wanted) + 1):
+                frame = wanted.get(decoded.index)
+                if frame is None or decoded.picture is None:
+                    continue
+                picture = decoded.picture.copy()
+                picture.thumbnail((round(side / 72 * 150), round(side / 72 * 150)))
+                buffer = io.BytesIO()
+                picture.save(buffer, "JPEG", quality=85)
+                flowable = Image(io.BytesIO(buffer.getvalue()))
+                scale = min(side / flowable.imageWidth, side / flowable.imageHeight)
+                flowable.drawWidth, flowable.drawHeight = flowable.imageWidth * scale, flowable.imageHeight * scale
+                caption = f"{clock(frame.time_ms)} · frame {frame.index} · {frame.prob_ai:.0%} AI"
+                cells.append([flowable, Paragraph(markup(caption), SMALL)])
+    except Exception:  # a damaged file leaves the report without thumbnails, never without the report
+        return None
+    if not cells:
+        return None
+    table = Table([cells], colWidths=[side + 4 * mm] * len(cells), hAlign="LEFT")
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER")]))
+    return table
