@@ -28,6 +28,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports_in_a_row(count: int, host: str = "0.0.0.0", tries: int = 50) -> int:
+    """The first of `count` consecutive TCP ports that are all free right now (a supervisor's children serve
+    metrics on base + index): each is bound once to make sure."""
+    for _ in range(tries):
+        base = free_port(host)
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError(f"no {count} free ports in a row after {tries} tries")
+
+
 class _ChildProcess:
     """`python -m pixelcheck <argv>` in a session of its own, its output appended to log_path."""
 

@@ -20,7 +20,7 @@ from pixelcheck.db import upgrade
 from pixelcheck.settings import Settings
 from tests import images
 from tests.e2e.uploads import upload_messages
-from tests.processes import ServerProcess, free_port
+from tests.processes import ServerProcess, free_ports_in_a_row
 
 PASSWORD = "violet-harbour-7421"
 SERVICES = ["", *(f"pixelcheck.v1.{n}Service" for n in ("Auth", "Ingestion", "Results", "Reports", "Audit"))]
@@ -67,7 +67,7 @@ def rpc_calls_counted(metrics_port: int) -> float:
 def supervised(base_settings: Settings, database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     upgrade(database_url)
     settings = base_settings.with_overrides(
-        server_processes=2, grace_seconds=8.0, metrics_port=free_port(), signin_max_failures=10_000,
+        server_processes=2, grace_seconds=8.0, metrics_port=free_ports_in_a_row(2), signin_max_failures=10_000,
         redis_key_prefix=f"{base_settings.redis_key_prefix}-{tmp_path.name}")
     process = ServerProcess(settings, tmp_path / "server.log").start()
     try:
