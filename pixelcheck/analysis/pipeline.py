@@ -34,6 +34,7 @@ from pixelcheck.analysis.records import verdict_columns
 from pixelcheck.analysis.region_maps import region_map_columns
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
+from pixelcheck.errors import Unavailable
 from pixelcheck.ingestion.models import Image
 from pixelcheck.ingestion.service import image_key
 from pixelcheck.tracing import stage_span
@@ -42,6 +43,7 @@ from pixelcheck.webhooks.service import link_free
 if TYPE_CHECKING:
     from pixelcheck.webhooks.service import EventOutbox
 
+HAND_BACK_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries to hand back a claim (15.5 s in all)
 log = logging.getLogger("pixelcheck.analysis")
 
 
@@ -130,8 +132,32 @@ class AnalysisPipeline:
         clock = _StageClock(started, self._observe_stage, image_id)
         try:
             return self._analyse(image_id, attempt, owner_id, detector, clock, started)
+        except Unavailable:
+            self._hand_back(image_id, attempt)
+            raise
         finally:
             clock.close()
+
+    def _hand_back(self, image_id: str, attempt: int, delays: tuple[float, ...] = HAND_BACK_DELAYS) -> None:
+        """After the database (or blob store) failed mid-run, make the claim QUEUED again, not counting the
+        attempt, so that the retry claims it as soon as the database is back; left RUNNING it would wait for
+        the stale period. Tries while the outage lasts (delays), then leaves it to the reconciler."""
+        for delay in (0.0, *delays):
+            time.sleep(delay)
+            try:
+                with unit_of_work(self._sessions) as session:
+                    session.execute(
+                        update(Analysis)
+                        .where(Analysis.image_id == image_id, Analysis.attempts == attempt,
+                               Analysis.state == "RUNNING")
+                        .values(state="QUEUED", stage="QUEUED", progress=0.0, attempts=attempt - 1,
+                                update_time=utcnow())
+                        .execution_options(synchronize_session=False))
+                return
+            except Unavailable:
+                continue
+        log.warning("could not hand back analysis %s after the database failed; the reconciler takes it over "
+                    "after the stale period", image_id)
 
     def _analyse(self, image_id: str, attempt: int, owner_id: str, detector: Detector, clock: _StageClock,
                  started: float) -> str:
@@ -141,7 +167,8 @@ class AnalysisPipeline:
             clock.enter(str(stage))
             self._publish(image_id, "RUNNING", str(stage), attempt)
 
-        with self._read_sessions() as session:  # autocommit: no BEGIN/COMMIT round trips for a read
+        # autocommit: no BEGIN/COMMIT round trips for a read; an unreachable database raises Unavailable
+        with unit_of_work(self._read_sessions) as session:
             data = self._blobs.get(session, image_key(image_id))
         if data is None:
             return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})

@@ -20,6 +20,7 @@ from pixelcheck.analysis.pipeline import AnalysisPipeline
 from pixelcheck.analysis.progress import ProgressEvent
 from pixelcheck.blobs import SqlBlobStore
 from pixelcheck.db import make_engine, make_session_factory, new_id, unit_of_work, upgrade
+from pixelcheck.errors import Unavailable
 from pixelcheck.iam.models import User
 from pixelcheck.ingestion.models import Image
 from pixelcheck.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -158,3 +159,49 @@ def test_a_failed_analysis_writes_its_webhook_delivery_with_the_outcome_and_send
     assert "bytes are missing" in body["data"]["failure_reason"] and body["data"]["filename"] == "gone.png"
     assert queue.sent == [delivery.id]
     assert pipeline.run(image_id) == "skipped" and queue.sent == [delivery.id]  # a redelivered task adds nothing
+
+
+class BlobsUnreachableOnce:
+    """A blob store whose first read meets the database unreachable, as during an outage."""
+
+    def __init__(self, blobs: SqlBlobStore) -> None:
+        self._blobs, self.failed = blobs, False
+
+    def get(self, session: Session, key: str) -> bytes | None:
+        if not self.failed:
+            self.failed = True
+            raise Unavailable("The database is unreachable; try again shortly", reason="DATABASE_UNAVAILABLE")
+        return self._blobs.get(session, key)
+
+
+def test_a_run_that_meets_the_database_unreachable_after_its_claim_hands_it_back_for_the_retry_at_once(
+        sessions: tuple[sessionmaker[Session], sessionmaker[Session]]) -> None:
+    # Left RUNNING, the analysis would be claimed again only after the stale period (60 s here, 120 s by
+    # default): the soak's watchers of analyses in flight during a database outage waited past 180 s.
+    write, read = sessions
+    image_id, owner_id = new_id(), new_id()
+    with unit_of_work(write) as session:
+        session.add(User(id=owner_id, username="outage", email="outage@example.test", display_name="Owner"))
+        session.flush()
+        session.add(Image(id=image_id, owner_id=owner_id, filename="a.png", content_type="image/png",
+                          size_bytes=10, width=64, height=48, sha256="1" * 64))
+        session.flush()
+        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename="a.png"))
+        SqlBlobStore(read).put(session, f"image/{image_id}", png_bytes(image_id))
+    bus = Recorder()
+    detector = StageReadingDetector(lambda: ("", ""), verdict())
+    pipeline = AnalysisPipeline(sessions=write, read_sessions=read, blobs=BlobsUnreachableOnce(SqlBlobStore(read)),  # type: ignore[arg-type]
+                                detector=lambda: detector, publisher=bus, audit=bus, reports=None,  # type: ignore[arg-type,return-value]
+                                report_queue=bus, stale_after=timedelta(seconds=60), max_attempts=3)  # type: ignore[arg-type]
+
+    with pytest.raises(Unavailable):
+        pipeline.run(image_id)
+    with read() as session:
+        state, attempts = session.execute(select(Analysis.state, Analysis.attempts)
+                                          .where(Analysis.image_id == image_id)).one()
+    assert (state, attempts) == ("QUEUED", 0)  # handed back, and the outage is not counted as an attempt
+
+    assert pipeline.run(image_id) == "succeeded"  # the retry claims it at once
+    with read() as session:
+        assert session.execute(select(Analysis.state, Analysis.attempts)
+                               .where(Analysis.image_id == image_id)).one() == ("SUCCEEDED", 1)
