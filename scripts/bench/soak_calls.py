@@ -147,9 +147,9 @@ async def upload(calls: Calls, channel: aio.Channel, account: Account, data: byt
 
 
 async def watch(calls: Calls, channel: aio.Channel, account: Account, image_id: str, uploads: Uploads,
-                timeout: float = 180.0, reopen: int = 5) -> int:
-    """Watch an analysis to its terminal state (reopened after UNAVAILABLE, as the SDK does); the final state,
-    or 0 when the stream never said."""
+                timeout: float = 180.0) -> int:
+    """Watch an analysis to its terminal state, reopened after UNAVAILABLE (a server restarting, the database
+    away for seconds) until the deadline, as the SDK does; the final state, or 0 when the stream never said."""
     stub = results_pb2_grpc.ResultsServiceStub(channel)
     deadline, began = time.monotonic() + timeout, time.time()
 
@@ -160,7 +160,7 @@ async def watch(calls: Calls, channel: aio.Channel, account: Account, image_id: 
                 return int(reply.event.state)
         return 0
 
-    for _ in range(reopen + 1):
+    while True:
         remaining = deadline - time.monotonic()
         if remaining <= 1:
             break
@@ -178,6 +178,7 @@ async def watch(calls: Calls, channel: aio.Channel, account: Account, image_id: 
             if state == common_pb2.ANALYSIS_STATE_SUCCEEDED:
                 uploads.succeeded.setdefault(account.name, []).append(image_id)
             return state
+        await asyncio.sleep(1)  # the stream ended without a terminal state: open it again, not at once
     uploads.unseen[image_id] = began
     return 0
 

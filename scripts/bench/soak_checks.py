@@ -205,19 +205,19 @@ def outcome_rows(engine: Engine, accepted: set[str], faults: list[tuple[str, flo
 
 def unseen_verdict_rows(engine: Engine, unseen: dict[str, float], faults: list[tuple[str, float]]) -> list[Row]:
     """When the analyses of watchers that ended without a verdict did finish (seconds after the watch began),
-    and the last fault before each watch ended: a late verdict, or a stream that missed one."""
+    and the faults injected while each watched: a late verdict, or a stream that missed one."""
     if not unseen:
         return []
     with Session(engine) as session:
         finished = {i: t.timestamp() for i, t in session.execute(
             select(Analysis.image_id, Analysis.finish_time).where(Analysis.image_id.in_(list(unseen)))) if t}
     after = sorted(finished[i] - began for i, began in unseen.items() if i in finished)
-    near = Counter(next((kind for kind, at in sorted(faults, key=lambda f: -f[1]) if at <= began + 180), "none")
+    near = Counter(", ".join(kind for kind, at in faults if began - 5 <= at <= began + 180) or "none"
                    for began in unseen.values())
     spread = (f"p50 {after[len(after) // 2]:.0f} s, min {after[0]:.0f} s, max {after[-1]:.0f} s" if after
               else "none finished")
     return [Row("watchers without a verdict: their analysis finished after the watch began",
-                f"{spread} ({len(after)} of {len(unseen)}); last fault before: "
+                f"{spread} ({len(after)} of {len(unseen)}); faults while watched: "
                 + ", ".join(f"{k} {n}" for k, n in near.most_common()), "reported")]
 
 
