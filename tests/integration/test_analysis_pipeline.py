@@ -70,19 +70,29 @@ def sessions(fresh_database_url: Callable[[], str]) -> Iterator[tuple[sessionmak
     engine.dispose()
 
 
+def queued_analysis(write: sessionmaker[Session], blobs: SqlBlobStore, *, filename: str = "a.png",
+                    content_type: str = "image/png", data: bytes | None = None,
+                    external_id: str = "") -> tuple[str, str]:
+    """A new owner, image and QUEUED analysis with the image's bytes stored: (image id, owner id)."""
+    image_id, owner_id = new_id(), new_id()
+    with unit_of_work(write) as session:
+        session.add(User(id=owner_id, username=f"u{owner_id[:12]}", email=f"{owner_id}@example.test",
+                         display_name="Owner"))
+        session.flush()
+        session.add(Image(id=image_id, owner_id=owner_id, filename=filename, content_type=content_type,
+                          size_bytes=10, width=64, height=48, sha256="0" * 64, external_id=external_id))
+        session.flush()
+        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename=filename, external_id=external_id))
+        if data is not None or content_type == "image/png":
+            blobs.put(session, f"image/{image_id}", png_bytes(image_id) if data is None else data)
+    return image_id, owner_id
+
+
 def test_only_the_claim_and_the_outcome_are_written_and_every_stage_is_published(
         sessions: tuple[sessionmaker[Session], sessionmaker[Session]]) -> None:
     write, read = sessions
-    image_id, owner_id = new_id(), new_id()
     blobs = SqlBlobStore(read)
-    with unit_of_work(write) as session:
-        session.add(User(id=owner_id, username="owner", email="owner@example.test", display_name="Owner"))
-        session.flush()
-        session.add(Image(id=image_id, owner_id=owner_id, filename="a.png", content_type="image/png",
-                          size_bytes=10, width=64, height=48, sha256="0" * 64))
-        session.flush()
-        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename="a.png"))
-        blobs.put(session, f"image/{image_id}", png_bytes(image_id))
+    image_id, _ = queued_analysis(write, blobs)
 
     def row_state() -> tuple[str, str]:
         with read() as session:
@@ -179,15 +189,7 @@ def test_a_run_that_meets_the_database_unreachable_after_its_claim_hands_it_back
     # Left RUNNING, the analysis would be claimed again only after the stale period (60 s here, 120 s by
     # default): the soak's watchers of analyses in flight during a database outage waited past 180 s.
     write, read = sessions
-    image_id, owner_id = new_id(), new_id()
-    with unit_of_work(write) as session:
-        session.add(User(id=owner_id, username="outage", email="outage@example.test", display_name="Owner"))
-        session.flush()
-        session.add(Image(id=image_id, owner_id=owner_id, filename="a.png", content_type="image/png",
-                          size_bytes=10, width=64, height=48, sha256="1" * 64))
-        session.flush()
-        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename="a.png"))
-        SqlBlobStore(read).put(session, f"image/{image_id}", png_bytes(image_id))
+    image_id, _ = queued_analysis(write, SqlBlobStore(read))
     bus = Recorder()
     detector = StageReadingDetector(lambda: ("", ""), verdict())
     pipeline = AnalysisPipeline(sessions=write, read_sessions=read, blobs=BlobsUnreachableOnce(SqlBlobStore(read)),  # type: ignore[arg-type]

@@ -18,11 +18,9 @@ from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.pipeline import AnalysisPipeline
 from pixelcheck.analysis.records import verdict_of
 from pixelcheck.blobs import SqlBlobStore
-from pixelcheck.db import make_engine, make_session_factory, new_id, unit_of_work, upgrade
-from pixelcheck.iam.models import User
-from pixelcheck.ingestion.models import Image
+from pixelcheck.db import make_engine, make_session_factory, upgrade
 from tests import images
-from tests.integration.test_analysis_pipeline import Recorder
+from tests.integration.test_analysis_pipeline import Recorder, queued_analysis
 from tests.integration.test_reports_service import verdict
 
 Sessions = tuple[sessionmaker[Session], sessionmaker[Session]]
@@ -44,17 +42,8 @@ def detector() -> Detector:
 
 def analysed(sessions: Sessions, detector: Detector, data: bytes) -> tuple[str, Recorder, Analysis]:
     write, read = sessions
-    image_id, owner_id = new_id(), new_id()
     blobs = SqlBlobStore(read)
-    with unit_of_work(write) as session:
-        session.add(User(id=owner_id, username=f"u{owner_id[:8]}", email=f"{owner_id}@example.test",
-                         display_name="Owner"))
-        session.flush()
-        session.add(Image(id=image_id, owner_id=owner_id, filename="a.gif", content_type="image/gif",
-                          size_bytes=len(data), width=160, height=120, sha256="0" * 64))
-        session.flush()
-        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename="a.gif"))
-        blobs.put(session, f"image/{image_id}", data)
+    image_id, _ = queued_analysis(write, blobs, filename="a.gif", content_type="image/gif", data=data)
     bus = Recorder()
     pipeline = AnalysisPipeline(sessions=write, read_sessions=read, blobs=blobs, detector=lambda: detector,
                                 publisher=bus, audit=bus, reports=None, report_queue=bus,  # type: ignore[arg-type]
@@ -113,16 +102,8 @@ class SlowDetector:
 
 def test_a_long_analysis_renews_its_claim_so_that_it_does_not_look_lost(sessions: Sessions) -> None:
     write, read = sessions
-    image_id, owner_id = new_id(), new_id()
     blobs = SqlBlobStore(read)
-    with unit_of_work(write) as session:
-        session.add(User(id=owner_id, username="slow", email="slow@example.test", display_name="Slow"))
-        session.flush()
-        session.add(Image(id=image_id, owner_id=owner_id, filename="a.gif", content_type="image/gif",
-                          size_bytes=10, width=64, height=48, sha256="0" * 64))
-        session.flush()
-        session.add(Analysis(image_id=image_id, owner_id=owner_id, filename="a.gif"))
-        blobs.put(session, f"image/{image_id}", b"GIF89a")
+    image_id, _ = queued_analysis(write, blobs, filename="a.gif", content_type="image/gif", data=b"GIF89a")
 
     def update_time() -> object:
         with read() as session:
