@@ -89,6 +89,24 @@ ROBUSTNESS_VARIANTS: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
+def _animation(rgb: Image.Image, image_format: str, **options: Any) -> bytes:
+    """The picture as a 1.5 s animation: three frames panning 4 px each (identical frames would be merged
+    into a still by the encoder), 0.5 s apiece."""
+    width, height = max(1, rgb.width - 8), max(1, rgb.height - 8)
+    frames = [rgb.crop((d, d, d + width, d + height)) for d in (0, 4, 8)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format=image_format, save_all=True, append_images=frames[1:], duration=500, loop=0,
+                   **options)
+    return buffer.getvalue()
+
+
+# What animations do to the pixels: a GIF's 256 dithered colours, an animated WebP's lossy frames.
+ANIMATION_VARIANTS: dict[str, Callable[[bytes], bytes]] = {
+    "animated_gif": lambda data: _animation(_decoded(data), "GIF"),
+    "animated_webp_q80": lambda data: _animation(_decoded(data), "WEBP", quality=80),
+}
+
+
 def folder_items(root: Path) -> list[Item]:
     """Every image below root/ai and root/real; group = MANIFEST.csv group, else the first sub-folder."""
     import csv
@@ -287,13 +305,15 @@ def evaluate(
     *,
     robustness: bool,
     threads: int,
+    animations: bool = False,
     log: Callable[[str], None],
     only: Sequence[str] = (),
 ) -> dict[str, Any]:
     """{variant name: summary} for the original files, JPEG q95 re-encodes and optionally the robustness set
-    (with label flips to the messaging-app copy and region agreement), plus families and the model card.
+    (with label flips to the messaging-app copy and region agreement) and each picture as a short animated GIF
+    and WebP (judged frame by frame, as the service judges animations), plus families and the model card.
     `only` limits the passes to these variants (the original is always scored)."""
-    variants = {**VARIANTS, **(ROBUSTNESS_VARIANTS if robustness else {})}
+    variants = {**VARIANTS, **(ROBUSTNESS_VARIANTS if robustness else {}), **(ANIMATION_VARIANTS if animations else {})}
     if only:
         variants = {name: v for name, v in variants.items() if name == "original" or name in only}
     results: dict[str, Any] = {}
@@ -355,6 +375,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="also after JPEG q70, half size, blur σ1 and a messaging-app copy (label flips, region agreement)",
     )
     parser.add_argument(
+        "--animations",
+        action="store_true",
+        help="also each picture as a 3-frame animated GIF and animated WebP q80, judged frame by frame",
+    )
+    parser.add_argument(
         "--only",
         help="comma-separated variants to score besides the original (e.g. social_copy,jpeg_q70)",
     )
@@ -383,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         items,
         robustness=args.robustness,
         threads=args.threads,
+        animations=args.animations,
         log=lambda text: print(text, flush=True),
         only=tuple(args.only.split(",")) if args.only else (),
     )

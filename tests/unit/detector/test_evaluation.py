@@ -78,3 +78,15 @@ def test_pinned_split_refuses_a_changed_pool(tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="no 'validation' split"):
         pinned_items(pool, model, "validation")
     assert main([str(pool), "--model", str(model), "--split", "test"]) == 2
+
+
+def test_the_animation_variants_are_judged_as_animations_frame_by_frame() -> None:
+    from pixelcheck.analysis.detector import load_detector
+    from pixelcheck.analysis.detector.evaluation import ANIMATION_VARIANTS
+
+    detector = load_detector(DEFAULT_MODEL_DIR)
+    still = jpeg_bytes(photo_like(320, 240, seed=31))
+    for name, variant in ANIMATION_VARIANTS.items():
+        verdict = detector.analyze(variant(still))
+        assert verdict.timeline is not None and verdict.timeline.frames_in_file == 3, name
+        assert verdict.timeline.frames_read >= 2, name  # one a second of its 1.5 s: the frames at 0 s and 1 s
