@@ -36,13 +36,12 @@ STAGE_MESSAGES = {
     "DONE": "Analysis finished",
 }
 TERMINAL_STATES = ("SUCCEEDED", "FAILED")
+RESYNC = None  # in a watcher's queue: events may have been missed; read the state from the database
 
 
 def frames_message(done: int, total: int) -> str:
     """The pixel stage's message while an animation's frames are read."""
     return f"Examining the pixels of each frame: {done} of {total} frames"
-
-RESYNC = None  # in a watcher's queue: events may have been missed; read the state from the database
 
 
 @dataclass(frozen=True)
