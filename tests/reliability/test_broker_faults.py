@@ -29,11 +29,27 @@ OUTAGE_STARTS_AFTER = 1.0
 OUTAGE_SECONDS = 2.0
 
 
+class PrivateRedis:
+    """A Redis of the test's own that can go down and come back empty on the same port (its data lost)."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._server = EmbeddedRedis(folder).start()
+        self.port, self.url = self._server.port, self._server.url
+
+    async def go_down(self) -> None:
+        await asyncio.to_thread(self._server.stop)
+
+    async def come_back_empty(self) -> None:
+        self._server = await asyncio.to_thread(EmbeddedRedis(self._folder, port=self.port).start)
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
 async def test_redis_restart_during_uploads_fails_only_with_unavailable_and_loses_no_accepted_upload(
         reliability_settings: Settings, launcher: Launcher, tmp_path: Path) -> None:
-    redis_dir = tmp_path / "redis"
-    broker = EmbeddedRedis(redis_dir).start()
-    port = broker.port
+    broker = PrivateRedis(tmp_path / "redis")
     settings = reliability_settings.with_overrides(redis_url=broker.url)
     server = await start_live_server(settings)
     try:
@@ -48,9 +64,9 @@ async def test_redis_restart_during_uploads_fails_only_with_unavailable_and_lose
 
         burst = asyncio.gather(*(paced_upload(i) for i in range(UPLOADS)))
         await asyncio.sleep(OUTAGE_STARTS_AFTER)
-        await asyncio.to_thread(broker.stop)
+        await broker.go_down()
         await asyncio.sleep(OUTAGE_SECONDS)
-        broker = await asyncio.to_thread(EmbeddedRedis(redis_dir, port=port).start)  # empty: queue lost
+        await broker.come_back_empty()  # the queue is lost
         outcomes = await burst
 
         codes = {o.code for o in outcomes}
@@ -69,9 +85,7 @@ async def test_analyses_waiting_when_redis_lost_its_data_are_run_at_the_next_rec
         reliability_settings: Settings, launcher: Launcher, tmp_path: Path) -> None:
     # A stale period of 60 s (beat reconciles every 15 s): before, the analyses that waited in the fair queue
     # when Redis lost it were found only once they had been unchanged for 60 s.
-    redis_dir = tmp_path / "redis"
-    broker = EmbeddedRedis(redis_dir).start()
-    port = broker.port
+    broker = PrivateRedis(tmp_path / "redis")
     settings = reliability_settings.with_overrides(redis_url=broker.url, analysis_stale_seconds=60)
     server = await start_live_server(settings)
     try:
@@ -82,8 +96,8 @@ async def test_analyses_waiting_when_redis_lost_its_data_are_run_at_the_next_rec
                     for i, data in enumerate(small_jpegs(5, seed=7100))]
         accepted = [o.image_id for o in outcomes if o.code is grpc.StatusCode.OK]
         assert len(accepted) == 5, [o.code for o in outcomes]
-        await asyncio.to_thread(broker.stop)  # no worker yet: all five wait in the fair queue, and are lost
-        broker = await asyncio.to_thread(EmbeddedRedis(redis_dir, port=port).start)
+        await broker.go_down()  # no worker yet: all five wait in the fair queue, and are lost
+        await broker.come_back_empty()
         launcher.keep(WorkerProcess(settings, launcher.log("worker"))).start()
 
         states = await wait_until_finished(server.container.read_sessions, accepted, timeout=45)
@@ -99,9 +113,7 @@ async def test_a_watcher_hears_of_a_verdict_reached_while_redis_was_down_as_soon
         reliability_settings: Settings, tmp_path: Path) -> None:
     # The verdict's event is published while Redis is down, so pub/sub never carries it. Before, the watcher
     # learned of it only from its 15 s silence re-check; now the hub's new subscription tells it to re-read.
-    redis_dir = tmp_path / "redis"
-    broker = EmbeddedRedis(redis_dir).start()
-    port = broker.port
+    broker = PrivateRedis(tmp_path / "redis")
     settings = reliability_settings.with_overrides(redis_url=broker.url, analysis_stale_seconds=120)
     server = await start_live_server(settings)
     try:
@@ -110,10 +122,10 @@ async def test_a_watcher_hears_of_a_verdict_reached_while_redis_was_down_as_soon
         assert outcome.code is grpc.StatusCode.OK
         watcher = asyncio.create_task(watch(server.channel, user.metadata, outcome.image_id, timeout=60))
         await asyncio.sleep(1.0)  # the stream is open and has sent its snapshot (QUEUED)
-        await asyncio.to_thread(broker.stop)
+        await broker.go_down()
         # A worker finishes the analysis while Redis is down: the database has the verdict, nobody hears of it.
         assert await asyncio.to_thread(server.container.analysis_pipeline.run, outcome.image_id) == "succeeded"
-        broker = await asyncio.to_thread(EmbeddedRedis(redis_dir, port=port).start)
+        await broker.come_back_empty()
         back = time.monotonic()
         events = await asyncio.wait_for(watcher, 30)
         assert events[-1].state == common_pb2.ANALYSIS_STATE_SUCCEEDED
