@@ -205,20 +205,33 @@ def outcome_rows(engine: Engine, accepted: set[str], faults: list[tuple[str, flo
 
 def unseen_verdict_rows(engine: Engine, unseen: dict[str, float], faults: list[tuple[str, float]]) -> list[Row]:
     """When the analyses of watchers that ended without a verdict did finish (seconds after the watch began),
-    and the faults injected while each watched: a late verdict, or a stream that missed one."""
+    how long they waited for their run and how long it took, and the faults injected while each watched: a
+    late verdict, or a stream that missed one."""
     if not unseen:
         return []
     with Session(engine) as session:
-        finished = {i: t.timestamp() for i, t in session.execute(
-            select(Analysis.image_id, Analysis.finish_time).where(Analysis.image_id.in_(list(unseen)))) if t}
+        rows = session.execute(select(Analysis.image_id, Analysis.create_time, Analysis.start_time,
+                                      Analysis.finish_time, Analysis.attempts)
+                               .where(Analysis.image_id.in_(list(unseen)))).tuples().all()
+    finished = {i: done.timestamp() for i, _, _, done, _ in rows if done}
+    waited = [start.timestamp() - made.timestamp() for _, made, start, _, _ in rows if start]
+    ran = [done.timestamp() - start.timestamp() for _, _, start, done, _ in rows if start and done]
+    attempts = Counter(n for *_, n in rows)
     after = sorted(finished[i] - began for i, began in unseen.items() if i in finished)
-    near = Counter(", ".join(kind for kind, at in faults if began - 5 <= at <= began + 180) or "none"
-                   for began in unseen.values())
-    spread = (f"p50 {after[len(after) // 2]:.0f} s, min {after[0]:.0f} s, max {after[-1]:.0f} s" if after
-              else "none finished")
+    first = min(unseen.values())
+    near = Counter(", ".join(f"{kind} ({at - first:+.0f} s)" for kind, at in faults if began - 180 <= at <= began + 180)
+                   or "none" for began in unseen.values())
     return [Row("watchers without a verdict: their analysis finished after the watch began",
-                f"{spread} ({len(after)} of {len(unseen)}); faults while watched: "
-                + ", ".join(f"{k} {n}" for k, n in near.most_common()), "reported")]
+                f"{_spread(after)} ({len(after)} of {len(unseen)}); waited for its run {_spread(waited)}, ran "
+                f"{_spread(ran)}, attempts {dict(sorted(attempts.items()))}; faults within 180 s of the watch "
+                f"(time from the first such watch): " + "; ".join(f"{k}: {n}" for k, n in near.most_common()),
+                "reported")]
+
+
+def _spread(values: list[float]) -> str:
+    values = sorted(values)
+    return (f"p50 {values[len(values) // 2]:.0f} s, min {values[0]:.0f} s, max {values[-1]:.0f} s" if values
+            else "none")
 
 
 def delivered(engine: Engine, endpoint_id: str) -> bool:
