@@ -36,6 +36,9 @@ class Settings:
     server_processes: int = 0  # `pixelcheck serve` processes sharing the port; 0 = one per core
     malloc_arenas: int = 2  # glibc malloc arenas of server processes and the webhooks worker; 0 = glibc's default
     grace_seconds: float = 10.0  # how long in-flight calls may finish after SIGTERM
+    # A client's connection is asked to move on (GOAWAY, calls in flight finish on it) after this long, so
+    # clients spread over the server processes again after one restarts; 0 = never.
+    grpc_max_connection_age_seconds: float = 300.0
     tls_cert_file: str = ""
     tls_key_file: str = ""
     health_check_interval_seconds: float = 2.0
@@ -257,6 +260,8 @@ class Settings:
             raise SettingsError("PIXELCHECK_LOG_FORMAT must be 'text' or 'json'")
         if self.server_processes < 0:
             raise SettingsError("PIXELCHECK_SERVER_PROCESSES must be 0 (one per core) or more")
+        if self.grpc_max_connection_age_seconds < 0:
+            raise SettingsError("PIXELCHECK_GRPC_MAX_CONNECTION_AGE_SECONDS must be 0 (never) or more")
         if self.malloc_arenas < 0:
             raise SettingsError("PIXELCHECK_MALLOC_ARENAS must be 0 (glibc's default) or more")
         if self.account_cache_seconds < 0:

@@ -73,7 +73,8 @@ def _options(settings: Settings, *, reuse_port: bool = False) -> list[tuple[str,
         ("grpc.keepalive_permit_without_calls", 1),
         # Only the children of `serve --processes N` share a port; a lone server must not join another's.
         ("grpc.so_reuseport", 1 if reuse_port else 0),
-    ]
+    ] + ([("grpc.max_connection_age_ms", round(settings.grpc_max_connection_age_seconds * 1000))]
+         if settings.grpc_max_connection_age_seconds else [])
 
 
 async def start_server(container: Container, address: str | None = None, *,

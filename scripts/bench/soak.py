@@ -239,7 +239,8 @@ async def soak(args: argparse.Namespace, deploy: Deployment, heap: Path | None) 
             Row("audit chain (VerifyAuditLog as admin)", f"ok={verdict.ok}, {verdict.checked_count} events",
                 "ok", verdict.ok),
             *webhook_rows(engine, endpoints, cast["hooks"].user_id, t.received),
-            *exit_rows(samples), *memory_rows(samples, warm), *redis_rows(samples, pending_cap, warm)]
+            *exit_rows(samples), *memory_rows(samples, warm, [f.began for f in faults]),
+            *redis_rows(samples, pending_cap, warm)]
     rows += [Row(f"recovery after {f.kind} ({f.note})",
                  "none within limit" if f.recovery_seconds is None else f"{f.recovery_seconds:.1f} s",
                  f"<= {RECOVERY_TARGET_SECONDS:g} s", f.recovery_seconds is not None

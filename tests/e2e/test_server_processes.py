@@ -64,11 +64,19 @@ def rpc_calls_counted(metrics_port: int) -> float:
 
 
 @pytest.fixture
-def supervised(base_settings: Settings, database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+def connection_age() -> float:
+    """PIXELCHECK_GRPC_MAX_CONNECTION_AGE_SECONDS of the supervised servers; a test overrides it by parametrizing."""
+    return 300.0
+
+
+@pytest.fixture
+def supervised(base_settings: Settings, database_url: str, tmp_path: Path,
+               connection_age: float) -> Iterator[ServerProcess]:
     upgrade(database_url)
     settings = base_settings.with_overrides(
         server_processes=2, grace_seconds=8.0, metrics_port=free_ports_in_a_row(2), signin_max_failures=10_000,
-        redis_key_prefix=f"{base_settings.redis_key_prefix}-{tmp_path.name}")
+        redis_key_prefix=f"{base_settings.redis_key_prefix}-{tmp_path.name}",
+        grpc_max_connection_age_seconds=connection_age)
     process = ServerProcess(settings, tmp_path / "server.log").start()
     try:
         wait_for(lambda: len(children_of(process.pid)) == 2 and serving_everywhere(process.address), 60,
@@ -138,3 +146,33 @@ def test_sigterm_to_the_parent_drains_an_upload_in_flight_and_exits_zero(supervi
     assert terminated.is_set() and response.image.size_bytes == len(data)
     assert supervised.wait(40) == 0
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]  # each child ended and was reaped
+
+
+@pytest.mark.parametrize("connection_age", [0.5])
+def test_one_long_lived_channel_moves_between_children_as_its_connection_ages_and_no_call_fails(
+        supervised: ServerProcess) -> None:
+    token = signed_in_token(supervised.address, "procs_aging")
+    base = supervised.settings.metrics_port
+    before = [rpc_calls_counted(base), rpc_calls_counted(base + 1)]
+    data = images.jpeg(640, 480, seed=23)
+
+    def slow_messages() -> Iterator[ingestion_pb2.UploadImageRequest]:
+        for message in upload_messages(data, chunk=16 * 1024):
+            time.sleep(0.1)  # the upload outlives several connection ages
+            yield message
+
+    metadata = (("authorization", f"Bearer {token}"),)
+    with grpc.insecure_channel(supervised.address) as channel:  # one channel, as a long-running client keeps
+        uploaded = ingestion_pb2_grpc.IngestionServiceStub(channel).UploadImage.future(
+            slow_messages(), metadata=metadata, timeout=60)
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        names = []
+        ends = time.monotonic() + 8
+        while time.monotonic() < ends:
+            names.append(auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=metadata,
+                                             timeout=10).user.username)
+            time.sleep(0.05)
+        assert uploaded.result().image.size_bytes == len(data)
+    assert set(names) == {"procs_aging"} and len(names) > 40
+    served = [rpc_calls_counted(base) - before[0], rpc_calls_counted(base + 1) - before[1]]
+    assert all(n > 0 for n in served), served  # one channel, yet both children served its calls
