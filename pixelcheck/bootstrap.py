@@ -121,7 +121,8 @@ class Container:
         from pixelcheck.scheduling.admission import Admission
 
         return Admission(self.redis, self.keys.prefix, self.scheduling_policy, self.queue.fair,
-                         on_refusal=lambda reason: self.metrics.upload_refusals.labels(reason).inc())
+                         on_refusal=lambda reason: self.metrics.upload_refusals.labels(reason).inc(),
+                         stored_pending=self.results.pending_count)
 
     @cached_property
     def fair_dispatcher(self) -> FairDispatcher:

@@ -17,6 +17,8 @@ from pixelcheck.scheduling.policy import Share
 from pixelcheck.settings import Settings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pixelcheck.bootstrap import Container
 
 log = logging.getLogger("pixelcheck.worker")
@@ -102,10 +104,12 @@ class TaskQueue:
         """Queue an analysis as `share`'s work, taking `cost` turns (an animation: the frames it reads)."""
         self._run_next(share, ANALYSIS, image_id, cost)
 
-    def reanalyze_image(self, image_id: str, owner_id: str) -> bool:
-        """Queue a lost analysis again, as its owner's work with the share last seen for them; False when it
-        was not lost but is still waiting in the fair queue."""
-        return self._run_next(self.fair.share_of(owner_id), ANALYSIS, image_id)
+    def reanalyze_image(self, image_id: str, owner_id: str, accepted: datetime | None = None) -> bool:
+        """Queue a lost analysis again, as its owner's work with the share last seen for them, in its first
+        place in its owner's line when `accepted` says when it was accepted; False when it was not lost but is
+        still waiting in the fair queue."""
+        at = None if accepted is None else int(accepted.timestamp() * 1000)
+        return self._run_next(self.fair.share_of(owner_id), ANALYSIS, image_id, enqueued_ms=at)
 
     def map_for_report(self, image_id: str, owner_id: str) -> None:
         """Queue the region map an automatic report waits for, as its owner's work."""
@@ -124,8 +128,9 @@ class TaskQueue:
         its last writes): a token takes whichever item's turn it is, and finds nothing once all are done."""
         self._app.send_task(RUN_NEXT, priority=ANALYSIS_PRIORITY)
 
-    def _run_next(self, share: Share, kind: str, image_id: str, cost: int = 1) -> bool:
-        added = self.fair.push(share, kind, image_id, cost)
+    def _run_next(self, share: Share, kind: str, image_id: str, cost: int = 1, *,
+                  enqueued_ms: int | None = None) -> bool:
+        added = self.fair.push(share, kind, image_id, cost, enqueued_ms=enqueued_ms)
         if added:
             self._app.send_task(RUN_NEXT, priority=ANALYSIS_PRIORITY)
         return added

@@ -40,7 +40,8 @@ class Reconciler:
         region maps; then an idle worker may make a map. Returns how many items were queued or deferred."""
         restored = 0 if self._queue.fair.kept() else self._restore()
         analyses = self._pipeline.stale_analyses(self._page)
-        still_waiting = [not self._queue.reanalyze_image(image_id, owner_id) for image_id, owner_id in analyses]
+        still_waiting = [not self._queue.reanalyze_image(image_id, owner_id, accepted)
+                         for image_id, owner_id, accepted in analyses]
         if any(still_waiting):
             self._queue.nudge()
         maps = self._maps.recover_stale(self._page)
@@ -51,13 +52,14 @@ class Reconciler:
         return restored + len(analyses) + maps
 
     def _restore(self) -> int:
-        """Queue every QUEUED analysis again (a page at a time, oldest first; the push skips those already
-        waiting), then mark the fair queue kept. Those claimed meanwhile are skipped by their claim."""
+        """Queue every QUEUED analysis again (a page at a time, oldest first, each in its first place in its
+        owner's line, so ahead of what was accepted since the loss; the push skips those already waiting),
+        then mark the fair queue kept. Those claimed meanwhile are skipped by their claim."""
         since, restored = utcnow(), 0
         for _ in range(self._max_pages):
             rows = self._pipeline.stale_analyses(self._page, cutoff=since, states=("QUEUED",))
-            for image_id, owner_id in rows:
-                self._queue.reanalyze_image(image_id, owner_id)
+            for image_id, owner_id, accepted in rows:
+                self._queue.reanalyze_image(image_id, owner_id, accepted)
             restored += len(rows)
             if len(rows) < self._page:
                 self._queue.fair.mark_kept()

@@ -61,6 +61,13 @@ class Results:
             raise NotFound(f"No analysis for image {image_id}", reason="IMAGE_NOT_FOUND")
         return row
 
+    def pending_count(self, owner_id: str) -> int:
+        """The owner's analyses queued or running, as the database has them (admission asks while the fair
+        queue in Redis is being refilled after Redis lost its data)."""
+        with self._read() as session:
+            return int(session.scalar(select(func.count()).select_from(Analysis).where(
+                Analysis.state.in_(("QUEUED", "RUNNING")), Analysis.owner_id == owner_id)) or 0)
+
     def list_results(self, principal: Principal, filters: ResultFilters, *, page_size: int,
                      page_token: str) -> ResultPage:
         """The caller's analyses matching filters, in the requested order, paginated (AIP-158)."""

@@ -3,7 +3,8 @@ read or stored.
 
 Two checks, both in Redis so every server process shares them: an upload-rate token bucket per principal
 (refill rate and burst by principal class), then caps on queued + running analyses per principal (by class)
-and on queued analyses service-wide (from the fair queue). A refusal is RESOURCE_EXHAUSTED with a RetryInfo
+and on queued analyses service-wide (from the fair queue; a principal's from the database while the fair queue
+is refilled after Redis lost its data). A refusal is RESOURCE_EXHAUSTED with a RetryInfo
 delay: UPLOAD_RATE_LIMITED (the bucket says when the next token arrives) or ANALYSIS_QUEUE_FULL.
 """
 
@@ -46,10 +47,14 @@ return {0, tostring((1 - tokens) / rate)}
 
 class Admission:
     def __init__(self, client: redis.Redis, prefix: str, policy: SchedulingPolicy, queue: FairQueue,
-                 on_refusal: Callable[[str], None] | None = None) -> None:
+                 on_refusal: Callable[[str], None] | None = None,
+                 stored_pending: Callable[[str], int] | None = None) -> None:
         self._prefix = f"{prefix}:upload-rate"
         self._policy = policy
         self._queue = queue
+        # A principal's queued + running analyses from the database, asked only while the fair queue is not
+        # kept: after Redis lost its data it counts nothing of what waits until the reconciler queues it again.
+        self._stored_pending = stored_pending
         self._take = client.register_script(_TAKE)
         self._on_refusal = on_refusal
 
@@ -80,7 +85,9 @@ class Admission:
         service_cap = self._policy.service_pending_cap
         if not cap and not service_cap:
             return
-        mine, everyone = self._queue.pending(principal.user_id)
+        mine, everyone, kept = self._queue.pending_and_kept(principal.user_id)
+        if cap and mine < cap and not kept and self._stored_pending is not None:
+            mine = max(mine, self._stored_pending(principal.user_id))
         retry = self._policy.queue_full_retry_seconds
         if cap and mine >= cap:
             self._refuse(ANALYSIS_QUEUE_FULL, f"You already have {mine} analyses queued or running, the most a "

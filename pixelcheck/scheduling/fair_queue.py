@@ -95,7 +95,7 @@ redis.call('ZREMRANGEBYSCORE', p..':r:'..who, '-inf', '('..since)
 local mine = redis.call('ZCARD', p..':q:'..who) + redis.call('ZCARD', p..':r:'..who)
 local everyone = 0
 for i = 4, #ARGV do everyone = everyone + redis.call('ZCARD', p..':class:'..ARGV[i]) end
-return {mine, everyone}
+return {mine, everyone, redis.call('EXISTS', p..':kept')}
 """
 
 
@@ -133,11 +133,13 @@ class FairQueue:
         self._pop = client.register_script(_POP)
         self._pending = client.register_script(_PENDING)
 
-    def push(self, share: Share, kind: str, image_id: str, cost: int = 1) -> bool:
-        """Queue an item for its principal, taking `cost` turns; False when it was already waiting."""
+    def push(self, share: Share, kind: str, image_id: str, cost: int = 1, *, enqueued_ms: int | None = None) -> bool:
+        """Queue an item for its principal, taking `cost` turns, in its principal's line by enqueued_ms (default
+        now; an item queued again keeps its first place); False when it was already waiting."""
         meta = f"{share.principal_class}|{share.weight!r}"
-        return bool(self._push(args=[self._prefix, share.principal_id, f"{kind}:{image_id}",
-                                     int(time.time() * 1000), meta, _IDLE_KEY_SECONDS, max(1, int(cost))]))
+        at = int(time.time() * 1000) if enqueued_ms is None else enqueued_ms
+        return bool(self._push(args=[self._prefix, share.principal_id, f"{kind}:{image_id}", at, meta,
+                                     _IDLE_KEY_SECONDS, max(1, int(cost))]))
 
     def share_of(self, principal_id: str) -> Share:
         """The class and weight last seen for a principal (USER, 1 when unknown), for re-queued work."""
@@ -170,9 +172,15 @@ class FairQueue:
 
     def pending(self, principal_id: str) -> tuple[int, int]:
         """(items queued or running for this principal, items queued for everyone)."""
+        mine, everyone, _ = self.pending_and_kept(principal_id)
+        return mine, everyone
+
+    def pending_and_kept(self, principal_id: str) -> tuple[int, int, bool]:
+        """pending(), and kept(): whether those counts hold everything waiting (not while Redis's lost data
+        is being queued again)."""
         since = int((time.time() - self._running_timeout) * 1000)
-        mine, everyone = self._pending(args=[self._prefix, principal_id, since, *PRINCIPAL_CLASSES])
-        return int(mine), int(everyone)
+        mine, everyone, kept = self._pending(args=[self._prefix, principal_id, since, *PRINCIPAL_CLASSES])
+        return int(mine), int(everyone), bool(kept)
 
     def depths(self) -> list[ClassDepth]:
         """Waiting items and the oldest one's age, per principal class."""

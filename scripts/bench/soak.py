@@ -93,7 +93,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--ci", action="store_true", help="a ~2-minute run: small numbers, every fault once; "
                         "latencies and recovery times are reported, not judged (too rough to fail on)")
     parser.add_argument("--burst", type=int, default=40, help="uploads of the capacity burst")
-    parser.add_argument("--idle-probes", type=int, default=10, help="quiet uploads measured before the flood")
+    parser.add_argument("--idle-probes", type=int, default=40, help="quiet uploads measured before the flood")
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="memory and Redis sampling interval")
     parser.add_argument("--drain-seconds", type=float, default=300.0, help="longest wait for the backlog")
     parser.add_argument("--trace-memory", type=int, nargs="?", const=10, default=0, metavar="FRAMES",

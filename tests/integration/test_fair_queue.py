@@ -60,6 +60,13 @@ def test_a_principal_with_twice_the_weight_gets_two_turns_per_round(queue: FairQ
     assert order[:6].count("svc") == 4 and order[:6].count("ann") == 2
 
 
+def test_an_item_queued_again_with_its_first_enqueue_time_goes_ahead_of_later_ones(queue: FairQueue) -> None:
+    share = Share("ola")
+    queue.push(share, ANALYSIS, "new")
+    queue.push(share, ANALYSIS, "lost", enqueued_ms=1_000)
+    assert drain(queue) == ["ola:lost", "ola:new"]
+
+
 def test_an_item_already_waiting_is_not_queued_twice_and_a_requeued_item_keeps_its_place(queue: FairQueue) -> None:
     share = Share("carol")
     assert queue.push(share, ANALYSIS, "x") and not queue.push(share, ANALYSIS, "x")
@@ -104,6 +111,25 @@ def test_a_principal_at_its_cap_of_queued_and_running_analyses_is_refused_with_a
     assert refused.value.metadata == {"scope": "principal", "limit": "2", "pending": "2"}
     admission.admit_upload(user("frank"))  # another principal is not affected
     assert refusals == ["ANALYSIS_QUEUE_FULL"]
+
+
+def test_while_the_fair_queue_is_refilled_after_redis_lost_its_data_the_cap_counts_the_stored_analyses(
+        client: redis.Redis, queue: FairQueue, redis_key_prefix: str) -> None:
+    stored = {"kim": 2}  # what the database holds QUEUED or RUNNING; Redis lost all of it
+    asked: list[str] = []
+
+    def stored_pending(principal_id: str) -> int:
+        asked.append(principal_id)
+        return stored.get(principal_id, 0)
+
+    admission = Admission(client, redis_key_prefix, policy(cap=2), queue, stored_pending=stored_pending)
+    with pytest.raises(TooLarge) as refused:
+        admission.admit_upload(user("kim"))
+    assert refused.value.metadata == {"scope": "principal", "limit": "2", "pending": "2"}
+    admission.admit_upload(user("lou"))  # nothing stored for lou
+    queue.mark_kept()  # the reconciler queued everything again: Redis's own count holds from here
+    admission.admit_upload(user("kim"))
+    assert asked == ["kim", "lou"]
 
 
 def test_the_service_wide_cap_refuses_everyone_once_that_many_analyses_wait(

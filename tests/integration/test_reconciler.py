@@ -76,3 +76,17 @@ def test_a_pass_while_redis_kept_its_data_queues_nothing_that_waits_inside_the_s
     assert container.queue.fair.pending(principal.user_id)[0] == 1
     assert broker_tokens(container) == tokens  # no second token for the analysis that still waits
     assert view.id in drained(container)
+
+
+def test_analyses_queued_again_after_redis_lost_its_data_run_before_those_accepted_since(
+        container: Container) -> None:
+    principal = signed_up(container)
+    before = [container.ingestion.accept(principal, received(images.jpeg(seed=320 + n), new_id()))[0].id
+              for n in range(3)]
+    container.reconciler.run()
+    forget_everything(container.redis, container.keys.prefix)
+    after, _ = container.ingestion.accept(principal, received(images.jpeg(seed=330), new_id()))
+
+    container.reconciler.run()
+    mine = set(before) | {after.id}
+    assert [i for i in drained(container) if i in mine] == [*before, after.id]
