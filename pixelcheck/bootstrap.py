@@ -192,10 +192,18 @@ class Container:
     @cached_property
     def reconciler(self) -> Reconciler:
         """Re-queues what a broker restart or a killed worker lost; run by beat's periodic task."""
-        from pixelcheck.analysis.reconciler import Reconciler
+        from datetime import timedelta
 
-        return Reconciler(pipeline=self.analysis_pipeline, region_maps=self.region_maps, queue=self.queue,
-                          dispatcher=self.fair_dispatcher)
+        from pixelcheck.analysis.reconciler import Reconciler
+        from pixelcheck.reports.recovery import ReportRecovery
+
+        s = self.settings
+        reports = ReportRecovery(sessions=self.sessions, enqueue_build=self.queue.build_report,
+                                 requested_after=timedelta(seconds=s.analysis_stale_seconds),
+                                 generating_after=timedelta(seconds=max(s.analysis_stale_seconds,
+                                                                        s.task_time_limit_seconds)))
+        return Reconciler(pipeline=self.analysis_pipeline, region_maps=self.region_maps, reports=reports,
+                          queue=self.queue, dispatcher=self.fair_dispatcher)
 
     @cached_property
     def region_maps(self) -> RegionMaps:

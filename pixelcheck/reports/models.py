@@ -12,7 +12,8 @@ from pixelcheck.db import Base, UtcDateTime, new_id, utcnow
 
 class Report(Base):
     __tablename__ = "reports"
-    __table_args__ = (Index(None, "owner_id", "create_time", "id"), Index(None, "state", "ready_time"))
+    __table_args__ = (Index(None, "owner_id", "create_time", "id"), Index(None, "state", "ready_time"),
+                      Index(None, "state", "update_time"))  # the reconciler: reports a lost task left behind
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -27,6 +28,8 @@ class Report(Base):
     failure_reason: Mapped[str] = mapped_column(Text, default="")
     create_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ready_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    update_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=utcnow)  # REQUESTED, GENERATING
+    build_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     images: Mapped[list[ReportImage]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="ReportImage.position"
     )

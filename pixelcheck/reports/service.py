@@ -59,6 +59,9 @@ class ReportFormat(StrEnum):
     CSV = "CSV"
 
 
+MAX_BUILD_ATTEMPTS = 3  # builds started; the reconciler starts another after a worker died in one
+
+
 class ReportState(StrEnum):
     REQUESTED = "REQUESTED"
     GENERATING = "GENERATING"
@@ -289,7 +292,14 @@ class Reports:
             report = session.get(Report, report_id)
             if report is None or report.state in (ReportState.READY, ReportState.FAILED):
                 return
+            if report.build_attempts >= MAX_BUILD_ATTEMPTS:  # each build before ended with its worker (killed)
+                report.state = ReportState.FAILED
+                report.failure_reason = (f"The report could not be built in {MAX_BUILD_ATTEMPTS} attempts; request "
+                                         f"it again or quote report id {report_id} to support")
+                return
             report.state = ReportState.GENERATING
+            report.build_attempts += 1
+            report.update_time = utcnow()
             owner_id, format = report.owner_id, report.format
         model = self._serving_model()
         try:

@@ -197,6 +197,7 @@ def soak_overrides(processes: int) -> dict[str, object]:
     """Settings of the soak's deployment: short stale and dispatch periods so recovery fits into a short run,
     imports and webhooks to the soak's own HTTP servers on 127.0.0.1."""
     return {"server_processes": processes, "url_fetch_allow": "127.0.0.1/32", "analysis_stale_seconds": 30,
+            "task_time_limit_seconds": 45,
             "webhook_dispatch_interval_seconds": 1.0, "webhook_retry_base_seconds": 2.0,
             "webhook_timeout_seconds": 5.0, "webhook_connect_timeout_seconds": 2.0,
             "webhook_lease_margin_seconds": 5.0}
