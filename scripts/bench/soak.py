@@ -45,6 +45,7 @@ from soak_checks import (
     exit_rows,
     memory_rows,
     outcome_rows,
+    quiet_breakdown_rows,
     redis_rows,
     unfinished,
     unseen_verdict_rows,
@@ -234,6 +235,7 @@ async def soak(args: argparse.Namespace, deploy: Deployment, heap: Path | None) 
     pending_cap = 500 * 3 + 2000  # USER accounts that upload much, PROFESSIONAL
     rows = [*traffic_rows(t, info, faults, kinds),
             *fairness_rows(idle, t.quiet, faults, t.maps, judged=not args.ci),
+            *quiet_breakdown_rows(engine, {"idle": idle, "flood": t.quiet}, t.quiet_uploads),
             *outcome_rows(engine, set(t.uploads.accepted), [(f.kind, f.wall) for f in faults]),
             *unseen_verdict_rows(engine, t.uploads.unseen, [(f.kind, f.wall) for f in faults]),
             Row("audit chain (VerifyAuditLog as admin)", f"ok={verdict.ok}, {verdict.checked_count} events",

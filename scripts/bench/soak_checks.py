@@ -267,6 +267,38 @@ def _spread(values: list[float]) -> str:
             else "none")
 
 
+def quiet_breakdown_rows(engine: Engine, probes: dict[str, list[tuple[float, float]]],
+                         uploads: dict[float, tuple[str, float]]) -> list[Row]:
+    """Where the quiet account's upload -> verdict time went, idle and during the flood (p50 / p95 ms): the
+    upload call, waiting for a worker (accepted -> claimed), the analysis (claimed -> finished), and the rest
+    (the verdict reaching the watcher, and clock skew between the database's times and the client's)."""
+    ids = {uploads[start][0] for spans in probes.values() for start, _ in spans if start in uploads}
+    with Session(engine) as session:
+        times = {i: (made.timestamp(), start.timestamp(), done.timestamp()) for i, made, start, done in session.execute(
+            select(Analysis.image_id, Analysis.create_time, Analysis.start_time, Analysis.finish_time)
+            .where(Analysis.image_id.in_(list(ids)))) if start and done}
+    rows = []
+    for name, spans in probes.items():
+        parts: dict[str, list[float]] = defaultdict(list)
+        for start, end in spans:
+            image_id, upload_seconds = uploads.get(start, ("", 0.0))
+            if image_id not in times:
+                continue
+            made, claimed, done = times[image_id]
+            parts["upload"].append(upload_seconds * 1000)
+            parts["waited"].append((claimed - made) * 1000)
+            parts["ran"].append((done - claimed) * 1000)
+            parts["rest"].append((end - start - upload_seconds - (done - made)) * 1000)
+        rows.append(Row(f"quiet account, {name}: upload / waited for a worker / analysis / rest, p50 / p95 (ms)",
+                        ", ".join(f"{k} {_ms(v, 50)} / {_ms(v, 95)}" for k, v in parts.items()) or "none"))
+    return rows
+
+
+def _ms(values: list[float], q: float) -> str:
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]:.0f}" if ordered else "-"
+
+
 def delivered(engine: Engine, endpoint_id: str) -> bool:
     with Session(engine) as session:
         return not session.scalar(select(func.count()).select_from(WebhookDelivery).where(

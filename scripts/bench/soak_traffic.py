@@ -50,6 +50,7 @@ class Traffic:
     stop: asyncio.Event
     uploads: Uploads = field(default_factory=Uploads)
     quiet: list[tuple[float, float]] = field(default_factory=list)  # (start, end) monotonic of each verdict
+    quiet_uploads: dict[float, tuple[str, float]] = field(default_factory=dict)  # start -> image id, upload seconds
     maps: list[float] = field(default_factory=list)  # first GetRegionMap -> READY, seconds
     counts: Counter[str] = field(default_factory=Counter)  # watchers, maps, reports, pages ... by outcome
     received: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # route -> webhook-ids
@@ -96,8 +97,10 @@ async def quiet(t: Traffic, account: Account, count: int | None = None) -> list[
                 return found
             began = time.monotonic()
             image_id = await upload(t.calls, channel, account, t.pool.next(), f"quiet-{n}.jpg", t.uploads)
+            uploaded = time.monotonic()
             if image_id and await watch(t.calls, channel, account, image_id, t.uploads, timeout=120):
                 found.append((began, time.monotonic()))
+                t.quiet_uploads[began] = (image_id, uploaded - began)
             elif await _stopped_within(t.stop, 1.0) and count is None:
                 return found
     return found
