@@ -36,7 +36,8 @@ def clip(kind: str = "mp4-h264", *, seconds: float = 2.0, fps: int = 10, width: 
     count = len(pictures) if pictures is not None else round(seconds * fps)
     frames = pictures if pictures is not None else _drifting(count, fps, width, height, scenes)
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format=container_format) as out:
+    keep_tags = {"movflags": "use_metadata_tags"} if tags and container_format in ("mp4", "mov") else {}
+    with av.open(buffer, "w", format=container_format, options=keep_tags) as out:
         for key, value in (tags or {}).items():
             out.metadata[key] = value
         stream = out.add_stream(codec, rate=fps, options=_QUIET if codec == "libx265" else {})
