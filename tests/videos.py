@@ -29,9 +29,10 @@ _QUIET = {"x265-params": "log-level=none"}
 
 def clip(kind: str = "mp4-h264", *, seconds: float = 2.0, fps: int = 10, width: int = 160, height: int = 120,
          scenes: Sequence[float] = (0.0,), audio: bool = False, tags: Mapping[str, str] | None = None,
-         pictures: Sequence[np.ndarray] | None = None) -> bytes:
+         pictures: Sequence[np.ndarray] | None = None, crf: int | None = None) -> bytes:
     """A clip of `seconds` at `fps`: a textured picture drifting a pixel per frame, a new picture from each time
-    in `scenes` on (or the given RGB `pictures`, one per frame). `tags` go into the container's metadata."""
+    in `scenes` on (or the given RGB `pictures`, one per frame). `tags` go into the container's metadata; `crf`
+    sets the H.264/HEVC quality (lower is better; the encoder's default when None)."""
     container_format, codec, pixel_format = KINDS[kind]
     count = len(pictures) if pictures is not None else round(seconds * fps)
     frames = pictures if pictures is not None else _drifting(count, fps, width, height, scenes)
@@ -40,7 +41,8 @@ def clip(kind: str = "mp4-h264", *, seconds: float = 2.0, fps: int = 10, width: 
     with av.open(buffer, "w", format=container_format, options=keep_tags) as out:
         for key, value in (tags or {}).items():
             out.metadata[key] = value
-        stream = out.add_stream(codec, rate=fps, options=_QUIET if codec == "libx265" else {})
+        options = {**(_QUIET if codec == "libx265" else {}), **({"crf": str(crf)} if crf is not None else {})}
+        stream = out.add_stream(codec, rate=fps, options=options)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = pixel_format
         sound = out.add_stream("aac", rate=16000) if audio else None

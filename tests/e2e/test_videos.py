@@ -1,0 +1,115 @@
+"""Video clips through real stubs, a real worker and Redis: an MP4 uploaded, its frames read as they happen,
+per-frame verdicts with their times, AI segments, the clip verdict with its explanation and the note that its
+sound was not analysed, the phone named by its tags, the CSV and PDF reports; and each kind of bad clip refused
+with its reason and nothing stored."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+from pixelcheck.v1 import common_pb2, reports_pb2, results_pb2, results_pb2_grpc
+
+from tests import videos
+from tests.e2e.flows import new_admin, new_user
+from tests.e2e.servers import LiveServer
+from tests.e2e.test_animations import AI_FRAME, REAL_FRAME
+from tests.e2e.test_reports import download, new_professional, ready_report, reports_stub
+from tests.e2e.test_upload_rejections import eventually_rejected, rejected, stored_images
+from tests.e2e.uploads import state_name, upload, upload_messages, verdict_part, watch
+from tests.pdf_reading import pdf_text
+from tests.processes import WorkerProcess
+from tests.unit.detector.conftest import shared_root
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+PHONE_TAGS = {"com.apple.quicktime.make": "Apple", "com.apple.quicktime.model": "iPhone 15 Pro"}
+
+
+def mixed_mp4() -> bytes:
+    """Eight seconds at 2 frames a second: a photograph, generated frames from 0:03 to 0:06, the photograph again
+    (each moved a pixel on), in high-quality H.264. Skips without the shared image pool."""
+    paths = [shared_root() / name for name in (REAL_FRAME, AI_FRAME)]
+    if not all(path.exists() for path in paths):
+        pytest.skip("the shared image pool is not present: set PIXELCHECK_SHARED_DIR")
+    real, ai = (np.asarray(Image.open(path).convert("RGB").resize((320, 240))) for path in paths)
+    pictures = [np.ascontiguousarray(np.roll(ai if 6 <= i < 12 else real, i, axis=1)) for i in range(16)]
+    return videos.clip("mp4-h264", fps=2, pictures=pictures, crf=4)
+
+
+async def test_an_mp4_from_a_phone_is_judged_frame_by_frame_on_its_timeline(live_server: LiveServer,
+                                                                           worker: WorkerProcess) -> None:
+    user = await new_user(live_server.auth)
+    clip = videos.clip("mp4-h264", seconds=4, fps=10, width=192, height=144, audio=True, tags=PHONE_TAGS)
+    response = await upload(live_server.channel, user.metadata, clip, "IMG_0001.MP4", content_type="video/mp4")
+    assert response.image.content_type == "video/mp4" and (response.image.width, response.image.height) == (192, 144)
+
+    events = await watch(live_server.channel, user.metadata, response.image.id)
+    frame_messages = [e.message for e in events if e.message.endswith(" frames")]
+    assert frame_messages and frame_messages[-1] == "Examining the pixels of each frame: 4 of 4 frames"
+    final = events[-1].result
+    assert state_name(final.state) == "SUCCEEDED" and final.media_kind == results_pb2.MEDIA_KIND_VIDEO
+    timeline = final.timeline
+    assert (timeline.duration_ms, timeline.frames_in_file, timeline.frames_read, timeline.frames_skipped) == (
+        4000, 40, 4, 0)
+    assert [(f.index, f.time_ms) for f in timeline.frames] == [(0, 0), (10, 1000), (20, 2000), (30, 3000)]
+    assert all(0 <= f.prob_ai <= 1 and f.label in (common_pb2.LABEL_AI, common_pb2.LABEL_REAL)
+               for f in timeline.frames)
+    assert final.label in (common_pb2.LABEL_AI, common_pb2.LABEL_REAL) and 0.5 <= final.confidence <= 1
+    assert timeline.has_audio and final.explanation.endswith("The clip's sound was not analysed: only its "
+                                                             "pictures were.")
+    assert (final.provenance.camera_make, final.provenance.camera_model) == ("Apple", "iPhone 15 Pro")
+    assert (final.image_facts.format, final.image_facts.width) == ("MP4", 192)
+
+    results = results_pb2_grpc.ResultsServiceStub(live_server.channel)
+    got = (await results.GetResult(results_pb2.GetResultRequest(image_id=response.image.id),
+                                   metadata=user.metadata)).result
+    assert verdict_part(got) == verdict_part(final)
+
+
+async def test_generated_frames_of_a_clip_make_a_segment_in_the_result_csv_and_pdf(live_server: LiveServer,
+                                                                                  worker: WorkerProcess) -> None:
+    data = mixed_mp4()
+    pro = await new_professional(live_server, await new_admin(live_server))
+    image = (await upload(live_server.channel, pro.metadata, data, "mixed.mp4")).image
+    final = (await watch(live_server.channel, pro.metadata, image.id))[-1].result
+    timeline = final.timeline
+    assert [f.time_ms for f in timeline.frames] == [i * 1000 for i in range(8)]
+    assert [f.label for f in timeline.frames] == [common_pb2.LABEL_REAL] * 3 + [common_pb2.LABEL_AI] * 3 + [
+        common_pb2.LABEL_REAL] * 2
+    assert [(s.start_ms, s.end_ms, s.frame_count) for s in timeline.segments] == [(3000, 6000, 3)]
+    assert "Frames 0:03–0:06 read as generated; the rest as camera footage." in final.explanation
+
+    report = await reports_stub(live_server).CreateReport(reports_pb2.CreateReportRequest(
+        image_ids=[image.id], format=common_pb2.REPORT_FORMAT_CSV), metadata=pro.metadata)
+    assert (await ready_report(live_server, pro, report.report.id)).state == common_pb2.REPORT_STATE_READY
+    rows = list(csv.DictReader(io.StringIO((await download(live_server, pro, report.report.id)).data.decode())))
+    assert [r["media_kind"] for r in rows] == ["VIDEO"] + ["FRAME"] * 8
+    assert rows[0]["ai_segments_ms"] == "3000-6000"
+
+    automatic = await ready_report(live_server, pro, final.report_id)  # a PROFESSIONAL's automatic PDF
+    assert automatic.state == common_pb2.REPORT_STATE_READY
+    text = pdf_text((await download(live_server, pro, final.report_id)).data)
+    assert "Frames 0:03–0:06 read as generated" in text and "0:03 · frame 6" in text
+
+
+@pytest.mark.parametrize(("clip", "code", "reason"), [
+    (lambda: videos.without_box(videos.clip("mp4-h264"), b"moov"), grpc.StatusCode.INVALID_ARGUMENT,
+     "VIDEO_TRUNCATED"),
+    (lambda: videos.clip("mp4-h264")[:-300], grpc.StatusCode.INVALID_ARGUMENT, "VIDEO_TRUNCATED"),
+    (lambda: videos.clip("mp4-mpeg4"), grpc.StatusCode.INVALID_ARGUMENT, "VIDEO_UNSUPPORTED_CODEC"),
+    (videos.empty_mp4, grpc.StatusCode.INVALID_ARGUMENT, "VIDEO_EMPTY"),
+    (lambda: videos.with_declared_duration(videos.clip("mp4-h264"), 10 * 3600), grpc.StatusCode.RESOURCE_EXHAUSTED,
+     "VIDEO_TOO_LONG"),
+], ids=["index-missing", "cut-inside-index", "mpeg4-codec", "zero-length", "claims-ten-hours"])
+async def test_a_bad_clip_is_refused_with_its_reason_and_nothing_is_stored(live_server: LiveServer, clip, code,  # type: ignore[no-untyped-def]
+                                                                           reason: str) -> None:
+    user = await new_user(live_server.auth)
+    failure = await rejected(live_server, user, upload_messages(clip(), "clip.mp4"))
+    assert failure.code == code and failure.reason == reason
+    assert stored_images(live_server, user) == 0
+    events = await eventually_rejected(live_server, user)
+    assert [e.payload["reason"] for e in events] == [reason]
