@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from hypothesis import strategies as st
 
 from tests import images
 
@@ -30,9 +31,10 @@ _QUIET = {"x265-params": "log-level=none"}
 def clip(kind: str = "mp4-h264", *, seconds: float = 2.0, fps: int = 10, width: int = 160, height: int = 120,
          scenes: Sequence[float] = (0.0,), audio: bool = False, tags: Mapping[str, str] | None = None,
          pictures: Sequence[np.ndarray] | None = None, crf: int | None = None) -> bytes:
-    """A clip of `seconds` at `fps`: a textured picture drifting a pixel per frame, a new picture from each time
-    in `scenes` on (or the given RGB `pictures`, one per frame). `tags` go into the container's metadata; `crf`
-    sets the H.264/HEVC quality (lower is better; the encoder's default when None)."""
+    """A clip of `seconds` at `fps` (x265 aborts the process below 64x48): a textured picture drifting a pixel
+    per frame, a new picture from each time in `scenes` on (or the given RGB `pictures`, one per frame). `tags`
+    go into the container's metadata; `crf` sets the H.264/HEVC quality (lower is better; the encoder's default
+    when None)."""
     container_format, codec, pixel_format = KINDS[kind]
     count = len(pictures) if pictures is not None else round(seconds * fps)
     frames = pictures if pictures is not None else _drifting(count, fps, width, height, scenes)
@@ -151,3 +153,23 @@ def empty_mp4() -> bytes:
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         out.start_encoding()
     return buffer.getvalue()
+
+
+def mutated(data: bytes, edits: Sequence[tuple[str, float, bytes]]) -> bytes:
+    """The clip with each (edit, where 0-1, bytes) applied in turn: flip a byte, truncate, insert or delete."""
+    mutable = bytearray(data)
+    for edit, where, payload in edits:
+        at = int(where * max(len(mutable) - 1, 0))
+        if edit == "flip" and mutable:
+            mutable[at] ^= payload[0] or 1
+        elif edit == "truncate":
+            del mutable[at:]
+        elif edit == "insert":
+            mutable[at:at] = payload
+        else:
+            del mutable[at : at + len(payload)]
+    return bytes(mutable)
+
+
+EDITS = st.lists(st.tuples(st.sampled_from(["flip", "truncate", "insert", "delete"]), st.floats(0, 1),
+                           st.binary(min_size=1, max_size=32)), max_size=4)

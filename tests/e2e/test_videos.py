@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -14,10 +15,12 @@ import pytest
 from PIL import Image
 from pixelcheck.v1 import common_pb2, reports_pb2, results_pb2, results_pb2_grpc
 
+from pixelcheck.client.sources import UploadSource
 from tests import videos
 from tests.e2e.flows import new_admin, new_user
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_animations import AI_FRAME, REAL_FRAME
+from tests.e2e.test_cli_client import signed_in_cli
 from tests.e2e.test_reports import download, new_professional, ready_report, reports_stub
 from tests.e2e.test_upload_rejections import eventually_rejected, rejected, stored_images
 from tests.e2e.uploads import state_name, upload, upload_messages, verdict_part, watch
@@ -113,3 +116,15 @@ async def test_a_bad_clip_is_refused_with_its_reason_and_nothing_is_stored(live_
     assert stored_images(live_server, user) == 0
     events = await eventually_rejected(live_server, user)
     assert [e.payload["reason"] for e in events] == [reason]
+
+
+async def test_the_cli_uploads_a_clip_declaring_its_type_and_shows_the_timeline(
+        live_server: LiveServer, worker: WorkerProcess, tmp_path: Path) -> None:
+    cli, _, _ = await signed_in_cli(live_server, tmp_path)
+    (tmp_path / "clip.webm").write_bytes(videos.clip("webm-vp9", seconds=3, fps=10))
+    run = await cli("client", "upload", "--watch", "clip.webm")
+    assert run.code == 0, run.stderr
+    assert "clip.webm" in run.stdout and "Timeline    3 of 30 frames read over 0:03" in run.stdout
+    assert [line.split()[:2] for line in run.stdout.splitlines() if line[:2] == "0:"] == [
+        ["0:00", "0"], ["0:01", "10"], ["0:02", "20"]]
+    assert UploadSource.of(tmp_path / "clip.webm").head[:4] == b"\x1a\x45\xdf\xa3"

@@ -51,6 +51,8 @@ class VideoFrames:
         except av.FFmpegError as exc:
             raise VideoUnreadable("the clip could not be opened") from exc
         with box:
+            if not box.streams.video:
+                raise VideoUnreadable("the file holds no video stream")
             stream = box.streams.video[0]
             stream.codec_context.options = {"max_pixels": str(_MAX_FRAME_PIXELS)}
             base = stream.start_time or 0

@@ -5,6 +5,8 @@ provenance (a phone's tags, a generator's own tag, a C2PA manifest) in the verdi
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR, Detector, ImageUnreadable, SignatureState, load_detector
 from pixelcheck.analysis.detector.container_tags import scan_container_tags
@@ -81,3 +83,19 @@ def test_a_clip_no_frame_of_which_decodes_is_unreadable(detector: Detector) -> N
     clip = videos.clip("mp4-h264", seconds=1, fps=5)
     with pytest.raises(ImageUnreadable, match="None of the clip's frames could be decoded"):
         detector.analyze(videos.with_corrupt_frames(clip, 0, 5))
+
+
+FUZZ_CLIPS = [videos.clip(kind, seconds=1, fps=5, width=64, height=48) for kind in ("mp4-h264", "webm-vp9")]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.sampled_from(range(len(FUZZ_CLIPS))), edits=videos.EDITS)
+def test_a_mutated_clip_gets_a_verdict_or_a_reason_never_a_crash(detector: Detector, base: int,
+                                                                 edits: list[tuple[str, float, bytes]]) -> None:
+    try:
+        verdict = detector.analyze(videos.mutated(FUZZ_CLIPS[base], edits))
+    except ImageUnreadable as unreadable:
+        assert str(unreadable)
+    else:
+        assert verdict.timeline is None or verdict.timeline.frames_read + verdict.timeline.frames_skipped >= 1

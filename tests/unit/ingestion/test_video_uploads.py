@@ -7,6 +7,8 @@ import io
 
 import av
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixelcheck.errors import InvalidInput, TooLarge
 from pixelcheck.image_formats import SNIFF_BYTES
@@ -132,3 +134,17 @@ def test_a_clip_over_the_byte_limit_for_video_is_refused() -> None:
     with pytest.raises(TooLarge) as caught:
         decode_image(data, limits(video_max_bytes=len(data) - 1))
     assert caught.value.reason == "VIDEO_TOO_LARGE" and caught.value.metadata == {"limit_bytes": str(len(data) - 1)}
+
+
+FUZZ_CLIPS = [videos.clip(kind, seconds=1, fps=5, width=64, height=48) for kind in ("mp4-h264", "mov-hevc",
+                                                                                      "webm-vp9", "webm-av1")]
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(base=st.sampled_from(range(len(FUZZ_CLIPS))), edits=videos.EDITS)
+def test_a_mutated_clip_is_accepted_or_refused_with_a_reason_never_an_error(
+        base: int, edits: list[tuple[str, float, bytes]]) -> None:
+    try:
+        decode_image(videos.mutated(FUZZ_CLIPS[base], edits), LIMITS)
+    except (InvalidInput, TooLarge) as refused:
+        assert refused.reason.isupper() and refused.message
