@@ -21,6 +21,7 @@ from tests.e2e.flows import new_admin, new_user
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_animations import AI_FRAME, REAL_FRAME
 from tests.e2e.test_cli_client import signed_in_cli
+from tests.e2e.test_evidence import ready_map
 from tests.e2e.test_reports import download, new_professional, ready_report, reports_stub
 from tests.e2e.test_upload_rejections import eventually_rejected, rejected, stored_images
 from tests.e2e.uploads import state_name, upload, upload_messages, verdict_part, watch
@@ -128,3 +129,18 @@ async def test_the_cli_uploads_a_clip_declaring_its_type_and_shows_the_timeline(
     assert [line.split()[:2] for line in run.stdout.splitlines() if line[:2] == "0:"] == [
         ["0:00", "0"], ["0:01", "10"], ["0:02", "20"]]
     assert UploadSource.of(tmp_path / "clip.webm").head[:4] == b"\x1a\x45\xdf\xa3"
+
+
+async def test_the_region_map_of_a_clip_is_of_its_first_frame(live_server: LiveServer,
+                                                              worker: WorkerProcess) -> None:
+    user = await new_user(live_server.auth)
+    clip = videos.clip("webm-vp9", seconds=1, width=256, height=192)
+    image = (await upload(live_server.channel, user.metadata, clip, "wide.webm")).image
+    await watch(live_server.channel, user.metadata, image.id)
+    grid = (await ready_map(live_server, user, image.id)).region_map
+    assert grid.state == results_pb2.REGION_MAP_STATE_READY
+    assert sum((r.right - r.left) * (r.bottom - r.top) for r in grid.regions) == 256 * 192
+    stub = results_pb2_grpc.ResultsServiceStub(live_server.channel)
+    picture = await stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=image.id, max_side=128),
+                                      metadata=user.metadata)
+    assert Image.open(io.BytesIO(picture.png)).format == "PNG" and picture.region_map == grid

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from pixelcheck.analysis.detector.frame_reader import DecodedFrame, read_frames
-from pixelcheck.analysis.detector.image_facts import ImageUnreadable, open_image
+from pixelcheck.analysis.detector.image_facts import ImageUnreadable, decode_rgb, open_image
 from pixelcheck.analysis.detector.pixel_model import PixelModel, PixelReading
 from pixelcheck.analysis.detector.timeline import (
     SamplingPolicy,
@@ -27,7 +27,7 @@ from pixelcheck.analysis.detector.verdict import Timeline
 from pixelcheck.analysis.detector.video_reader import VideoFrames
 from pixelcheck.animation_formats import AnimationFacts
 from pixelcheck.image_formats import SNIFF_BYTES
-from pixelcheck.video_formats import probe_video, sniff_video_type
+from pixelcheck.video_formats import VideoUnreadable, probe_video, sniff_video_type
 
 _THUMBNAIL = (32, 32)  # what scene cuts are measured on
 
@@ -151,3 +151,19 @@ def picked_frames(data: bytes, wanted: Collection[int]) -> Iterator[DecodedFrame
         return
     with open_image(data) as image:
         yield from (f for f in read_frames(image, max(wanted, default=0) + 1) if f.index in wanted)
+
+
+def first_picture(data: bytes) -> Image.Image:
+    """The picture a region map is made of, in RGB: a still's pixels, an animation's first frame as Pillow opens
+    it, a clip's first frame that decodes. Raises ImageUnreadable."""
+    video_type = sniff_video_type(data[:SNIFF_BYTES])
+    if video_type is None:
+        return decode_rgb(open_image(data))
+    try:
+        clip = probe_video(data, video_type)
+        first = next((f.picture for f in VideoFrames(data, clip, clip.frame_count).survey_full() if f.picture), None)
+    except VideoUnreadable as error:
+        raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
+    if first is None:
+        raise ImageUnreadable("None of the clip's frames could be decoded.")
+    return first

@@ -39,6 +39,10 @@ class VideoFrames:
         """Every frame, as a small grey-level picture (None when it could not be decoded)."""
         return self._read(None, None, small=True)
 
+    def survey_full(self) -> Iterator[DecodedFrame]:
+        """Every frame in RGB, in order (None for a frame that could not be decoded)."""
+        return self._read(None, None, small=False)
+
     def frames(self, wanted: Collection[int]) -> Iterator[DecodedFrame]:
         """The wanted frames in RGB, in order (with picture None for one that could not be decoded)."""
         return self._read(wanted, max(wanted, default=-1), small=False)
