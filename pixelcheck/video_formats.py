@@ -23,7 +23,8 @@ _MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"
                b"M4VP", b"mmp4", b"MSNV", b"dash", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"f4v "}
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 _DOC_TYPE = 0x4282
-_PROBE_MAX_PIXELS = 1 << 28  # FFmpeg's own guard while probing; the upload rules' limits are far lower
+DEFAULT_MAX_PIXELS = 8192 * 4320  # the largest frame FFmpeg may allocate while probing, unless told otherwise
+_FIRST_FRAME_PACKETS = 64  # packets read for the first frame: a clip none of whose first frames decode is refused
 
 
 class VideoUnreadable(ValueError):
@@ -86,13 +87,15 @@ def _vint(data: bytes, at: int, *, strip_marker: bool) -> tuple[int, int]:
     return value, at + width
 
 
-def probe_video(data: bytes, content_type: str) -> VideoFacts:
-    """The clip's facts from its container and codec headers (PyAV), no frame decoded by us.
-    Raises VideoUnreadable for a truncated file, a missing index, or a clip without a video stream."""
+def probe_video(data: bytes, content_type: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoFacts:
+    """The clip's facts from its container and codec headers (PyAV), no frame decoded by us. FFmpeg may decode
+    a frame to learn them: it allocates no frame over max_pixels (the sizes are still reported), so a tiny
+    file declaring enormous frames costs no memory. Raises VideoUnreadable for a truncated file or a missing
+    index; a file without a video stream has no frames (frame_count 0)."""
     import av  # a native library: loaded when the first clip arrives
 
     try:
-        with av.open(io.BytesIO(data), mode="r", stream_options=[{"max_pixels": str(_PROBE_MAX_PIXELS)}]) as box:
+        with av.open(io.BytesIO(data), mode="r", stream_options=[{"max_pixels": str(max_pixels)}]) as box:
             return _facts(box, content_type)
     except av.FFmpegError as exc:
         raise VideoUnreadable(_truncated_reason(data, content_type)) from exc
@@ -117,6 +120,29 @@ def _facts(box: Any, content_type: str) -> VideoFacts:
     return VideoFacts(content_type=content_type, codec=codec, width=video.codec_context.width,
                       height=video.codec_context.height, duration_ms=duration_ms, frame_count=frames,
                       frame_rate=rate, has_audio=bool(box.streams.audio), tags=tags)
+
+
+def first_frame_size(data: bytes, max_pixels: int) -> tuple[int, int] | None:
+    """The size of the first frame that decodes among the clip's first packets, else None. The bitstream may
+    contradict the container: FFmpeg refuses a sequence header declaring frames larger than it can allocate,
+    and a frame over max_pixels is not decoded."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as box:
+            video = box.streams.video[0]
+            video.codec_context.options = {"max_pixels": str(max_pixels)}
+            for count, packet in enumerate(box.demux(video)):
+                if count >= _FIRST_FRAME_PACKETS:
+                    break
+                try:
+                    for frame in packet.decode():
+                        return frame.width, frame.height
+                except av.FFmpegError:
+                    continue
+    except (av.FFmpegError, IndexError):
+        return None
+    return None
 
 
 def _truncated_reason(data: bytes, content_type: str) -> str:

@@ -173,3 +173,81 @@ def mutated(data: bytes, edits: Sequence[tuple[str, float, bytes]]) -> bytes:
 
 EDITS = st.lists(st.tuples(st.sampled_from(["flip", "truncate", "insert", "delete"]), st.floats(0, 1),
                            st.binary(min_size=1, max_size=32)), max_size=4)
+
+
+def with_h264_frame_size(data: bytes, width: int, height: int) -> bytes:
+    """The H.264 MP4 (made by clip(), frames of whole macroblocks) with its sequence parameter set rewritten to
+    declare width x height pixels (multiples of 16): a tiny file claiming enormous frames, as a decoder reads it."""
+    at = data.index(b"avcC") - 4
+    sps_length = struct.unpack_from(">H", data, at + 14)[0]
+    old = data[at + 16 : at + 16 + sps_length]
+    new = _escape(_resized_sps(_unescape(old), width // 16 - 1, height // 16 - 1))
+    delta = len(new) - len(old)
+    patched = bytearray(data[: at + 14] + struct.pack(">H", len(new)) + new + data[at + 16 + sps_length :])
+    for start in _ancestors(data, at):  # every box that holds the avcC grows with it
+        struct.pack_into(">I", patched, start, struct.unpack_from(">I", data, start)[0] + delta)
+    return bytes(patched)
+
+
+_CHILDREN_AT = {b"moov": 8, b"trak": 8, b"mdia": 8, b"minf": 8, b"stbl": 8, b"stsd": 16, b"avc1": 86}
+
+
+def _ancestors(data: bytes, target: int, start: int = 0, end: int | None = None) -> list[int]:
+    end = len(data) if end is None else end
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        if start <= target < start + size:
+            if start == target:
+                return []
+            return [start, *_ancestors(data, target, start + _CHILDREN_AT.get(kind, size), start + size)]
+        start += max(size, 8)
+    return []
+
+
+def _unescape(nal: bytes) -> bytes:
+    return nal.replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+def _escape(rbsp: bytes) -> bytes:
+    out, zeros = bytearray(), 0
+    for byte in rbsp:
+        if zeros >= 2 and byte <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def _resized_sps(sps: bytes, width_mbs_minus1: int, height_units_minus1: int) -> bytes:
+    """A High-profile SPS (as x264 writes it: no scaling matrices, picture order count type 0) with new sizes."""
+    bits = "".join(f"{byte:08b}" for byte in sps[4:])  # after the NAL header, profile, constraints and level
+    position = 0
+
+    def ue() -> None:
+        nonlocal position
+        zeros = bits.index("1", position) - position
+        position += 2 * zeros + 1
+
+    ue()  # seq_parameter_set_id
+    ue()  # chroma_format_idc (1: 4:2:0)
+    ue()  # bit_depth_luma_minus8
+    ue()  # bit_depth_chroma_minus8
+    position += 2  # qpprime_y_zero_transform_bypass_flag, seq_scaling_matrix_present_flag (0)
+    ue()  # log2_max_frame_num_minus4
+    ue()  # pic_order_cnt_type (0)
+    ue()  # log2_max_pic_order_cnt_lsb_minus4
+    ue()  # max_num_ref_frames
+    position += 1  # gaps_in_frame_num_value_allowed_flag
+    kept = bits[:position]
+    ue()
+    ue()
+    rest = bits[position:].rstrip("0")[:-1]  # without the trailing stop bit and its padding
+    rebuilt = kept + _ue_bits(width_mbs_minus1) + _ue_bits(height_units_minus1) + rest + "1"
+    rebuilt += "0" * (-len(rebuilt) % 8)
+    return sps[:4] + int(rebuilt, 2).to_bytes(len(rebuilt) // 8, "big")
+
+
+def _ue_bits(value: int) -> str:
+    code = f"{value + 1:b}"
+    return "0" * (len(code) - 1) + code

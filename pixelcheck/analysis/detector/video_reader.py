@@ -17,10 +17,9 @@ from typing import Any
 from PIL import Image
 
 from pixelcheck.analysis.detector.frame_reader import DecodedFrame
-from pixelcheck.video_formats import VideoFacts, VideoUnreadable
+from pixelcheck.video_formats import DEFAULT_MAX_PIXELS, VideoFacts, VideoUnreadable
 
 _THUMBNAIL = (32, 32)  # the survey's pictures: all a scene cut is measured on
-_MAX_FRAME_PIXELS = 8192 * 4320  # the upload rules refuse larger frames; a lying bitstream stops here
 
 
 class VideoFrames:
@@ -58,7 +57,7 @@ class VideoFrames:
             if not box.streams.video:
                 raise VideoUnreadable("the file holds no video stream")
             stream = box.streams.video[0]
-            stream.codec_context.options = {"max_pixels": str(_MAX_FRAME_PIXELS)}
+            stream.codec_context.options = {"max_pixels": str(DEFAULT_MAX_PIXELS)}
             base = stream.start_time or 0
             index = 0
             for packet in box.demux(stream):

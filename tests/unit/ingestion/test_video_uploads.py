@@ -148,3 +148,27 @@ def test_a_mutated_clip_is_accepted_or_refused_with_a_reason_never_an_error(
         decode_image(videos.mutated(FUZZ_CLIPS[base], edits), LIMITS)
     except (InvalidInput, TooLarge) as refused:
         assert refused.reason.isupper() and refused.message
+
+
+def test_frames_of_16000x16000_declared_by_a_tiny_h264_clip_are_refused_before_decoding() -> None:
+    clip = videos.with_h264_frame_size(videos.clip("mp4-h264", seconds=0.5, width=64, height=48), 16_000, 16_000)
+    assert len(clip) < 5000
+    with pytest.raises(TooLarge) as caught:
+        decode_image(clip, LIMITS)
+    assert caught.value.reason == "VIDEO_FRAME_TOO_LARGE" and "16000x16000" in caught.value.message
+    assert caught.value.metadata == {"max_side": "8192", "max_pixels": str(8192 * 4320)}
+
+
+def test_frames_of_30000x30000_declared_by_a_tiny_h264_clip_are_refused_as_undecodable() -> None:
+    # FFmpeg refuses a sequence header that large outright; the container's own 64x48 then decodes nothing.
+    clip = videos.with_h264_frame_size(videos.clip("mp4-h264", seconds=0.5, width=64, height=48), 30_000, 30_000)
+    with pytest.raises(InvalidInput) as caught:
+        decode_image(clip, LIMITS)
+    assert caught.value.reason == "VIDEO_UNDECODABLE"
+
+
+def test_a_clip_whose_first_frames_are_all_corrupt_is_refused_as_undecodable() -> None:
+    clip = videos.with_corrupt_frames(videos.clip("mp4-h264", seconds=1, fps=5), 0, 5)
+    with pytest.raises(InvalidInput) as caught:
+        decode_image(clip, LIMITS)
+    assert caught.value.reason == "VIDEO_UNDECODABLE"
