@@ -5,7 +5,6 @@ with its reason and nothing stored."""
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
@@ -13,19 +12,17 @@ import grpc
 import numpy as np
 import pytest
 from PIL import Image
-from pixelcheck.v1 import common_pb2, reports_pb2, results_pb2, results_pb2_grpc
+from pixelcheck.v1 import common_pb2, results_pb2, results_pb2_grpc
 
 from pixelcheck.client.sources import UploadSource
 from tests import videos
-from tests.e2e.flows import new_admin, new_user
+from tests.e2e.flows import new_user
 from tests.e2e.servers import LiveServer
-from tests.e2e.test_animations import AI_FRAME, REAL_FRAME
+from tests.e2e.test_animations import AI_FRAME, REAL_FRAME, judged_with_a_generated_stretch
 from tests.e2e.test_cli_client import signed_in_cli
 from tests.e2e.test_evidence import ready_map
-from tests.e2e.test_reports import download, new_professional, ready_report, reports_stub
 from tests.e2e.test_upload_rejections import eventually_rejected, rejected, stored_images
 from tests.e2e.uploads import state_name, upload, upload_messages, verdict_part, watch
-from tests.pdf_reading import pdf_text
 from tests.processes import WorkerProcess
 from tests.unit.detector.conftest import shared_root
 
@@ -76,28 +73,8 @@ async def test_an_mp4_from_a_phone_is_judged_frame_by_frame_on_its_timeline(live
 
 async def test_generated_frames_of_a_clip_make_a_segment_in_the_result_csv_and_pdf(live_server: LiveServer,
                                                                                   worker: WorkerProcess) -> None:
-    data = mixed_mp4()
-    pro = await new_professional(live_server, await new_admin(live_server))
-    image = (await upload(live_server.channel, pro.metadata, data, "mixed.mp4")).image
-    final = (await watch(live_server.channel, pro.metadata, image.id))[-1].result
-    timeline = final.timeline
-    assert [f.time_ms for f in timeline.frames] == [i * 1000 for i in range(8)]
-    assert [f.label for f in timeline.frames] == [common_pb2.LABEL_REAL] * 3 + [common_pb2.LABEL_AI] * 3 + [
-        common_pb2.LABEL_REAL] * 2
-    assert [(s.start_ms, s.end_ms, s.frame_count) for s in timeline.segments] == [(3000, 6000, 3)]
-    assert "Frames 0:03–0:06 read as generated; the rest as camera footage." in final.explanation
-
-    report = await reports_stub(live_server).CreateReport(reports_pb2.CreateReportRequest(
-        image_ids=[image.id], format=common_pb2.REPORT_FORMAT_CSV), metadata=pro.metadata)
-    assert (await ready_report(live_server, pro, report.report.id)).state == common_pb2.REPORT_STATE_READY
-    rows = list(csv.DictReader(io.StringIO((await download(live_server, pro, report.report.id)).data.decode())))
-    assert [r["media_kind"] for r in rows] == ["VIDEO"] + ["FRAME"] * 8
-    assert rows[0]["ai_segments_ms"] == "3000-6000"
-
-    automatic = await ready_report(live_server, pro, final.report_id)  # a PROFESSIONAL's automatic PDF
-    assert automatic.state == common_pb2.REPORT_STATE_READY
-    text = pdf_text((await download(live_server, pro, final.report_id)).data)
-    assert "Frames 0:03–0:06 read as generated" in text and "0:03 · frame 6" in text
+    final = await judged_with_a_generated_stretch(live_server, mixed_mp4(), "mixed.mp4", "VIDEO", key_frame=6)
+    assert final.media_kind == results_pb2.MEDIA_KIND_VIDEO and final.timeline.frames_in_file == 16
 
 
 @pytest.mark.parametrize(("clip", "code", "reason"), [
