@@ -45,6 +45,7 @@ def clip(kind: str = "mp4-h264", *, seconds: float = 2.0, fps: int = 10, width: 
             out.metadata[key] = value
         options = {**(_QUIET if codec == "libx265" else {}), **({"crf": str(crf)} if crf is not None else {})}
         stream = out.add_stream(codec, rate=fps, options=options)
+        stream.thread_count = 1  # encoders' worker threads hung now and then on a busy machine
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = pixel_format
         sound = out.add_stream("aac", rate=16000) if audio else None

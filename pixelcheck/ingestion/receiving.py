@@ -1,8 +1,8 @@
 """Receives a client-streamed upload: metadata first and once, chunks up to the limits, hashed as they come.
 
 Memory is bounded by the size limit (a video clip's, when the metadata declares one and the first bytes are
-one): chunks are appended to one buffer, never copied per chunk, and the
-stream is abandoned the moment a limit is crossed (the rest is not read).
+one): chunks are appended to one buffer, never copied per chunk, and the stream is abandoned the moment a
+limit is crossed (the rest is not read).
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ _FILENAME_MAX = 255
 _TIFF_REDUCED_RESOLUTION = 0b001  # bits of the NewSubfileType tag (254)
 _TIFF_PART_OF_PICTURE = 0b101  # a reduced-resolution copy or a transparency mask
 _MAX_TIFF_DIRECTORIES = 16  # more than any single picture's previews and masks
+_ISO_VIDEO_TYPES = {"video/mp4", "video/quicktime"}
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,8 @@ def check_declared_type(declared: str, sniffed: str) -> None:
                "image/x-ms-bmp": "image/bmp", "image/x-bmp": "image/bmp", "image/x-tiff": "image/tiff",
                "image/tif": "image/tiff", "video/x-m4v": "video/mp4"}
     declared = aliases.get(declared, declared)
+    if {declared, sniffed} <= _ISO_VIDEO_TYPES:  # the same box format: clients name either for either
+        return
     if declared and declared != "application/octet-stream" and declared != sniffed:
         raise InvalidInput(f"The bytes are {sniffed} but the metadata declares {declared}",
                            reason="CONTENT_TYPE_MISMATCH",

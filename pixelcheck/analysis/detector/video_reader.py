@@ -58,6 +58,7 @@ class VideoFrames:
                 raise VideoUnreadable("the file holds no video stream")
             stream = box.streams.video[0]
             stream.codec_context.options = {"max_pixels": str(DEFAULT_MAX_PIXELS)}
+            stream.thread_count = 1  # a worker process is one core's worth of work (worker_concurrency)
             base = stream.start_time or 0
             index = 0
             for packet in box.demux(stream):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pixelcheck.errors import InvalidInput, TooLarge
 from pixelcheck.image_formats import SNIFF_BYTES
-from pixelcheck.ingestion.validation import UploadLimits, analysis_cost, decode_image
+from pixelcheck.ingestion.validation import UploadLimits, analysis_cost, check_declared_type, decode_image
 from pixelcheck.video_formats import sniff_video_type
 from tests import images, videos
 
@@ -172,3 +172,12 @@ def test_a_clip_whose_first_frames_are_all_corrupt_is_refused_as_undecodable() -
     with pytest.raises(InvalidInput) as caught:
         decode_image(clip, LIMITS)
     assert caught.value.reason == "VIDEO_UNDECODABLE"
+
+
+def test_mp4_and_mov_may_be_declared_for_each_other_but_not_for_webm() -> None:
+    check_declared_type("video/mp4", "video/quicktime")
+    check_declared_type("video/quicktime", "video/mp4")
+    check_declared_type("video/x-m4v", "video/mp4")
+    with pytest.raises(InvalidInput) as caught:
+        check_declared_type("video/mp4", "video/webm")
+    assert caught.value.reason == "CONTENT_TYPE_MISMATCH"
