@@ -109,7 +109,8 @@ def _facts(box: Any, content_type: str) -> VideoFacts:
         return VideoFacts(content_type=content_type, codec="", width=0, height=0, duration_ms=0, frame_count=0,
                           frame_rate=0.0, has_audio=bool(box.streams.audio))
     video = box.streams.video[0]
-    codec = video.codec_context.codec.canonical_name if video.codec_context.codec else ""
+    context = video.codec_context  # None when FFmpeg has no decoder for the stream's codec
+    codec = context.codec.canonical_name if context is not None and context.codec else ""
     rate = float(video.average_rate or video.guessed_rate or 0)
     container_ms = (box.duration or 0) // 1000
     stream_ms = int(video.duration * video.time_base * 1000) if video.duration and video.time_base else 0
@@ -117,8 +118,8 @@ def _facts(box: Any, content_type: str) -> VideoFacts:
     frames = video.frames or (math.ceil(duration_ms * rate / 1000) if rate else 0)
     tags = {**{str(k): str(v) for k, v in box.metadata.items()},
             **{f"stream:{k}": str(v) for k, v in video.metadata.items()}}
-    return VideoFacts(content_type=content_type, codec=codec, width=video.codec_context.width,
-                      height=video.codec_context.height, duration_ms=duration_ms, frame_count=frames,
+    return VideoFacts(content_type=content_type, codec=codec, width=context.width if context else 0,
+                      height=context.height if context else 0, duration_ms=duration_ms, frame_count=frames,
                       frame_rate=rate, has_audio=bool(box.streams.audio), tags=tags)
 
 
@@ -131,6 +132,8 @@ def first_frame_size(data: bytes, max_pixels: int) -> tuple[int, int] | None:
     try:
         with av.open(io.BytesIO(data), mode="r") as box:
             video = box.streams.video[0]
+            if video.codec_context is None:
+                return None
             video.codec_context.options = {"max_pixels": str(max_pixels)}
             for count, packet in enumerate(box.demux(video)):
                 if count >= _FIRST_FRAME_PACKETS:

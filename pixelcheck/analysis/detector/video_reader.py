@@ -54,8 +54,8 @@ class VideoFrames:
         except av.FFmpegError as exc:
             raise VideoUnreadable("the clip could not be opened") from exc
         with box:
-            if not box.streams.video:
-                raise VideoUnreadable("the file holds no video stream")
+            if not box.streams.video or box.streams.video[0].codec_context is None:
+                raise VideoUnreadable("the file holds no video stream that can be decoded")
             stream = box.streams.video[0]
             stream.codec_context.options = {"max_pixels": str(DEFAULT_MAX_PIXELS)}
             stream.thread_count = 1  # a worker process is one core's worth of work (worker_concurrency)
