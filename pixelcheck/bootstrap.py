@@ -86,7 +86,8 @@ class Container:
 
         threshold = self.settings.detector_threshold if self.settings.detector_threshold >= 0 else None
         return load_detector(model_dir(self.settings), threshold=threshold,
-                             max_frames=self.settings.animation_analysed_frames)
+                             max_frames=self.settings.animation_analysed_frames,
+                             max_decoded_frames=self.settings.video_max_frames)
 
     # -- ingestion and analysis (pixelcheck.ingestion, pixelcheck.analysis) ------------------------
     @cached_property
@@ -102,7 +103,10 @@ class Container:
                               max_frames=s.animation_max_frames,
                               max_duration_ms=int(s.animation_max_duration_seconds * 1000),
                               max_animation_pixels=s.animation_max_megapixels * 1_000_000,
-                              analysed_frames=s.animation_analysed_frames)
+                              analysed_frames=s.animation_analysed_frames, video_max_bytes=s.video_max_bytes,
+                              video_max_duration_ms=int(s.video_max_duration_seconds * 1000),
+                              video_max_side=s.video_max_side, video_max_pixels=s.video_max_pixels,
+                              video_max_frames=s.video_max_frames)
         return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                          queue=self.queue, audit=self.audit_recorder, limits=limits,
                          page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share)

@@ -74,6 +74,12 @@ class Settings:
     animation_max_duration_seconds: float = 600.0  # an animation's running time (ANIMATION_TOO_LONG)
     animation_max_megapixels: int = 2_000  # frames x canvas, what decoding them all costs (ANIMATION_TOO_LARGE)
     animation_analysed_frames: int = 60  # frames of an animation the pixel model reads, at most
+    # Video clips (MP4, MOV, WebM). A clip is held in memory while it is received, as an image is: keep this modest.
+    video_max_bytes: int = 64 * MIB  # a clip's bytes, when its upload declares a video type (VIDEO_TOO_LARGE)
+    video_max_duration_seconds: float = 600.0  # a clip's running time as its container declares it (VIDEO_TOO_LONG)
+    video_max_side: int = 8192  # a clip's frame size, pixels per side (VIDEO_FRAME_TOO_LARGE) ...
+    video_max_pixels: int = 8192 * 4320  # ... and pixels per frame
+    video_max_frames: int = 36_000  # frames a clip declares, and frames decoded from one (VIDEO_TOO_MANY_FRAMES)
     url_fetch_allow: str = ""  # ImportImage: CIDRs, addresses or host names let in despite the address rules
     url_fetch_ports: str = ""  # ImportImage: ports fetched besides 80 and 443 (public addresses)
     url_fetch_connect_timeout_seconds: float = 5.0
@@ -268,7 +274,8 @@ class Settings:
             raise SettingsError("PIXELCHECK_ACCOUNT_CACHE_SECONDS must be 0 (off) or more")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",
                      "animation_max_frames", "animation_max_duration_seconds", "animation_max_megapixels",
-                     "animation_analysed_frames",
+                     "animation_analysed_frames", "video_max_bytes", "video_max_duration_seconds", "video_max_side",
+                     "video_max_pixels", "video_max_frames",
                      "access_token_ttl_seconds", "refresh_token_ttl_seconds", "signin_max_failures",
                      "signin_window_seconds", "signin_login_max_failures", "signin_login_delay_seconds",
                      "signin_login_max_delay_seconds", "signin_address_max_failures",

@@ -10,7 +10,7 @@ import io
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pixelcheck.analysis.detector.image_facts import decode_rgb, open_image
+from pixelcheck.analysis.detector.animation import first_picture
 from pixelcheck.analysis.detector.regions import RegionMapView, RegionScore
 
 # viridis at 0, 1/8, ..., 1 (matplotlib's table); colours in between are interpolated linearly.
@@ -87,7 +87,7 @@ def region_map_picture(rgb: Image.Image, regions: tuple[RegionScore, ...], max_s
 
 def render_region_map(data: bytes, view: RegionMapView, max_side: int) -> tuple[bytes, int, int]:
     """PNG bytes, width and height of the region-map picture of an uploaded file and its READY map."""
-    rgb = decode_rgb(open_image(data))
+    rgb = first_picture(data)
     picture = region_map_picture(rgb, view.regions, max_side)
     buffer = io.BytesIO()
     picture.save(buffer, "PNG", optimize=False, compress_level=6)

@@ -23,7 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector import Detector, ImageUnreadable
-from pixelcheck.analysis.detector.image_facts import decode_rgb, open_image
+from pixelcheck.analysis.detector.animation import first_picture
 from pixelcheck.analysis.detector.regions import (
     RegionGrid,
     RegionMapView,
@@ -165,7 +165,7 @@ class RegionMaps:
             return self._finish(image_id, attempt, FAILED, {**doc, "reason": "The image's bytes are missing."})
         started = time.perf_counter()
         try:
-            rgb = decode_rgb(open_image(data))
+            rgb = first_picture(data)
         except ImageUnreadable as error:
             return self._finish(image_id, attempt, FAILED, {**doc, "reason": str(error)})
         grid, probs = _grid_of(doc), [float(p) for p in doc.get("probs", [])]

@@ -100,17 +100,22 @@ def result_to_proto(row: Analysis) -> results_pb2.AnalysisResult:
             stable=t["stable"], flips_when_shared=t["flips_when_shared"], crops_disagree=t["crops_disagree"],
             social_copy_prob_ai=t["social_copy_prob_ai"] or 0.0, crop_prob_ai_min=t["crop_prob_min"],
             crop_prob_ai_max=t["crop_prob_max"], explanation=t["explanation"]))
-    result.media_kind = results_pb2.MEDIA_KIND_ANIMATED if row.timeline else results_pb2.MEDIA_KIND_STILL
+    result.media_kind = _MEDIA_KINDS[row.timeline.get("media_kind", "ANIMATED")] if row.timeline else \
+        results_pb2.MEDIA_KIND_STILL
     if row.timeline:
         result.timeline.CopyFrom(timeline_to_proto(row.timeline))
     return result
 
 
+_MEDIA_KINDS = {"ANIMATED": results_pb2.MEDIA_KIND_ANIMATED, "VIDEO": results_pb2.MEDIA_KIND_VIDEO}
+
+
 def timeline_to_proto(doc: dict[str, Any]) -> results_pb2.Timeline:
-    """The stored frame-by-frame reading of an animation (Analysis.timeline) as a Timeline."""
+    """The stored frame-by-frame reading of an animation or clip (Analysis.timeline) as a Timeline."""
     return results_pb2.Timeline(
         duration_ms=doc["duration_ms"], frames_in_file=doc["frames_in_file"], frames_read=doc["frames_read"],
         frames_skipped=doc["frames_skipped"], sampling_policy=doc["sampling_policy"], summary=doc["summary"],
+        has_audio=bool(doc.get("has_audio")),
         frames=[results_pb2.FrameVerdict(index=f["index"], time_ms=f["time_ms"], prob_ai=f["prob_ai"],
                                          label=_LABELS.get(f["label"], common_pb2.LABEL_UNSPECIFIED),
                                          scene_cut=f["scene_cut"]) for f in doc.get("frames", [])],

@@ -42,6 +42,7 @@ from pixelcheck.v1 import (
     webhooks_pb2,
     webhooks_pb2_grpc,
 )
+from pixelcheck.video_formats import sniff_video_type
 
 T = TypeVar("T")
 Metadata = list[tuple[str, str]]
@@ -159,12 +160,14 @@ class PixelCheckClient:
         """Stream an image (a path or bytes) in 1 MiB chunks after a metadata message with its size and
         SHA-256; `external_id` is an id of your own to find it by later. Retried on UNAVAILABLE only when
         `request_id` makes the replay safe; sent again after the server's RetryInfo delay when refused with
-        ANALYSIS_QUEUE_FULL or UPLOAD_RATE_LIMITED (nothing was stored)."""
+        ANALYSIS_QUEUE_FULL or UPLOAD_RATE_LIMITED (nothing was stored). A video clip's type is declared from
+        its first bytes when `content_type` is empty (a clip over the image byte limit needs it declared)."""
         blob = UploadSource.of(source, filename)
 
         def messages() -> Iterator[ingestion_pb2.UploadImageRequest]:
             yield ingestion_pb2.UploadImageRequest(metadata=ingestion_pb2.UploadMetadata(
-                filename=blob.filename, size_bytes=blob.size, content_type=content_type,
+                filename=blob.filename, size_bytes=blob.size,
+                content_type=content_type or sniff_video_type(blob.head) or "",
                 sha256=blob.sha256, request_id=request_id or "", external_id=external_id))
             sent = 0
             for chunk in blob.chunks(MIB):

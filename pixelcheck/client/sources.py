@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 READ_SIZE = 1024 * 1024
+HEAD_SIZE = 64  # the first bytes kept: enough to tell a video clip (its type is declared, for its byte limit)
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class UploadSource:
     sha256: str
     path: Path | None = None
     data: bytes = b""
+    head: bytes = b""  # the first HEAD_SIZE bytes
 
     @classmethod
     def of(cls, source: str | Path | bytes, filename: str | None = None) -> UploadSource:
@@ -28,14 +30,15 @@ class UploadSource:
             if not filename:
                 raise ValueError("uploading bytes needs a filename")
             data = bytes(source)
-            return cls(filename, len(data), hashlib.sha256(data).hexdigest(), data=data)
+            return cls(filename, len(data), hashlib.sha256(data).hexdigest(), data=data, head=data[:HEAD_SIZE])
         path = Path(source)
-        digest, size = hashlib.sha256(), 0
+        digest, size, head = hashlib.sha256(), 0, b""
         with path.open("rb") as f:
             while block := f.read(READ_SIZE):
+                head = head or block[:HEAD_SIZE]
                 digest.update(block)
                 size += len(block)
-        return cls(filename or path.name, size, digest.hexdigest(), path=path)
+        return cls(filename or path.name, size, digest.hexdigest(), path=path, head=head)
 
     def chunks(self, size: int) -> Iterator[bytes]:
         """The bytes in pieces of at most `size`."""

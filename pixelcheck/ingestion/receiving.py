@@ -1,7 +1,8 @@
 """Receives a client-streamed upload: metadata first and once, chunks up to the limits, hashed as they come.
 
-Memory is bounded by the size limit: chunks are appended to one buffer, never copied per chunk, and the
-stream is abandoned the moment a limit is crossed (the rest is not read).
+Memory is bounded by the size limit (a video clip's, when the metadata declares one and the first bytes are
+one): chunks are appended to one buffer, never copied per chunk, and the stream is abandoned the moment a
+limit is crossed (the rest is not read).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from pixelcheck.errors import DomainError, InvalidInput, TooLarge
+from pixelcheck.image_formats import SNIFF_BYTES
 from pixelcheck.ingestion.validation import UploadLimits, UploadMetadata, validate_metadata
 
 
@@ -66,10 +68,15 @@ async def _receive(messages: AsyncIterator[Message], limits: UploadLimits, progr
         if len(payload) > limits.max_chunk_bytes:
             raise InvalidInput(f"A chunk may carry at most {limits.max_chunk_bytes} bytes; got {len(payload)}",
                                reason="CHUNK_TOO_LARGE")
-        if len(buffer) + len(payload) > limits.max_bytes:
+        head = bytes(buffer[:SNIFF_BYTES]) if len(buffer) >= SNIFF_BYTES else bytes(buffer) + payload[:SNIFF_BYTES]
+        limit = limits.byte_limit(metadata.content_type, head)
+        if len(buffer) + len(payload) > limit or metadata.size_bytes > limit:
             progress.size = len(buffer) + len(payload)
-            raise TooLarge(f"The upload crossed the limit of {limits.max_bytes} bytes", reason="UPLOAD_TOO_LARGE",
-                           metadata={"limit_bytes": str(limits.max_bytes)})
+            video = limit != limits.max_bytes
+            raise TooLarge(f"The upload crossed the limit of {limit} bytes"
+                           + (" for video clips (video_max_bytes)" if video else ""),
+                           reason="VIDEO_TOO_LARGE" if video else "UPLOAD_TOO_LARGE",
+                           metadata={"limit_bytes": str(limit)})
         if len(buffer) + len(payload) > metadata.size_bytes:
             progress.size = len(buffer) + len(payload)
             raise InvalidInput(f"More bytes arrived than the declared size_bytes={metadata.size_bytes}",

@@ -30,12 +30,15 @@ from pixelcheck.image_formats import (
     sniff_content_type,
     tiff_tag,
 )
+from pixelcheck.ingestion.video_rules import check_video
+from pixelcheck.video_formats import ACCEPTED_VIDEO_NAMES, VIDEO_TYPES, sniff_video_type
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME_MAX = 255
 _TIFF_REDUCED_RESOLUTION = 0b001  # bits of the NewSubfileType tag (254)
 _TIFF_PART_OF_PICTURE = 0b101  # a reduced-resolution copy or a transparency mask
 _MAX_TIFF_DIRECTORIES = 16  # more than any single picture's previews and masks
+_ISO_VIDEO_TYPES = {"video/mp4", "video/quicktime"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,24 @@ class UploadLimits:
     max_duration_ms: int = 600_000  # an animation's running time
     max_animation_pixels: int = 2_000_000_000  # frames x canvas pixels: what decoding every frame costs
     analysed_frames: int = 60  # frames of an animation the pixel model reads, at most (its fair-queue cost)
+    video_max_bytes: int = 64 * 1024 * 1024  # a video clip's bytes (max_bytes is the limit of everything else)
+    video_max_duration_ms: int = 600_000  # a clip's running time, as its container declares it
+    video_max_side: int = 8192  # a clip's frame size: pixels per side ...
+    video_max_pixels: int = 8192 * 4320  # ... and pixels per frame (8K)
+    video_max_frames: int = 36_000  # frames in a clip (declared), and frames decoded from one, at most
+
+    def byte_limit(self, declared_type: str, head: bytes = b"") -> int:
+        """The most bytes an upload may have: a clip's limit when its metadata declares a video type and its first
+        bytes (once SNIFF_BYTES of them arrived) are a clip, else an image's. Undeclared clips get the image limit,
+        so that every image upload is refused at the same point as before clips were accepted."""
+        if not declares_video(declared_type) or (len(head) >= SNIFF_BYTES and not sniff_video_type(head)):
+            return self.max_bytes
+        return self.video_max_bytes
+
+
+def declares_video(content_type: str) -> bool:
+    """Whether an upload's advisory content_type names one of the accepted video types."""
+    return content_type.split(";")[0].strip().lower() in (*VIDEO_TYPES, "video/x-m4v")
 
 
 @dataclass(frozen=True)
@@ -105,15 +126,25 @@ def validate_metadata(meta: UploadMetadata, limits: UploadLimits) -> UploadMetad
     if violations:
         raise InvalidInput("The upload metadata is invalid: " + "; ".join(f"{f} {d}" for f, d in violations),
                            reason="INVALID_METADATA", violations=violations)
-    if meta.size_bytes > limits.max_bytes:
-        raise TooLarge(f"The image is {meta.size_bytes} bytes; the limit is {limits.max_bytes} bytes",
-                       reason="UPLOAD_TOO_LARGE", metadata={"limit_bytes": str(limits.max_bytes)})
+    limit = limits.byte_limit(meta.content_type)
+    if meta.size_bytes > limit:
+        raise too_large(meta.size_bytes, limit, video=declares_video(meta.content_type))
     return UploadMetadata(filename=filename, size_bytes=meta.size_bytes, content_type=meta.content_type,
                           sha256=sha, request_id=meta.request_id, external_id=meta.external_id)
 
 
+def too_large(size: int, limit: int, *, video: bool) -> TooLarge:
+    """The refusal of an upload of `size` bytes over `limit` (a clip's limit when `video`)."""
+    if video:
+        return TooLarge(f"The video is {size} bytes; the limit for video clips is {limit} bytes (video_max_bytes)",
+                        reason="VIDEO_TOO_LARGE", metadata={"limit_bytes": str(limit)})
+    return TooLarge(f"The image is {size} bytes; the limit is {limit} bytes", reason="UPLOAD_TOO_LARGE",
+                    metadata={"limit_bytes": str(limit)})
+
+
 def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
-    """Sniffs the type and decodes every pixel, within the dimension limits.
+    """Sniffs the type and decodes every pixel, within the dimension limits; a video clip is probed instead
+    (check_video: VIDEO_* reasons), its frames decoded by the analysis.
 
     An animated GIF, WebP or PNG is measured from its structure first (check_animation); its first frame is
     decoded here, the others by the analysis. Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE,
@@ -122,9 +153,16 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
     ANIMATION_TOO_LARGE) before any large allocation.
     """
     content_type = sniff_content_type(data[:SNIFF_BYTES]) or sniff_animation_type(data[:SNIFF_BYTES])
+    video_type = None if content_type else sniff_video_type(data[:SNIFF_BYTES])
+    if video_type is not None:
+        if len(data) > limits.video_max_bytes:
+            raise too_large(len(data), limits.video_max_bytes, video=True)
+        clip = check_video(data, video_type, limits)
+        return DecodedImage(content_type=video_type, width=clip.width, height=clip.height,
+                            frame_count=clip.frame_count, duration_ms=clip.duration_ms)
     if content_type is None:
-        raise InvalidInput(f"Only {ACCEPTED_NAMES} images are accepted; these bytes are none of them",
-                           reason="UNSUPPORTED_TYPE")
+        raise InvalidInput(f"Only {ACCEPTED_NAMES} images and {ACCEPTED_VIDEO_NAMES} video clips are accepted; "
+                           "these bytes are none of them", reason="UNSUPPORTED_TYPE")
     try:
         animation = scan_animation(data, content_type, limits.max_frames)
     except AnimationMalformed as exc:
@@ -243,8 +281,10 @@ def check_declared_type(declared: str, sniffed: str) -> None:
     aliases = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/heif": "image/heic",
                "image/heic-sequence": "image/heic", "image/heif-sequence": "image/heic",
                "image/x-ms-bmp": "image/bmp", "image/x-bmp": "image/bmp", "image/x-tiff": "image/tiff",
-               "image/tif": "image/tiff"}
+               "image/tif": "image/tiff", "video/x-m4v": "video/mp4"}
     declared = aliases.get(declared, declared)
+    if {declared, sniffed} <= _ISO_VIDEO_TYPES:  # the same box format: clients name either for either
+        return
     if declared and declared != "application/octet-stream" and declared != sniffed:
         raise InvalidInput(f"The bytes are {sniffed} but the metadata declares {declared}",
                            reason="CONTENT_TYPE_MISMATCH",

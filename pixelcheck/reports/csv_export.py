@@ -119,7 +119,7 @@ def animation_rows(entry: ReportEntry) -> list[tuple[str, ...]]:
     if timeline is None:
         return [(*row, "STILL" if entry.verdict else "", "", "", "", "")]
     segments = "; ".join(f"{s.start_ms}-{s.end_ms}" for s in timeline.segments)
-    rows = [(*row, "ANIMATED", "", "", "", segments)]
+    rows = [(*row, timeline.media_kind, "", "", "", segments)]
     for frame in timeline.frames:
         confidence = frame.prob_ai if frame.label.value == "AI" else 1 - frame.prob_ai
         rows.append((*row[:3], frame.label.value, format_probability(confidence), format_probability(frame.prob_ai),

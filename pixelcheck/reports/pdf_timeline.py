@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image as PillowImage
 from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Image, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
-from pixelcheck.analysis.detector.frame_reader import read_frames
+from pixelcheck.analysis.detector.animation import picked_frames
 from pixelcheck.analysis.detector.timeline import clock
 from pixelcheck.analysis.detector.verdict import FrameVerdict, Label, Timeline
 from pixelcheck.reports.document import ReportEntry
@@ -104,20 +103,19 @@ def key_frame_table(data: bytes | None, timeline: Timeline, width: float) -> Tab
     side = (width - 4 * mm * len(frames)) / KEY_FRAMES
     cells: list[list[Flowable]] = []
     try:
-        with PillowImage.open(io.BytesIO(data)) as image:
-            for decoded in read_frames(image, max(wanted) + 1):
-                frame = wanted.get(decoded.index)
-                if frame is None or decoded.picture is None:
-                    continue
-                picture = decoded.picture.copy()
-                picture.thumbnail((round(side / 72 * 150), round(side / 72 * 150)))
-                buffer = io.BytesIO()
-                picture.save(buffer, "JPEG", quality=85)
-                flowable = Image(io.BytesIO(buffer.getvalue()))
-                scale = min(side / flowable.imageWidth, side / flowable.imageHeight)
-                flowable.drawWidth, flowable.drawHeight = flowable.imageWidth * scale, flowable.imageHeight * scale
-                caption = f"{clock(frame.time_ms)} · frame {frame.index} · {frame.prob_ai:.0%} AI"
-                cells.append([flowable, Paragraph(markup(caption), SMALL)])
+        for decoded in picked_frames(data, wanted):
+            frame = wanted.get(decoded.index)
+            if frame is None or decoded.picture is None:
+                continue
+            picture = decoded.picture.copy()
+            picture.thumbnail((round(side / 72 * 150), round(side / 72 * 150)))
+            buffer = io.BytesIO()
+            picture.save(buffer, "JPEG", quality=85)
+            flowable = Image(io.BytesIO(buffer.getvalue()))
+            scale = min(side / flowable.imageWidth, side / flowable.imageHeight)
+            flowable.drawWidth, flowable.drawHeight = flowable.imageWidth * scale, flowable.imageHeight * scale
+            caption = f"{clock(frame.time_ms)} · frame {frame.index} · {frame.prob_ai:.0%} AI"
+            cells.append([flowable, Paragraph(markup(caption), SMALL)])
     except Exception:  # a damaged file leaves the report without thumbnails, never without the report
         return None
     if not cells:

@@ -91,11 +91,19 @@ async def test_a_still_picture_says_so(live_server: LiveServer, worker: WorkerPr
 
 async def test_generated_frames_make_a_segment_in_the_result_csv_and_pdf(live_server: LiveServer,
                                                                         worker: WorkerProcess) -> None:
-    data = mixed_gif()
+    await judged_with_a_generated_stretch(live_server, mixed_gif(), "mixed.gif", "ANIMATED", key_frame=3)
+
+
+async def judged_with_a_generated_stretch(live_server: LiveServer, data: bytes, filename: str, media_kind: str, *,
+                                          key_frame: int) -> results_pb2.AnalysisResult:
+    """Uploads eight seconds with generated frames from 0:03 to 0:06 (mixed_gif and the like) as a
+    PROFESSIONAL, and checks the frames, the segment and the explanation in the result, the CSV rows
+    (`media_kind`, then a row per frame read) and the automatic PDF (with `key_frame` captioned at 0:03)."""
     pro = await new_professional(live_server, await new_admin(live_server))
-    image = (await upload(live_server.channel, pro.metadata, data, "mixed.gif")).image
+    image = (await upload(live_server.channel, pro.metadata, data, filename)).image
     final = (await watch(live_server.channel, pro.metadata, image.id))[-1].result
     timeline = final.timeline
+    assert [f.time_ms for f in timeline.frames] == [i * 1000 for i in range(8)]
     assert [f.label for f in timeline.frames] == [common_pb2.LABEL_REAL] * 3 + [common_pb2.LABEL_AI] * 3 + [
         common_pb2.LABEL_REAL] * 2
     assert [(s.start_ms, s.end_ms, s.frame_count) for s in timeline.segments] == [(3000, 6000, 3)]
@@ -105,7 +113,7 @@ async def test_generated_frames_make_a_segment_in_the_result_csv_and_pdf(live_se
         image_ids=[image.id], format=common_pb2.REPORT_FORMAT_CSV), metadata=pro.metadata)
     assert (await ready_report(live_server, pro, report.report.id)).state == common_pb2.REPORT_STATE_READY
     rows = list(csv.DictReader(io.StringIO((await download(live_server, pro, report.report.id)).data.decode())))
-    assert [r["media_kind"] for r in rows] == ["ANIMATED"] + ["FRAME"] * 8
+    assert [r["media_kind"] for r in rows] == [media_kind] + ["FRAME"] * 8
     assert rows[0]["ai_segments_ms"] == "3000-6000"
     assert [(r["frame_time_ms"], r["label"]) for r in rows[1:]] == [
         (str(i * 1000), "AI" if 3 <= i < 6 else "REAL") for i in range(8)]
@@ -114,7 +122,8 @@ async def test_generated_frames_make_a_segment_in_the_result_csv_and_pdf(live_se
     assert automatic.state == common_pb2.REPORT_STATE_READY
     text = pdf_text((await download(live_server, pro, final.report_id)).data)
     assert "Frame by frame" in text and "Frames 0:03–0:06 read as generated" in text
-    assert "Key frames" in text and "0:03 · frame 3" in text
+    assert "Key frames" in text and f"0:03 · frame {key_frame}" in text
+    return final
 
 
 async def test_the_cli_shows_the_timeline(live_server: LiveServer, worker: WorkerProcess, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pixelcheck.v1 import auth_pb2, auth_pb2_grpc, ingestion_pb2, ingestion_pb2_grpc, results_pb2, results_pb2_grpc
 
 from pixelcheck.settings import Settings
-from tests import images
+from tests import images, videos
 from tests.e2e.flows import PASSWORD, bearer, unique_username
 from tests.processes import ServerProcess
 
@@ -28,6 +28,10 @@ UPLOAD_CODES = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.Statu
 BASES = {"jpeg": images.jpeg(48, 32, seed=1), "png": images.png(48, 32, seed=2),
          "webp": images.webp(48, 32, seed=3), "bmp": images.bmp(48, 32, seed=4),
          "tiff": images.tiff(48, 32, seed=5, compression="tiff_lzw")}
+# The container edge: small clips of each container, mutated the same way (their index, headers, frames).
+CLIPS = {"mp4": videos.clip("mp4-h264", seconds=1, fps=5, width=64, height=48),
+         "mov": videos.clip("mov-hevc", seconds=1, fps=5, width=64, height=48),
+         "webm": videos.clip("webm-vp9", seconds=1, fps=5, width=64, height=48)}
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)  # any valid UTF-8
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -81,9 +85,10 @@ def target(reliability_settings: Settings, tmp_path_factory: pytest.TempPathFact
 
 
 @st.composite
-def mutated_image(draw: st.DrawFn) -> bytes:
-    """A small JPEG, PNG, WEBP, BMP or TIFF with a few random edits (flips, cuts, insertions, garbage)."""
-    data = bytearray(BASES[draw(st.sampled_from(sorted(BASES)))])
+def mutated_image(draw: st.DrawFn, bases: dict[str, bytes] = BASES) -> bytes:
+    """A small JPEG, PNG, WEBP, BMP or TIFF (or one of `bases`) with a few random edits (flips, cuts,
+    insertions, garbage)."""
+    data = bytearray(bases[draw(st.sampled_from(sorted(bases)))])
     for _ in range(draw(st.integers(0, 6))):
         position = draw(st.integers(0, max(0, len(data) - 1)))
         edit = draw(st.sampled_from(["flip", "truncate", "insert", "delete", "append"]))
@@ -101,16 +106,16 @@ def mutated_image(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
-def upload_stream(draw: st.DrawFn) -> list[ingestion_pb2.UploadImageRequest]:
+def upload_stream(draw: st.DrawFn, bases: dict[str, bytes] = BASES) -> list[ingestion_pb2.UploadImageRequest]:
     """Metadata (right, wrong or missing) and chunks of random sizes, in a right or wrong order."""
-    data = draw(mutated_image())
+    data = draw(mutated_image(bases))
     digest = hashlib.sha256(data).hexdigest()
     metadata = ingestion_pb2.UploadMetadata(
         filename=draw(st.one_of(st.just("photo.jpg"), TEXT)),
         size_bytes=draw(st.one_of(st.just(len(data)), st.integers(-(2**63), 2**63 - 1),
                                   st.integers(len(data) - 3, len(data) + 3))),
         content_type=draw(st.one_of(st.sampled_from(["", "image/jpeg", "image/png", "image/webp", "image/bmp",
-                                                     "image/tiff", "text/html"]),
+                                                     "image/tiff", "video/mp4", "video/webm", "text/html"]),
                                     TEXT)),
         sha256=draw(st.one_of(st.just(""), st.just(digest), st.just(digest.upper()),
                               st.text("0123456789abcdef", min_size=64, max_size=64), TEXT)),
@@ -137,6 +142,14 @@ def upload_stream(draw: st.DrawFn) -> list[ingestion_pb2.UploadImageRequest]:
 def test_fuzzed_uploads_end_ok_invalid_or_exhausted_never_internal(target: FuzzTarget,
                                                                    stream: list[ingestion_pb2.UploadImageRequest]
                                                                    ) -> None:
+    assert target.code_of(target.ingestion.UploadImage, iter(stream)) in UPLOAD_CODES
+
+
+@settings(FUZZ, max_examples=80)
+@given(stream=upload_stream(CLIPS))
+def test_fuzzed_clips_end_ok_invalid_or_exhausted_never_internal(target: FuzzTarget,
+                                                                 stream: list[ingestion_pb2.UploadImageRequest]
+                                                                 ) -> None:
     assert target.code_of(target.ingestion.UploadImage, iter(stream)) in UPLOAD_CODES
 
 

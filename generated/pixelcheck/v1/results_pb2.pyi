@@ -33,6 +33,7 @@ class MediaKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MEDIA_KIND_UNSPECIFIED: _ClassVar[MediaKind]
     MEDIA_KIND_STILL: _ClassVar[MediaKind]
     MEDIA_KIND_ANIMATED: _ClassVar[MediaKind]
+    MEDIA_KIND_VIDEO: _ClassVar[MediaKind]
 REGION_MAP_STATE_UNSPECIFIED: RegionMapState
 REGION_MAP_STATE_PENDING: RegionMapState
 REGION_MAP_STATE_READY: RegionMapState
@@ -46,6 +47,7 @@ C2PA_SIGNATURE_UNREADABLE: C2paSignature
 MEDIA_KIND_UNSPECIFIED: MediaKind
 MEDIA_KIND_STILL: MediaKind
 MEDIA_KIND_ANIMATED: MediaKind
+MEDIA_KIND_VIDEO: MediaKind
 
 class Signal(_message.Message):
     __slots__ = ("name", "score", "weight", "explanation")
@@ -204,7 +206,7 @@ class Segment(_message.Message):
     def __init__(self, start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., frame_count: _Optional[int] = ..., mean_prob_ai: _Optional[float] = ...) -> None: ...
 
 class Timeline(_message.Message):
-    __slots__ = ("duration_ms", "frames_in_file", "frames_read", "frames_skipped", "sampling_policy", "frames", "segments", "summary")
+    __slots__ = ("duration_ms", "frames_in_file", "frames_read", "frames_skipped", "sampling_policy", "frames", "segments", "summary", "has_audio")
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_IN_FILE_FIELD_NUMBER: _ClassVar[int]
     FRAMES_READ_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +215,7 @@ class Timeline(_message.Message):
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    HAS_AUDIO_FIELD_NUMBER: _ClassVar[int]
     duration_ms: int
     frames_in_file: int
     frames_read: int
@@ -221,7 +224,8 @@ class Timeline(_message.Message):
     frames: _containers.RepeatedCompositeFieldContainer[FrameVerdict]
     segments: _containers.RepeatedCompositeFieldContainer[Segment]
     summary: str
-    def __init__(self, duration_ms: _Optional[int] = ..., frames_in_file: _Optional[int] = ..., frames_read: _Optional[int] = ..., frames_skipped: _Optional[int] = ..., sampling_policy: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[FrameVerdict, _Mapping]]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., summary: _Optional[str] = ...) -> None: ...
+    has_audio: bool
+    def __init__(self, duration_ms: _Optional[int] = ..., frames_in_file: _Optional[int] = ..., frames_read: _Optional[int] = ..., frames_skipped: _Optional[int] = ..., sampling_policy: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[FrameVerdict, _Mapping]]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., summary: _Optional[str] = ..., has_audio: _Optional[bool] = ...) -> None: ...
 
 class AnalysisResult(_message.Message):
     __slots__ = ("image_id", "state", "stage", "progress", "label", "confidence", "prob_ai", "confidence_band", "model_version", "signals", "provenance", "image_facts", "analysis_duration", "failure_reason", "report_id", "create_time", "start_time", "finish_time", "explanation", "filename", "region_map", "generator_family", "stability", "external_id", "media_kind", "timeline")

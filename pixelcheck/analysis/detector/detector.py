@@ -7,18 +7,22 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixelcheck.analysis.detector.animation import read_timeline, survey_frames
+from pixelcheck.analysis.detector.animation import AnimationFrames, read_timeline, survey_frames
 from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact
-from pixelcheck.analysis.detector.content_credentials import CredentialReader
+from pixelcheck.analysis.detector.container_tags import scan_container_tags
+from pixelcheck.analysis.detector.content_credentials import CredentialFindings, CredentialReader
 from pixelcheck.analysis.detector.frame_reader import animation_facts
 from pixelcheck.analysis.detector.fusion import BandPolicy, build_provenance, fuse
-from pixelcheck.analysis.detector.image_facts import decode_rgb, describe, open_image
-from pixelcheck.analysis.detector.metadata_scan import scan_metadata
-from pixelcheck.analysis.detector.pixel_model import PixelModel
+from pixelcheck.analysis.detector.image_facts import ImageUnreadable, decode_rgb, describe, open_image
+from pixelcheck.analysis.detector.metadata_scan import MetadataFindings, scan_metadata
+from pixelcheck.analysis.detector.pixel_model import PixelModel, PixelReading
 from pixelcheck.analysis.detector.timeline import SamplingPolicy
-from pixelcheck.analysis.detector.verdict import ModelInfo, Stage, Verdict
-from pixelcheck.analysis.detector.watermarks import find_watermarks
+from pixelcheck.analysis.detector.verdict import ImageFacts, ModelInfo, Stage, Timeline, Verdict
+from pixelcheck.analysis.detector.video_reader import VideoFrames
+from pixelcheck.analysis.detector.watermarks import WatermarkFinding, find_watermarks
 from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
+from pixelcheck.image_formats import SNIFF_BYTES
+from pixelcheck.video_formats import VideoUnreadable, probe_video, sniff_video_type
 
 DEFAULT_MODEL_DIR = SHIPPED_MODEL_DIR
 
@@ -27,9 +31,10 @@ class Detector:
     """A loaded model artifact plus the provenance readers; analyze() is thread-safe."""
 
     def __init__(self, artifact: Artifact, threshold: float | None = None,
-                 frames: SamplingPolicy | None = None) -> None:
+                 frames: SamplingPolicy | None = None, max_decoded_frames: int = 36_000) -> None:
         meta = artifact.metadata
         self._frames = frames or SamplingPolicy()
+        self._max_decoded_frames = max_decoded_frames  # of a video clip
         self._artifact = artifact
         self._threshold = float(meta["threshold"] if threshold is None else threshold)
         if not 0.0 < self._threshold < 1.0:
@@ -81,15 +86,17 @@ class Detector:
                 on_frame: Callable[[int, int], None] | None = None) -> Verdict:
         """Analyse one uploaded file; raises ImageUnreadable when the bytes cannot be decoded.
 
-        An animation is read frame by frame (on_frame(done, total) after each frame the pixel model reads): its
-        verdict carries a Timeline, and its provenance, watermark and image facts come from the file and its
-        first frame, as a still picture's do."""
+        An animation or a video clip is read frame by frame (on_frame(done, total) after each frame the pixel
+        model reads): its verdict carries a Timeline, and its provenance, watermark and image facts come from the
+        file and its first frame, as a still picture's do (a clip's provenance from its container's tags)."""
         notify = on_stage or (lambda stage: None)
         notify(Stage.DECODING)
+        if sniff_video_type(data[:SNIFF_BYTES]):
+            return self._analyze_clip(data, notify, on_frame or (lambda done, total: None))
         image = open_image(data)
         rgb = decode_rgb(image)
         facts = animation_facts(image, data)
-        survey = survey_frames(data, facts, self._frames) if facts is not None else None
+        survey = survey_frames(AnimationFrames(data, facts), self._frames) if facts is not None else None
         notify(Stage.PROVENANCE)
         credentials = self._credentials.read(data)
         metadata = scan_metadata(data, image)
@@ -99,8 +106,33 @@ class Detector:
         if survey is None:
             reading = self._pixel.run(rgb)
         else:
-            reading, timeline = read_timeline(data, survey, self._pixel, self._threshold, self._frames,
+            reading, timeline = read_timeline(survey, self._pixel, self._threshold, self._frames,
                                               on_frame or (lambda done, total: None))
+        return self._verdict(notify, credentials, metadata, reading, marks, timeline,
+                             describe(image, data, metadata.has_exif))
+
+    def _analyze_clip(self, data: bytes, notify: Callable[[Stage], None],
+                      on_frame: Callable[[int, int], None]) -> Verdict:
+        """A video clip: its frames through the same timeline as an animation's, its provenance from the
+        container (tags, C2PA) and, for invisible watermarks, its first frame read."""
+        try:
+            clip = probe_video(data, sniff_video_type(data[:SNIFF_BYTES]) or "")
+            survey = survey_frames(VideoFrames(data, clip, self._max_decoded_frames), self._frames)
+        except VideoUnreadable as error:
+            raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
+        notify(Stage.PROVENANCE)
+        credentials = self._credentials.read(data)
+        metadata = scan_container_tags(clip.tags)
+        first = next((f.picture for f in survey.source.frames({survey.plan[0][0]}) if f.picture), None)
+        marks = find_watermarks(first) if first is not None else ()
+        notify(Stage.PIXEL_MODEL)
+        reading, timeline = read_timeline(survey, self._pixel, self._threshold, self._frames, on_frame)
+        facts = ImageFacts(format=clip.format_name, width=clip.width, height=clip.height, size_bytes=len(data))
+        return self._verdict(notify, credentials, metadata, reading, marks, timeline, facts)
+
+    def _verdict(self, notify: Callable[[Stage], None], credentials: CredentialFindings, metadata: MetadataFindings,
+                 reading: PixelReading | None, marks: tuple[WatermarkFinding, ...], timeline: Timeline | None,
+                 facts: ImageFacts) -> Verdict:
         notify(Stage.FUSION)
         fused = fuse(credentials, metadata, reading, self._threshold, self._policy, marks)
         summary = f"{fused.summary} {timeline.summary}" if timeline is not None else fused.summary
@@ -112,7 +144,7 @@ class Detector:
             model_version=self.model_version,
             signals=fused.signals,
             provenance=build_provenance(credentials, metadata, marks),
-            image_facts=describe(image, data, metadata.has_exif),
+            image_facts=facts,
             summary=summary,
             generator_family=fused.generator_family,
             stability=fused.stability,
@@ -120,8 +152,10 @@ class Detector:
         )
 
 
-def load_detector(model_dir: Path, *, threshold: float | None = None, max_frames: int | None = None) -> Detector:
+def load_detector(model_dir: Path, *, threshold: float | None = None, max_frames: int | None = None,
+                  max_decoded_frames: int = 36_000) -> Detector:
     """Load and verify the artifact in model_dir; raises DetectorLoadError when it is missing or corrupted.
-    max_frames: the most frames of an animation the pixel model reads (SamplingPolicy's default when None)."""
+    max_frames: the most frames of an animation or clip the pixel model reads (SamplingPolicy's default when
+    None); max_decoded_frames: the most frames decoded from one video clip."""
     frames = SamplingPolicy(max_frames=max_frames) if max_frames else None
-    return Detector(load_artifact(Path(model_dir)), threshold, frames)
+    return Detector(load_artifact(Path(model_dir)), threshold, frames, max_decoded_frames)

@@ -1,8 +1,8 @@
 """Reading an animation's frames one at a time: animated GIF, WebP and PNG through Pillow's seek.
 
 Each frame is decoded to RGB as the viewer sees it (Pillow composes GIF and APNG frames onto the canvas) and
-handed on before the next is read, so an animation never sits whole in memory. A reader for video containers
-would sit beside this one and yield the same DecodedFrame.
+handed on before the next is read, so an animation never sits whole in memory. Video clips are read by
+video_reader, beside this one, into the same DecodedFrame.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ _SCAN_FRAMES = 10_000_000  # the upload rules bounded the frames already; the sc
 class DecodedFrame:
     index: int
     picture: Image.Image | None  # RGB; None when the frame could not be decoded (corrupt or cut off)
+    time_ms: int = 0  # when it appears on the timeline (set by the video reader; animations time their frames)
 
 
 def animation_facts(image: Image.Image, data: bytes) -> AnimationFacts | None:

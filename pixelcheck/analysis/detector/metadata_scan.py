@@ -143,7 +143,7 @@ def _decode_user_comment(value: object) -> str:
     return body.decode("utf-8", "replace").strip("\0 ")
 
 
-def _generator_in(text: str) -> str:
+def generator_in(text: str) -> str:
     """The first known generator name mentioned in text, '' when none."""
     lowered = text.lower()
     return next((name for name in GENERATOR_NAMES if name in lowered), "")
@@ -257,7 +257,7 @@ def scan_metadata(data: bytes, image: Image.Image | None) -> MetadataFindings:
             ("Stable Diffusion web UI (AUTOMATIC1111/Forge) parameters in EXIF UserComment", "Stable Diffusion")
         )
     for field_name, value in (("EXIF Software", software), ("XMP CreatorTool", xmp_tool)):
-        name = _generator_in(value)
+        name = generator_in(value)
         if name:
             traces.append((f"{field_name} names a generator ({value.strip()[:60]})", name.title()))
     if image is not None and stealth_parameters(image):

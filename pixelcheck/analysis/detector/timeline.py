@@ -36,12 +36,14 @@ class SamplingPolicy:
     def interval_for(self, duration_ms: int) -> int:
         return max(self.interval_ms, math.ceil(duration_ms / self.max_frames))
 
-    def describe(self, duration_ms: int) -> str:
-        """The policy as applied to one animation, in words (stored with its result)."""
-        return (f"One frame per {self.interval_for(duration_ms) / 1000:g} s of the timeline, always the first, "
-                f"plus frames where the picture changes strongly (scene cuts), at most {self.max_frames} frames. "
-                f"Frames declaring under {SHORTEST_FRAME_MS} ms are timed at {PLAYED_FRAME_MS} ms, as browsers "
-                "play them.")
+    def describe(self, duration_ms: int, *, video: bool = False) -> str:
+        """The policy as applied to one animation or clip, in words (stored with its result)."""
+        policy = (f"One frame per {self.interval_for(duration_ms) / 1000:g} s of the timeline, always the first, "
+                  f"plus frames where the picture changes strongly (scene cuts), at most {self.max_frames} frames.")
+        if video:
+            return policy + " Frames are timed by their presentation timestamps in the clip."
+        return (f"{policy} Frames declaring under {SHORTEST_FRAME_MS} ms are timed at {PLAYED_FRAME_MS} ms, as "
+                "browsers play them.")
 
 
 def plan_samples(times_ms: Sequence[int], duration_ms: int, readable: Sequence[bool], cuts: Sequence[int],
@@ -127,11 +129,13 @@ def clock(ms: int) -> str:
     return f"{int(minutes)}:{whole:02d}" + (f".{tenths}" if tenths else "")
 
 
-def timeline_summary(frames: Sequence[FrameVerdict], segments: Sequence[Segment], skipped: int) -> str:
+def timeline_summary(frames: Sequence[FrameVerdict], segments: Sequence[Segment], skipped: int, *,
+                     video: bool = False) -> str:
     """The plain-language sentence about the timeline, e.g. "Frames 0:04–0:11 read as generated; the rest as
     camera footage." """
     if not frames:
-        sentence = "The animation's frames are too small for the pixel-texture model to judge."
+        noun = "clip" if video else "animation"
+        sentence = f"The {noun}'s frames are too small for the pixel-texture model to judge."
     elif not segments:
         sentence = f"None of the {len(frames)} frames read looks generated."
     elif sum(s.frame_count for s in segments) == len(frames):

@@ -124,7 +124,7 @@ class Segment:
 
 @dataclass(frozen=True)
 class Timeline:
-    """How an animation was read frame by frame and what each part of it looks like."""
+    """How an animation or a video clip was read frame by frame and what each part of it looks like."""
 
     duration_ms: int
     frames_in_file: int
@@ -134,6 +134,8 @@ class Timeline:
     frames: tuple[FrameVerdict, ...] = ()
     segments: tuple[Segment, ...] = ()  # the stretches that read AI
     summary: str = ""  # e.g. "Frames 0:04-0:11 read as generated; the rest as camera footage."
+    media_kind: str = "ANIMATED"  # ANIMATED (GIF, WebP, PNG) or VIDEO (MP4, MOV, WebM)
+    has_audio: bool = False  # a clip with a sound track: the sound is not analysed (the summary says so)
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ from pixelcheck.ingestion.validation import (
     decode_image,
     sniff_content_type,
 )
-from tests import images
+from tests import images, videos
 
 LIMITS = UploadLimits(max_bytes=1000, max_chunk_bytes=300, max_side=12_000, max_pixels=50_000_000)
 IMAGE_LIMITS = UploadLimits(max_bytes=10 << 20, max_chunk_bytes=1 << 20, max_side=12_000, max_pixels=50_000_000)
 
 
 def meta(size: int, sha256: str = "", **kw: str) -> UploadMetadata:
-    return UploadMetadata(filename=kw.get("filename", "a.jpg"), size_bytes=size, content_type="",
-                          sha256=sha256, request_id=kw.get("request_id", ""))
+    return UploadMetadata(filename=kw.get("filename", "a.jpg"), size_bytes=size,
+                          content_type=kw.get("content_type", ""), sha256=sha256, request_id=kw.get("request_id", ""))
 
 
 class Stream:
@@ -188,3 +188,35 @@ def test_png_declared_as_jpeg_is_a_content_type_mismatch() -> None:
     check_declared_type("image/jpg", "image/jpeg")
     check_declared_type("", "image/png")
     check_declared_type("application/octet-stream", "image/webp")
+
+
+# -- video clips: their own byte limit, when the metadata declares a video type and the bytes are a clip -----------
+CLIP_LIMITS = UploadLimits(max_bytes=1000, max_chunk_bytes=300, max_side=12_000, max_pixels=50_000_000,
+                           video_max_bytes=3000)
+
+
+async def test_a_declared_clip_may_use_the_video_byte_limit() -> None:
+    data = (videos.clip("mp4-h264") * 2)[:2500]
+    chunks = [("chunk", data[at : at + 300]) for at in range(0, len(data), 300)]
+    result, rejected = await receive(Stream([("metadata", meta(2500, content_type="video/mp4")), *chunks]),
+                                     CLIP_LIMITS)
+    assert not rejected and result.data == data  # type: ignore[attr-defined]
+
+
+async def test_a_declared_clip_over_the_video_byte_limit_is_refused_before_any_chunk() -> None:
+    stream = Stream([("metadata", meta(3001, content_type="video/mp4"))], endless_chunk=b"x" * 300)
+    error, _ = await receive(stream, CLIP_LIMITS)
+    assert isinstance(error, TooLarge) and error.reason == "VIDEO_TOO_LARGE" and stream.pulled == 1
+    assert error.metadata == {"limit_bytes": "3000"} and "video_max_bytes" in error.message
+
+
+async def test_bytes_declared_as_video_that_are_no_clip_get_the_image_limit_at_the_first_chunk() -> None:
+    stream = Stream([("metadata", meta(2500, content_type="video/mp4"))], endless_chunk=b"\xff\xd8\xff" + b"x" * 297)
+    error, _ = await receive(stream, CLIP_LIMITS)
+    assert isinstance(error, TooLarge) and error.reason == "UPLOAD_TOO_LARGE" and stream.pulled == 2
+
+
+async def test_an_undeclared_clip_gets_the_image_limit() -> None:
+    stream = Stream([("metadata", meta(2500))], endless_chunk=b"x" * 300)
+    error, _ = await receive(stream, CLIP_LIMITS)
+    assert isinstance(error, TooLarge) and error.reason == "UPLOAD_TOO_LARGE" and stream.pulled == 1

@@ -1,0 +1,123 @@
+"""Video clips through real stubs, a real worker and Redis: an MP4 uploaded, its frames read as they happen,
+per-frame verdicts with their times, AI segments, the clip verdict with its explanation and the note that its
+sound was not analysed, the phone named by its tags, the CSV and PDF reports; and each kind of bad clip refused
+with its reason and nothing stored."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+from pixelcheck.v1 import common_pb2, results_pb2, results_pb2_grpc
+
+from pixelcheck.client.sources import UploadSource
+from tests import videos
+from tests.e2e.flows import new_user
+from tests.e2e.servers import LiveServer
+from tests.e2e.test_animations import AI_FRAME, REAL_FRAME, judged_with_a_generated_stretch
+from tests.e2e.test_cli_client import signed_in_cli
+from tests.e2e.test_evidence import ready_map
+from tests.e2e.test_upload_rejections import eventually_rejected, rejected, stored_images
+from tests.e2e.uploads import state_name, upload, upload_messages, verdict_part, watch
+from tests.processes import WorkerProcess
+from tests.unit.detector.conftest import shared_root
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+PHONE_TAGS = {"com.apple.quicktime.make": "Apple", "com.apple.quicktime.model": "iPhone 15 Pro"}
+
+
+def mixed_mp4() -> bytes:
+    """Eight seconds at 2 frames a second: a photograph, generated frames from 0:03 to 0:06, the photograph again
+    (each moved a pixel on), in high-quality H.264. Skips without the shared image pool."""
+    paths = [shared_root() / name for name in (REAL_FRAME, AI_FRAME)]
+    if not all(path.exists() for path in paths):
+        pytest.skip("the shared image pool is not present: set PIXELCHECK_SHARED_DIR")
+    real, ai = (np.asarray(Image.open(path).convert("RGB").resize((320, 240))) for path in paths)
+    pictures = [np.ascontiguousarray(np.roll(ai if 6 <= i < 12 else real, i, axis=1)) for i in range(16)]
+    return videos.clip("mp4-h264", fps=2, pictures=pictures, crf=4)
+
+
+async def test_an_mp4_from_a_phone_is_judged_frame_by_frame_on_its_timeline(live_server: LiveServer,
+                                                                           worker: WorkerProcess) -> None:
+    user = await new_user(live_server.auth)
+    clip = videos.clip("mp4-h264", seconds=4, fps=10, width=192, height=144, audio=True, tags=PHONE_TAGS)
+    response = await upload(live_server.channel, user.metadata, clip, "IMG_0001.MP4", content_type="video/mp4")
+    assert response.image.content_type == "video/mp4" and (response.image.width, response.image.height) == (192, 144)
+
+    events = await watch(live_server.channel, user.metadata, response.image.id)
+    frame_messages = [e.message for e in events if e.message.endswith(" frames")]
+    assert frame_messages and frame_messages[-1] == "Examining the pixels of each frame: 4 of 4 frames"
+    final = events[-1].result
+    assert state_name(final.state) == "SUCCEEDED" and final.media_kind == results_pb2.MEDIA_KIND_VIDEO
+    timeline = final.timeline
+    assert (timeline.duration_ms, timeline.frames_in_file, timeline.frames_read, timeline.frames_skipped) == (
+        4000, 40, 4, 0)
+    assert [(f.index, f.time_ms) for f in timeline.frames] == [(0, 0), (10, 1000), (20, 2000), (30, 3000)]
+    assert all(0 <= f.prob_ai <= 1 and f.label in (common_pb2.LABEL_AI, common_pb2.LABEL_REAL)
+               for f in timeline.frames)
+    assert final.label in (common_pb2.LABEL_AI, common_pb2.LABEL_REAL) and 0.5 <= final.confidence <= 1
+    assert timeline.has_audio and final.explanation.endswith("The clip's sound was not analysed: only its "
+                                                             "pictures were.")
+    assert (final.provenance.camera_make, final.provenance.camera_model) == ("Apple", "iPhone 15 Pro")
+    assert (final.image_facts.format, final.image_facts.width) == ("MP4", 192)
+
+    results = results_pb2_grpc.ResultsServiceStub(live_server.channel)
+    got = (await results.GetResult(results_pb2.GetResultRequest(image_id=response.image.id),
+                                   metadata=user.metadata)).result
+    assert verdict_part(got) == verdict_part(final)
+
+
+async def test_generated_frames_of_a_clip_make_a_segment_in_the_result_csv_and_pdf(live_server: LiveServer,
+                                                                                  worker: WorkerProcess) -> None:
+    final = await judged_with_a_generated_stretch(live_server, mixed_mp4(), "mixed.mp4", "VIDEO", key_frame=6)
+    assert final.media_kind == results_pb2.MEDIA_KIND_VIDEO and final.timeline.frames_in_file == 16
+
+
+@pytest.mark.parametrize(("clip", "code", "reason"), [
+    (lambda: videos.without_box(videos.clip("mp4-h264"), b"moov"), grpc.StatusCode.INVALID_ARGUMENT,
+     "VIDEO_TRUNCATED"),
+    (lambda: videos.clip("mp4-h264")[:-300], grpc.StatusCode.INVALID_ARGUMENT, "VIDEO_TRUNCATED"),
+    (lambda: videos.clip("mp4-mpeg4"), grpc.StatusCode.INVALID_ARGUMENT, "VIDEO_UNSUPPORTED_CODEC"),
+    (videos.empty_mp4, grpc.StatusCode.INVALID_ARGUMENT, "VIDEO_EMPTY"),
+    (lambda: videos.with_declared_duration(videos.clip("mp4-h264"), 10 * 3600), grpc.StatusCode.RESOURCE_EXHAUSTED,
+     "VIDEO_TOO_LONG"),
+], ids=["index-missing", "cut-inside-index", "mpeg4-codec", "zero-length", "claims-ten-hours"])
+async def test_a_bad_clip_is_refused_with_its_reason_and_nothing_is_stored(live_server: LiveServer, clip, code,  # type: ignore[no-untyped-def]
+                                                                           reason: str) -> None:
+    user = await new_user(live_server.auth)
+    failure = await rejected(live_server, user, upload_messages(clip(), "clip.mp4"))
+    assert failure.code == code and failure.reason == reason
+    assert stored_images(live_server, user) == 0
+    events = await eventually_rejected(live_server, user)
+    assert [e.payload["reason"] for e in events] == [reason]
+
+
+async def test_the_cli_uploads_a_clip_declaring_its_type_and_shows_the_timeline(
+        live_server: LiveServer, worker: WorkerProcess, tmp_path: Path) -> None:
+    cli, _, _ = await signed_in_cli(live_server, tmp_path)
+    (tmp_path / "clip.webm").write_bytes(videos.clip("webm-vp9", seconds=3, fps=10))
+    run = await cli("client", "upload", "--watch", "clip.webm")
+    assert run.code == 0, run.stderr
+    assert "clip.webm" in run.stdout and "Timeline    3 of 30 frames read over 0:03" in run.stdout
+    assert [line.split()[:2] for line in run.stdout.splitlines() if line[:2] == "0:"] == [
+        ["0:00", "0"], ["0:01", "10"], ["0:02", "20"]]
+    assert UploadSource.of(tmp_path / "clip.webm").head[:4] == b"\x1a\x45\xdf\xa3"
+
+
+async def test_the_region_map_of_a_clip_is_of_its_first_frame(live_server: LiveServer,
+                                                              worker: WorkerProcess) -> None:
+    user = await new_user(live_server.auth)
+    clip = videos.clip("webm-vp9", seconds=1, width=256, height=192)
+    image = (await upload(live_server.channel, user.metadata, clip, "wide.webm")).image
+    await watch(live_server.channel, user.metadata, image.id)
+    grid = (await ready_map(live_server, user, image.id)).region_map
+    assert grid.state == results_pb2.REGION_MAP_STATE_READY
+    assert sum((r.right - r.left) * (r.bottom - r.top) for r in grid.regions) == 256 * 192
+    stub = results_pb2_grpc.ResultsServiceStub(live_server.channel)
+    picture = await stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=image.id, max_side=128),
+                                      metadata=user.metadata)
+    assert Image.open(io.BytesIO(picture.png)).format == "PNG" and picture.region_map == grid

@@ -1,0 +1,101 @@
+"""Video clips through the detector: frames read one at a time on the animation's timeline, timed by their
+presentation timestamps, corrupt frames skipped and counted, sound noted as not analysed, and the container's
+provenance (a phone's tags, a generator's own tag, a C2PA manifest) in the verdict."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR, Detector, ImageUnreadable, SignatureState, load_detector
+from pixelcheck.analysis.detector.container_tags import scan_container_tags
+from tests import videos
+from tests.c2pa_signing import sign
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return load_detector(DEFAULT_MODEL_DIR)
+
+
+@pytest.mark.parametrize("kind", sorted(videos.KINDS.keys() - {"mp4-mpeg4"}))
+def test_each_accepted_kind_of_clip_gets_a_timeline_timed_in_milliseconds(detector: Detector, kind: str) -> None:
+    frames_read = []
+    verdict = detector.analyze(videos.clip(kind, seconds=3, fps=10, width=128, height=96),
+                               on_frame=lambda done, total: frames_read.append((done, total)))
+    timeline = verdict.timeline
+    assert timeline is not None and timeline.media_kind == "VIDEO" and not timeline.has_audio
+    assert (timeline.duration_ms, timeline.frames_in_file, timeline.frames_skipped) == (3000, 30, 0)
+    assert [(f.index, f.time_ms) for f in timeline.frames] == [(0, 0), (10, 1000), (20, 2000)]
+    assert frames_read == [(1, 3), (2, 3), (3, 3)]
+    assert "timed by their presentation timestamps" in timeline.sampling_policy
+    assert verdict.summary.endswith(timeline.summary)
+    assert verdict.image_facts is not None and verdict.image_facts.format == kind.split("-")[0].upper()
+
+
+def test_corrupt_frames_in_the_middle_are_skipped_and_counted(detector: Detector) -> None:
+    clip = videos.with_corrupt_frames(videos.clip("mp4-h264", seconds=3, width=128, height=96), 10, 3)
+    timeline = detector.analyze(clip).timeline
+    assert timeline is not None and timeline.frames_skipped == 3 and timeline.frames_in_file == 30
+    assert [f.time_ms for f in timeline.frames] == [0, 1100, 2000]  # frame 10 is broken: the next one stands in
+    assert "3 frames could not be decoded and were skipped." in timeline.summary
+
+
+def test_a_clip_with_sound_says_the_sound_was_not_analysed(detector: Detector) -> None:
+    verdict = detector.analyze(videos.clip("mp4-h264", seconds=2, audio=True))
+    assert verdict.timeline is not None and verdict.timeline.has_audio
+    assert verdict.summary.endswith("The clip's sound was not analysed: only its pictures were.")
+
+
+def test_a_phones_container_tags_name_the_camera(detector: Detector) -> None:
+    tags = {"com.apple.quicktime.make": "Apple", "com.apple.quicktime.model": "iPhone 15 Pro",
+            "com.apple.quicktime.creationdate": "2026-05-01T10:00:00+0200"}
+    verdict = detector.analyze(videos.clip("mov-hevc", seconds=1, tags=tags))
+    assert (verdict.provenance.camera_make, verdict.provenance.camera_model) == ("Apple", "iPhone 15 Pro")
+    assert any(s.name == "camera_metadata" for s in verdict.signals)
+
+
+def test_android_tags_and_a_generators_own_tag_are_read() -> None:
+    android = scan_container_tags({"com.android.manufacturer": "Google", "com.android.model": "Pixel 8",
+                                   "creation_time": "2026-05-01T08:00:00.000000Z"})
+    assert (android.camera_make, android.camera_model) == ("Google", "Pixel 8")
+    generated = scan_container_tags({"comment": "Generated with Sora", "encoder": "Lavf61.1.100"})
+    assert generated.generator_name == "Sora" and generated.generator_traces == (
+        "container tag comment names a generator (Generated with Sora)",)
+    assert scan_container_tags({"encoder": "Lavf62.12.102"}).camera_capture_fields == ()
+
+
+def test_a_generator_tag_in_the_container_reaches_the_verdict(detector: Detector) -> None:
+    verdict = detector.analyze(videos.clip("mp4-h264", seconds=1, tags={"comment": "Made with Runway Gen-3 and Sora"}))
+    assert verdict.provenance.generator_name == "Sora" and verdict.provenance.generator_metadata
+
+
+def test_a_c2pa_manifest_in_an_mp4_is_read(detector: Detector) -> None:
+    signed = sign(videos.clip("mp4-h264", seconds=1), "video/mp4", generator="Test Video Generator")
+    verdict = detector.analyze(signed)
+    assert verdict.provenance.c2pa_present and verdict.provenance.c2pa_signature is SignatureState.VALID
+    assert verdict.provenance.c2pa_digital_source_type == "trainedAlgorithmicMedia"
+    assert verdict.label.value == "AI" and verdict.timeline is not None
+
+
+def test_a_clip_no_frame_of_which_decodes_is_unreadable(detector: Detector) -> None:
+    clip = videos.clip("mp4-h264", seconds=1, fps=5)
+    with pytest.raises(ImageUnreadable, match="None of the clip's frames could be decoded"):
+        detector.analyze(videos.with_corrupt_frames(clip, 0, 5))
+
+
+FUZZ_CLIPS = [videos.clip(kind, seconds=1, fps=5, width=64, height=48) for kind in ("mp4-h264", "webm-vp9")]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.sampled_from(range(len(FUZZ_CLIPS))), edits=videos.EDITS)
+def test_a_mutated_clip_gets_a_verdict_or_a_reason_never_a_crash(detector: Detector, base: int,
+                                                                 edits: list[tuple[str, float, bytes]]) -> None:
+    try:
+        verdict = detector.analyze(videos.mutated(FUZZ_CLIPS[base], edits))
+    except ImageUnreadable as unreadable:
+        assert str(unreadable)
+    else:
+        assert verdict.timeline is None or verdict.timeline.frames_read + verdict.timeline.frames_skipped >= 1
