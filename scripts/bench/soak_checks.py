@@ -5,6 +5,7 @@ normal endpoint received there (duplicates only as same-id redeliveries)."""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import threading
 import time
@@ -114,23 +115,16 @@ def _course(points: list[tuple[float, int]], steps: int = 6) -> str:
 
 
 def between_faults(points: list[tuple[float, int]], faults: Sequence[float]) -> list[list[tuple[float, int]]]:
-    """The stretches of points between faults, each without its first FAULT_SETTLE_SECONDS: a fault moves load
-    between processes (a killed server's clients reconnect to its sibling) and a process's memory steps up
-    with its load once, where a leak goes on growing in every stretch."""
-    stretches: list[list[tuple[float, int]]] = [[]]
+    """The stretches of points between faults, each without its first FAULT_SETTLE_SECONDS after the fault: a
+    fault moves load between processes (a killed server's clients reconnect to its sibling) and a process's
+    memory steps up with its load once, where a leak goes on growing in every stretch."""
     cuts = sorted(faults)
+    stretches: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for t, kib in points:
-        while cuts and t >= cuts[0]:
-            cuts.pop(0)
-            stretches.append([])
-        stretches[-1].append((t, kib))
-    settled = []
-    for n, stretch in enumerate(stretches):
-        settle_from = stretch[0][0] + (FAULT_SETTLE_SECONDS if n and stretch else 0)
-        kept = [p for p in stretch if p[0] >= settle_from]
-        if len(kept) >= 5 and kept[-1][0] - kept[0][0] >= MIN_SLOPE_SPAN_SECONDS:
-            settled.append(kept)
-    return settled
+        after = bisect.bisect_right(cuts, t)  # faults at or before t
+        if not after or t - cuts[after - 1] >= FAULT_SETTLE_SECONDS:
+            stretches[after].append((t, kib))
+    return [s for _, s in sorted(stretches.items()) if len(s) >= 5 and s[-1][0] - s[0][0] >= MIN_SLOPE_SPAN_SECONDS]
 
 
 def growth_between_faults(points: list[tuple[float, int]], faults: Sequence[float]) -> tuple[float, float]:
