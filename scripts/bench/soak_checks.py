@@ -268,9 +268,12 @@ def quiet_breakdown_rows(engine: Engine, probes: dict[str, list[tuple[float, flo
     (the verdict reaching the watcher, and clock skew between the database's times and the client's)."""
     ids = {uploads[start][0] for spans in probes.values() for start, _ in spans if start in uploads}
     with Session(engine) as session:
-        times = {i: (made.timestamp(), start.timestamp(), done.timestamp()) for i, made, start, done in session.execute(
-            select(Analysis.image_id, Analysis.create_time, Analysis.start_time, Analysis.finish_time)
-            .where(Analysis.image_id.in_(list(ids)))) if start and done}
+        rows_found = session.execute(select(Analysis.image_id, Analysis.create_time, Analysis.start_time,
+                                            Analysis.finish_time, Analysis.stage_timings_ms)
+                                     .where(Analysis.image_id.in_(list(ids)))).tuples().all()
+    times = {i: (made.timestamp(), start.timestamp(), done.timestamp()) for i, made, start, done, _ in rows_found
+             if start and done}
+    stages = {i: dict(timings or {}) for i, *_, timings in rows_found}
     rows = []
     for name, spans in probes.items():
         parts: dict[str, list[float]] = defaultdict(list)
@@ -283,8 +286,11 @@ def quiet_breakdown_rows(engine: Engine, probes: dict[str, list[tuple[float, flo
             parts["waited"].append((claimed - made) * 1000)
             parts["ran"].append((done - claimed) * 1000)
             parts["rest"].append((end - start - upload_seconds - (done - made)) * 1000)
-        rows.append(Row(f"quiet account, {name}: upload / waited for a worker / analysis / rest, p50 / p95 (ms)",
-                        ", ".join(f"{k} {_ms(v, 50)} / {_ms(v, 95)}" for k, v in parts.items()) or "none"))
+            for stage, ms in stages.get(image_id, {}).items():
+                parts[f"  {stage}"].append(float(ms))
+        rows.append(Row(f"quiet account, {name}: upload / waited for a worker / analysis (its stages) / rest, "
+                        "p50 / p95 (ms)", ", ".join(f"{k.strip()} {_ms(v, 50)} / {_ms(v, 95)}"
+                                                    for k, v in parts.items()) or "none"))
     return rows
 
 
