@@ -33,7 +33,7 @@ RSS_SLOPE_LIMIT_MIB_PER_MIN = 5.0  # after warm-up, over at least LONG_WINDOW_SE
 SHORT_WINDOW_LIMIT_MIB_PER_MIN = 60.0
 LONG_WINDOW_SECONDS = 300.0
 MIN_SLOPE_SPAN_SECONDS = 30.0
-PROCESS_WARMUP_SECONDS = 30.0  # a replacement process loads its model and fills its caches first
+PROCESS_WARMUP_SECONDS = 120.0  # a replacement process loads its model and fills its caches first (worker: ~90 s)
 FAULT_SETTLE_SECONDS = 20.0  # after a fault, load moves between processes (recovery takes 0.2-3 s)
 
 

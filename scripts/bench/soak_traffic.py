@@ -36,6 +36,7 @@ from tests.e2e.flows import failure_of  # noqa: E402
 from tests.image_web_server import Exchange, ImageWebServer  # noqa: E402
 
 MAX_WATCHERS = 200  # the flood's open WatchAnalysis streams at most
+FLOOD_CLIENTS = 8  # channels the flood's calls are spread over
 MAX_UPLOADS_IN_FLIGHT = 16  # with the watchers: the flood's calls in flight, beyond which the pacer skips a beat
 SLOW_RECEIVER_SECONDS = 2.0
 REPORT_KINDS = (("single PDF", 1, common_pb2.REPORT_FORMAT_PDF), ("batch CSV", 5, common_pb2.REPORT_FORMAT_CSV),
@@ -60,13 +61,17 @@ class Traffic:
 
 
 async def flood(t: Traffic, account: Account, rate: float, watch_every: int = 3) -> None:
-    """Uploads at `rate` per second, every watch_every-th one followed by a WatchAnalysis to its verdict."""
-    async with t.channel() as channel:
+    """Uploads at `rate` per second, every watch_every-th one followed by a WatchAnalysis to its verdict, from
+    FLOOD_CLIENTS channels by turns (a flood comes from many clients; one channel would put all of it on
+    whichever server process its one connection reaches)."""
+    async with contextlib.AsyncExitStack() as stack:
+        channels = [await stack.enter_async_context(t.channel()) for _ in range(FLOOD_CLIENTS)]
         tasks: set[asyncio.Task[None]] = set()
         watchers = 0
 
         async def one(n: int) -> None:
             nonlocal watchers
+            channel = channels[n % len(channels)]
             image_id = await upload(t.calls, channel, account, t.pool.next(), f"flood-{n}.jpg", t.uploads)
             if image_id and n % watch_every == 0 and watchers < MAX_WATCHERS:
                 watchers += 1
