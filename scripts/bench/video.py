@@ -214,17 +214,18 @@ def main() -> None:
                                      max_decoded_frames=stack.settings.video_max_frames)  # as bootstrap does
             run = through_service(stack, data, f"{key}.mp4")
         bare = bare_detector_seconds(detector, data, run.frame_indices)
-        decoded = run.frames_in_file + max(run.frame_indices, default=-1) + 1
+        passes = (run.frames_in_file, min(run.frame_indices, default=-1) + 1, max(run.frame_indices, default=-1) + 1)
         rows.append([spec.name, f"{len(data) / MIB:.1f} MiB at {spec.bit_rate / 1e6:g} Mb/s", run.state,
-                     f"{run.frames_in_file} + {max(run.frame_indices, default=-1) + 1} = {decoded}",
+                     f"{' + '.join(map(str, passes))} = {sum(passes)}",
                      str(len(run.frame_indices)), f"{run.upload_s:.1f}", f"{run.verdict_s:.1f}", f"{bare:.1f}",
                      f"{run.verdict_s / bare:.2f}x", f"{run.idle_rss_kib / 1024:.0f} -> {run.peak_rss_kib / 1024:.0f}"])
         stages = [run.stage_ms.get(stage, 0.0) / 1000 for stage in STAGES]
         profile.append([spec.name, f"{run.verdict_s - sum(stages):.1f}", *(f"{s:.1f}" for s in stages), f"{bare:.1f}"])
     print_table(f"Video clips, upload -> clip verdict on one worker (solo pool) vs the bare detector's pixel model on "
                 f"the same frames (target <= {RATIO_TARGET}x, worker peak RSS <= {MEMORY_TARGET_MIB} MiB)",
-                ["clip", "size", "result", "frames decoded (survey + frames read pass)", "frames read", "upload s",
-                 "upload -> verdict s", "bare detector on those frames s", "ratio", "worker RSS idle -> peak MiB"],
+                ["clip", "size", "result", "frames decoded (survey + first frame + frames read)", "frames read",
+                 "upload s", "upload -> verdict s", "bare detector on those frames s", "ratio",
+                 "worker RSS idle -> peak MiB"],
                 rows)
     print_table("Where the time went (s; the worker's own stage timings): DECODING is the blob read and the survey "
                 "(every frame decoded, to grey 32x32), PROVENANCE includes decoding up to the first frame read (for "
