@@ -8,13 +8,14 @@ from typing import Any
 
 
 def group_drops(original: dict[str, Any], variant: dict[str, Any], count: int = 5) -> list[dict[str, Any]]:
-    """The `count` groups whose accuracy falls most from the original to the variant (only those that fall)."""
+    """The `count` groups that lose the most right answers from the original to the variant (only those that lose
+    any; a group of two losing one is a smaller drop than a group of twelve losing five)."""
     drops = [
-        {"group": group, "n": v["n"], "original": v["accuracy"], "variant": variant["per_group"][group]["accuracy"]}
+        {"group": group, "n": v["n"], "original": v["accuracy"], "variant": variant["per_group"][group]["accuracy"],
+         "images_lost": round(v["n"] * (v["accuracy"] - variant["per_group"][group]["accuracy"]))}
         for group, v in original["per_group"].items()
     ]
-    falling = [d for d in drops if d["variant"] < d["original"]]
-    return sorted(falling, key=lambda d: (d["variant"] - d["original"], d["group"]))[:count]
+    return sorted((d for d in drops if d["images_lost"] > 0), key=lambda d: (-d["images_lost"], d["group"]))[:count]
 
 
 def comparison(results: dict[str, Any], names: Sequence[str]) -> str:

@@ -125,14 +125,14 @@ def test_video_evaluation_reports_each_variant_beside_the_stills_with_the_groups
     assert isinstance(numbers["group_drops:h264_social"], list)
 
 
-def test_group_drops_lists_only_the_groups_that_fall_worst_first() -> None:
+def test_group_drops_lists_the_groups_that_lose_most_images_first() -> None:
     from pixelcheck.analysis.detector.evaluation_report import group_drops
 
-    original = {"per_group": {"a": {"n": 4, "accuracy": 1.0}, "b": {"n": 4, "accuracy": 0.5},
-                              "c": {"n": 2, "accuracy": 0.5}}}
-    variant = {"per_group": {"a": {"n": 4, "accuracy": 0.75}, "b": {"n": 4, "accuracy": 0.25},
-                             "c": {"n": 2, "accuracy": 1.0}}}
+    original = {"per_group": {"small": {"n": 2, "accuracy": 1.0}, "large": {"n": 12, "accuracy": 0.8333},
+                              "better": {"n": 4, "accuracy": 0.5}, "same": {"n": 5, "accuracy": 0.6}}}
+    variant = {"per_group": {"small": {"n": 2, "accuracy": 0.5}, "large": {"n": 12, "accuracy": 0.4167},
+                             "better": {"n": 4, "accuracy": 1.0}, "same": {"n": 5, "accuracy": 0.6}}}
     assert group_drops(original, variant) == [
-        {"group": "a", "n": 4, "original": 1.0, "variant": 0.75},
-        {"group": "b", "n": 4, "original": 0.5, "variant": 0.25},
+        {"group": "large", "n": 12, "original": 0.8333, "variant": 0.4167, "images_lost": 5},
+        {"group": "small", "n": 2, "original": 1.0, "variant": 0.5, "images_lost": 1},
     ]
