@@ -134,7 +134,8 @@ class Detector:
                  reading: PixelReading | None, marks: tuple[WatermarkFinding, ...], timeline: Timeline | None,
                  facts: ImageFacts) -> Verdict:
         notify(Stage.FUSION)
-        fused = fuse(credentials, metadata, reading, self._threshold, self._policy, marks)
+        subject = "image" if timeline is None else "clip" if timeline.media_kind == "VIDEO" else "animation"
+        fused = fuse(credentials, metadata, reading, self._threshold, self._policy, marks, subject=subject)
         summary = f"{fused.summary} {timeline.summary}" if timeline is not None else fused.summary
         return Verdict(
             label=fused.label,

@@ -4,7 +4,9 @@
 groups; a MANIFEST.csv as in the training pool names groups too), sends every file's bytes through
 Detector.analyze() — provenance, pixel model and fusion — and reports accuracy, ROC AUC, ECE,
 accuracy per group and per confidence band, then the same after re-encoding every file as JPEG q95
-without metadata (what a sharing platform does), and optionally after JPEG q70 / half size / blur σ1.
+without metadata (what a sharing platform does), and optionally after JPEG q70 / half size / blur σ1, as short
+animations and as short video clips (the variants are in evaluation_variants, the printed reports in
+evaluation_report).
 With `--split test` (or validation) DIR is the training pool and only the files pinned in the model
 artifact's evaluation split are scored, each checked against its recorded sha256.
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -23,11 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter
 
 from pixelcheck.analysis.detector.detector import DEFAULT_MODEL_DIR, Detector, load_detector
-from pixelcheck.analysis.detector.image_facts import decode_rgb, open_image
-from pixelcheck.analysis.detector.recompression import social_copy_bytes
+from pixelcheck.analysis.detector.evaluation_report import comparison, group_drops, render
+from pixelcheck.analysis.detector.evaluation_variants import (
+    ANIMATION_VARIANTS,
+    ROBUSTNESS_VARIANTS,
+    VARIANTS,
+    VIDEO_VARIANTS,
+    Variant,
+    decoded,
+)
 from pixelcheck.analysis.detector.regions import region_grid
 from pixelcheck.analysis.detector.training.families import family_of
 from pixelcheck.analysis.detector.training.model_card import model_card
@@ -61,50 +68,6 @@ class Scored:
     @property
     def correct(self) -> bool:
         return (self.label is Label.AI) == self.item.is_ai
-
-
-def _reencode(rgb: Image.Image, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", quality=quality)  # Pillow writes no metadata unless asked
-    return buffer.getvalue()
-
-
-def _decoded(data: bytes) -> Image.Image:
-    return decode_rgb(open_image(data))
-
-
-# Every variant maps the original file's bytes to the bytes that are scored.
-VARIANTS: dict[str, Callable[[bytes], bytes]] = {
-    "original": lambda data: data,
-    "jpeg_q95_no_metadata": lambda data: _reencode(_decoded(data), 95),
-}
-ROBUSTNESS_VARIANTS: dict[str, Callable[[bytes], bytes]] = {
-    "jpeg_q70": lambda data: _reencode(_decoded(data), 70),
-    "half_size": lambda data: _reencode(
-        (rgb := _decoded(data)).resize((max(1, rgb.width // 2), max(1, rgb.height // 2)), Image.Resampling.BICUBIC),
-        95,
-    ),
-    "blur_sigma1": lambda data: _reencode(_decoded(data).filter(ImageFilter.GaussianBlur(radius=1.0)), 95),
-    "social_copy": lambda data: social_copy_bytes(_decoded(data)),
-}
-
-
-def _animation(rgb: Image.Image, image_format: str, **options: Any) -> bytes:
-    """The picture as a 1.5 s animation: three frames panning 4 px each (identical frames would be merged
-    into a still by the encoder), 0.5 s apiece."""
-    width, height = max(1, rgb.width - 8), max(1, rgb.height - 8)
-    frames = [rgb.crop((d, d, d + width, d + height)) for d in (0, 4, 8)]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format=image_format, save_all=True, append_images=frames[1:], duration=500, loop=0,
-                   **options)
-    return buffer.getvalue()
-
-
-# What animations do to the pixels: a GIF's 256 dithered colours, an animated WebP's lossy frames.
-ANIMATION_VARIANTS: dict[str, Callable[[bytes], bytes]] = {
-    "animated_gif": lambda data: _animation(_decoded(data), "GIF"),
-    "animated_webp_q80": lambda data: _animation(_decoded(data), "WEBP", quality=80),
-}
 
 
 def folder_items(root: Path) -> list[Item]:
@@ -231,7 +194,7 @@ def _scored(item: Item, verdict: Verdict) -> Scored:
                   stable)
 
 
-def score(detector: Detector, items: Sequence[Item], variant: Callable[[bytes], bytes], threads: int) -> list[Scored]:
+def score(detector: Detector, items: Sequence[Item], variant: Variant, threads: int) -> list[Scored]:
     """Every item's file, transformed by variant, through Detector.analyze()."""
 
     def one(item: Item) -> Scored:
@@ -281,7 +244,7 @@ def region_agreement(detector: Detector, items: Sequence[Item], threads: int) ->
     """Share of region-map regions on the side of the image's true label, for AI and for real images."""
 
     def one(item: Item) -> float | None:
-        rgb = _decoded(item.path.read_bytes())
+        rgb = decoded(item.path.read_bytes())
         grid = region_grid(rgb.width, rgb.height)
         if grid is None:
             return None
@@ -306,14 +269,18 @@ def evaluate(
     robustness: bool,
     threads: int,
     animations: bool = False,
+    videos: bool = False,
     log: Callable[[str], None],
     only: Sequence[str] = (),
 ) -> dict[str, Any]:
     """{variant name: summary} for the original files, JPEG q95 re-encodes and optionally the robustness set
-    (with label flips to the messaging-app copy and region agreement) and each picture as a short animated GIF
-    and WebP (judged frame by frame, as the service judges animations), plus families and the model card.
+    (with label flips to the messaging-app copy and region agreement), each picture as a short animated GIF
+    and WebP, and as a short video clip in H.264, HEVC and VP9 at phone and social bitrates (animations and
+    clips judged frame by frame, as the service judges them), plus families and the model card.
+    Animations and clips also get "group_drops:<variant>": the groups whose accuracy falls most from the original.
     `only` limits the passes to these variants (the original is always scored)."""
-    variants = {**VARIANTS, **(ROBUSTNESS_VARIANTS if robustness else {}), **(ANIMATION_VARIANTS if animations else {})}
+    variants = {**VARIANTS, **(ROBUSTNESS_VARIANTS if robustness else {}), **(ANIMATION_VARIANTS if animations else {}),
+                **(VIDEO_VARIANTS if videos else {})}
     if only:
         variants = {name: v for name, v in variants.items() if name == "original" or name in only}
     results: dict[str, Any] = {}
@@ -322,6 +289,9 @@ def evaluate(
         passes[name] = score(detector, items, variant, threads)
         results[name] = summarise(passes[name])
         log(render(name, results[name]))
+        if name in ANIMATION_VARIANTS or name in VIDEO_VARIANTS:
+            results[f"group_drops:{name}"] = group_drops(results["original"], results[name])
+            log(f"  biggest drops per group from the original: {json.dumps(results[f'group_drops:{name}'])}")
     results["families_and_model_card"] = families_and_card(passes["original"])
     log("families and model card: " + json.dumps(results["families_and_model_card"]))
     if "social_copy" in passes:
@@ -329,27 +299,8 @@ def evaluate(
         results["region_agreement"] = region_agreement(detector, items, threads)
         log("social copy flips: " + json.dumps(results["social_copy_flips"]))
         log("region agreement: " + json.dumps(results["region_agreement"]))
+    log(comparison(results, list(variants)))
     return results
-
-
-def render(name: str, summary: dict[str, Any]) -> str:
-    """A plain-text report of one summary."""
-    lines = [
-        f"== {name}: {summary['n']} images  accuracy {summary['accuracy']:.4f}  ROC AUC {summary['roc_auc']}  "
-        f"ECE {summary['ece']:.4f}  AI recall {summary['ai_recall']}  real accuracy {summary['real_accuracy']}",
-        "  per band:  "
-        + "  ".join(
-            f"{band} {v['share']:.1%} of images, {v['accuracy'] if v['accuracy'] is not None else '-'} right"
-            for band, v in summary["per_band"].items()
-        ),
-        "  per group:",
-    ]
-    lines += [f"    {group:<34} {v['n']:>5}  {v['accuracy']:.3f}" for group, v in summary["per_group"].items()]
-    lines.append("  most confidently wrong:")
-    lines += [
-        f"    {w['prob_ai']:.3f} {w['band']:<6} {w['group']:<24} {w['file']}" for w in summary["most_confidently_wrong"]
-    ]
-    return "\n".join(lines)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -378,6 +329,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--animations",
         action="store_true",
         help="also each picture as a 3-frame animated GIF and animated WebP q80, judged frame by frame",
+    )
+    parser.add_argument(
+        "--videos",
+        action="store_true",
+        help="also each picture as a 3-frame 1.5 s clip in H.264 (phone and social bitrates), HEVC (phone) and VP9 "
+        "(web), judged frame by frame",
     )
     parser.add_argument(
         "--only",
@@ -409,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         robustness=args.robustness,
         threads=args.threads,
         animations=args.animations,
+        videos=args.videos,
         log=lambda text: print(text, flush=True),
         only=tuple(args.only.split(",")) if args.only else (),
     )

@@ -38,6 +38,14 @@ def test_a_still_picture_has_no_timeline(detector: Detector) -> None:
     assert detector.analyze(images.png(320, 240)).timeline is None
 
 
+def test_an_animations_explanation_speaks_of_the_animation_and_a_stills_of_the_image(detector: Detector) -> None:
+    animation = detector.analyze(images.animated("GIF", count=4, duration_ms=500)).summary
+    assert animation.startswith(("This animation ", "We cannot tell reliably whether this animation "))
+    assert "this image" not in animation.lower()
+    still = detector.analyze(images.png(320, 240)).summary
+    assert still.startswith(("This image ", "We cannot tell reliably whether this image "))
+
+
 def test_frame_progress_counts_the_frames_read(detector: Detector) -> None:
     seen: list[tuple[int, int]] = []
     detector.analyze(images.animated("WEBP", count=8, duration_ms=500), on_frame=lambda d, t: seen.append((d, t)))

@@ -82,7 +82,7 @@ def test_pinned_split_refuses_a_changed_pool(tmp_path: Path) -> None:
 
 def test_the_animation_variants_are_judged_as_animations_frame_by_frame() -> None:
     from pixelcheck.analysis.detector import load_detector
-    from pixelcheck.analysis.detector.evaluation import ANIMATION_VARIANTS
+    from pixelcheck.analysis.detector.evaluation_variants import ANIMATION_VARIANTS
 
     detector = load_detector(DEFAULT_MODEL_DIR)
     still = jpeg_bytes(photo_like(320, 240, seed=31))
@@ -90,3 +90,49 @@ def test_the_animation_variants_are_judged_as_animations_frame_by_frame() -> Non
         verdict = detector.analyze(variant(still))
         assert verdict.timeline is not None and verdict.timeline.frames_in_file == 3, name
         assert verdict.timeline.frames_read >= 2, name  # one a second of its 1.5 s: the frames at 0 s and 1 s
+
+
+def test_the_video_variants_are_clips_judged_frame_by_frame_as_the_service_judges_clips() -> None:
+    from pixelcheck.analysis.detector import load_detector
+    from pixelcheck.analysis.detector.evaluation_variants import VIDEO_VARIANTS
+
+    detector = load_detector(DEFAULT_MODEL_DIR)
+    still = jpeg_bytes(photo_like(321, 243, seed=32))
+    assert set(VIDEO_VARIANTS) == {"h264_phone", "h264_social", "hevc_phone", "vp9_web"}
+    for name, variant in VIDEO_VARIANTS.items():
+        verdict = detector.analyze(variant(still))
+        assert verdict.timeline is not None and verdict.timeline.media_kind == "VIDEO", name
+        assert (verdict.image_facts.width, verdict.image_facts.height) == (312, 234), name  # even, minus the pan
+        assert verdict.timeline.frames_in_file == 3 and verdict.timeline.frames_read == 2, name
+
+
+def test_a_clip_is_the_picture_at_its_own_size_capped_at_1920_on_the_long_side() -> None:
+    from pixelcheck.analysis.detector.evaluation_variants import clip_size
+
+    assert clip_size(256, 256) == (248, 248, 1.0)
+    width, height, scale = clip_size(4032, 3025)
+    assert scale == pytest.approx(1920 / 4032) and (width, height) == (1912, 1432)
+
+
+def test_video_evaluation_reports_each_variant_beside_the_stills_with_the_groups_it_hurts_most(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "numbers.json"
+    assert main([str(_folder(tmp_path / "set")), "--videos", "--only", "h264_social", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "== h264_social: 6 images" in printed and "| h264_social | 6 |" in printed
+    assert "| original | 6 |" in printed and "jpeg_q95" not in printed
+    numbers = json.loads(out.read_text())
+    assert isinstance(numbers["group_drops:h264_social"], list)
+
+
+def test_group_drops_lists_the_groups_that_lose_most_images_first() -> None:
+    from pixelcheck.analysis.detector.evaluation_report import group_drops
+
+    original = {"per_group": {"small": {"n": 2, "accuracy": 1.0}, "large": {"n": 12, "accuracy": 0.8333},
+                              "better": {"n": 4, "accuracy": 0.5}, "same": {"n": 5, "accuracy": 0.6}}}
+    variant = {"per_group": {"small": {"n": 2, "accuracy": 0.5}, "large": {"n": 12, "accuracy": 0.4167},
+                             "better": {"n": 4, "accuracy": 1.0}, "same": {"n": 5, "accuracy": 0.6}}}
+    assert group_drops(original, variant) == [
+        {"group": "large", "n": 12, "original": 0.8333, "variant": 0.4167, "images_lost": 5},
+        {"group": "small", "n": 2, "original": 1.0, "variant": 0.5, "images_lost": 1},
+    ]

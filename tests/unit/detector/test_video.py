@@ -4,6 +4,8 @@ provenance (a phone's tags, a generator's own tag, a C2PA manifest) in the verdi
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +34,12 @@ def test_each_accepted_kind_of_clip_gets_a_timeline_timed_in_milliseconds(detect
     assert "timed by their presentation timestamps" in timeline.sampling_policy
     assert verdict.summary.endswith(timeline.summary)
     assert verdict.image_facts is not None and verdict.image_facts.format == kind.split("-")[0].upper()
+
+
+def test_a_clips_explanation_speaks_of_the_clip_not_of_an_image(detector: Detector) -> None:
+    summary = detector.analyze(videos.clip("mp4-h264", seconds=2, width=128, height=96)).summary
+    assert re.match(r"(This clip (was|is) (very likely|probably) |We cannot tell reliably whether this clip )", summary)
+    assert "this image" not in summary.lower()
 
 
 def test_corrupt_frames_in_the_middle_are_skipped_and_counted(detector: Detector) -> None:
