@@ -118,9 +118,11 @@ class TaskQueue:
     def build_report(self, report_id: str) -> None:
         self._app.send_task(BUILD_REPORT, args=[report_id])
 
-    def map_regions(self, image_id: str, *, requested: bool) -> None:
-        """Send a region map: one somebody asked for (ahead of every backlog), or one an idle worker makes."""
+    def map_regions(self, image_id: str, *, requested: bool, frame_index: int | None = None) -> None:
+        """Send a region map: one somebody asked for (ahead of every backlog), or one an idle worker makes; with
+        frame_index, the map of that frame of an animation or clip (asked for: frame maps are never idle work)."""
         self._app.send_task(MAP_REGIONS, args=[image_id, not requested],
+                            kwargs=None if frame_index is None else {"frame_index": frame_index},
                             priority=REQUESTED_MAP_PRIORITY if requested else IDLE_MAP_PRIORITY)
 
     def nudge(self) -> None:

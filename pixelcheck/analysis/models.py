@@ -63,3 +63,20 @@ class Analysis(Base):
     stability: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)
     # Animations only: the frame-by-frame reading (verdict.Timeline fields, frames and segments as lists).
     timeline: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, default=None, nullable=True)
+
+
+class FrameRegionMap(Base):
+    """The region map of one analysed frame of an animation or clip other than the first (whose map lives on its
+    Analysis row). Made only when asked for; its attributes carry the names of Analysis's region-map columns, so
+    that region_maps handles both alike. Deleted with the image."""
+
+    __tablename__ = "frame_region_maps"
+    __table_args__ = (Index(None, "state", "update_time"),)  # reconciler: stale frame maps
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    frame_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # DEFERRED, PENDING, RUNNING, READY or FAILED, as Analysis.region_map_state.
+    region_map_state: Mapped[str] = mapped_column("state", String(16), default="DEFERRED")
+    region_map: Mapped[dict[str, Any] | None] = mapped_column("doc", JsonDoc, default=None, nullable=True)
+    region_map_attempts: Mapped[int] = mapped_column("attempts", Integer, default=0)
+    region_map_update_time: Mapped[datetime | None] = mapped_column("update_time", UtcDateTime, default=utcnow)

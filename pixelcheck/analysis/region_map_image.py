@@ -10,7 +10,7 @@ import io
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pixelcheck.analysis.detector.animation import first_picture
+from pixelcheck.analysis.detector.animation import first_picture, frame_picture
 from pixelcheck.analysis.detector.regions import RegionMapView, RegionScore
 
 # viridis at 0, 1/8, ..., 1 (matplotlib's table); colours in between are interpolated linearly.
@@ -85,9 +85,11 @@ def region_map_picture(rgb: Image.Image, regions: tuple[RegionScore, ...], max_s
     return canvas
 
 
-def render_region_map(data: bytes, view: RegionMapView, max_side: int) -> tuple[bytes, int, int]:
-    """PNG bytes, width and height of the region-map picture of an uploaded file and its READY map."""
-    rgb = first_picture(data)
+def render_region_map(data: bytes, view: RegionMapView, max_side: int, *,
+                      frame: int | None = None) -> tuple[bytes, int, int]:
+    """PNG bytes, width and height of the region-map picture of an uploaded file (of its frame `frame`, when
+    given; else its first picture) and its READY map."""
+    rgb = first_picture(data) if frame is None else frame_picture(data, frame)
     picture = region_map_picture(rgb, view.regions, max_side)
     buffer = io.BytesIO()
     picture.save(buffer, "PNG", optimize=False, compress_level=6)

@@ -9,6 +9,10 @@ regions done kept) as soon as other work waits: unrequested map work is at most 
 (plus one running per worker), and never in front of a verdict. Stored states: DEFERRED (not queued; shown
 as PENDING), PENDING (queued), RUNNING (claimed by a worker; shown as PENDING), READY, UNAVAILABLE (image
 too small), FAILED.
+
+A frame of an animation or clip other than the first the timeline read gets a map of its own when somebody asks
+for it (GetRegionMap's frame_index): a FrameRegionMap row with the same states, made by the same task, recovered
+the same way; a MapKey names which map. Frame maps are made on request only, never by idle workers.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector import Detector, ImageUnreadable
-from pixelcheck.analysis.detector.animation import first_picture
+from pixelcheck.analysis.detector.animation import first_picture, frame_picture
 from pixelcheck.analysis.detector.regions import (
     RegionGrid,
     RegionMapView,
@@ -33,7 +39,8 @@ from pixelcheck.analysis.detector.regions import (
     unavailable_reason,
 )
 from pixelcheck.analysis.detector.verdict import Verdict
-from pixelcheck.analysis.models import Analysis
+from pixelcheck.analysis.frame_choice import FrameChoice, check_frame_index, choose_frame
+from pixelcheck.analysis.models import Analysis, FrameRegionMap
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.errors import FailedPrecondition, InvalidInput, NotFound
@@ -52,7 +59,7 @@ STEP_REGIONS = 2
 
 
 class MapQueue(Protocol):
-    def map_regions(self, image_id: str, *, requested: bool) -> None: ...
+    def map_regions(self, image_id: str, *, requested: bool, frame_index: int | None = None) -> None: ...
 
     def map_for_report(self, image_id: str, owner_id: str) -> None: ...
 
@@ -67,6 +74,51 @@ class MapRequests(Protocol):
     def marked(self, image_id: str) -> bool: ...
 
     def clear(self, image_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class MapKey:
+    """Which map: an image's own (of its first frame, on its Analysis row) or one frame's (a FrameRegionMap row)."""
+
+    image_id: str
+    frame: int | None = None
+
+    @property
+    def model(self) -> type[Analysis] | type[FrameRegionMap]:
+        return Analysis if self.frame is None else FrameRegionMap
+
+    def where(self) -> list[ColumnElement[bool]]:
+        if self.frame is None:
+            return [Analysis.image_id == self.image_id]
+        return [FrameRegionMap.image_id == self.image_id, FrameRegionMap.frame_index == self.frame]
+
+    def load(self, session: Session, *, for_update: bool = False) -> Analysis | FrameRegionMap | None:
+        """The row holding this map."""
+        if self.frame is None:
+            query = select(Analysis).where(*self.where())
+            return session.scalar(query.with_for_update() if for_update else query)
+        frame_query = select(FrameRegionMap).where(*self.where())
+        return session.scalar(frame_query.with_for_update() if for_update else frame_query)
+
+    @property
+    def mark(self) -> str:
+        """Its key in MapRequests (an image's own map: the image id, as before frames had maps)."""
+        return self.image_id if self.frame is None else f"{self.image_id}:frame:{self.frame}"
+
+    def __str__(self) -> str:
+        return f"image {self.image_id}" if self.frame is None else f"frame {self.frame} of image {self.image_id}"
+
+
+@dataclass(frozen=True)
+class RegionMapPicture:
+    """What GetRegionMap answers: the PNG, its size, the map it shows and, for an animation or clip, the
+    timeline's reading of the frame mapped (see FrameChoice.frame)."""
+
+    png: bytes
+    width: int
+    height: int
+    view: RegionMapView
+    frame: dict[str, Any] | None = None
 
 
 class RedisMapRequests:
@@ -107,7 +159,7 @@ def start_region_map(row: Analysis, verdict: Verdict, *, needed: bool = False) -
     return pending
 
 
-def region_map_view(row: Analysis) -> RegionMapView:
+def region_map_view(row: Analysis | FrameRegionMap) -> RegionMapView:
     """The stored map of an analysis in plain values."""
     doc: dict[str, Any] = dict(row.region_map or {})
     state = PENDING if row.region_map_state in (DEFERRED, RUNNING) else row.region_map_state
@@ -147,27 +199,28 @@ class RegionMaps:
         self._idle_max_age = idle_max_age
 
     # -- worker ---------------------------------------------------------------------------------
-    def run(self, image_id: str, *, idle: bool = False) -> str:
-        """Score the rest of the map. Returns "ready", "yielded" (an idle map handed back to waiting work:
-        DEFERRED again, not re-enqueued), "failed" or "skipped" (finished, deleted, or being scored
-        elsewhere). A needed map (idle=False) runs to the end."""
+    def run(self, image_id: str, *, idle: bool = False, frame: int | None = None) -> str:
+        """Score the rest of the map (the image's own, or with `frame` that frame's). Returns "ready", "yielded"
+        (an idle map handed back to waiting work: DEFERRED again, not re-enqueued), "failed" or "skipped"
+        (finished, deleted, or being scored elsewhere). A needed map (idle=False) runs to the end."""
+        key = MapKey(image_id, frame)
         detector = self._detector()
-        claim = self._claim(image_id, needed=not idle)
+        claim = self._claim(key, needed=not idle)
         if claim is None:
             return "skipped"
         attempt, doc = claim
         if attempt > self._max_attempts:
-            return self._finish(image_id, attempt, FAILED, {**doc, "reason": "The region map was interrupted too "
-                                                            "many times."})
+            return self._finish(key, attempt, FAILED, {**doc, "reason": "The region map was interrupted too "
+                                                       "many times."})
         with unit_of_work(self._read) as session:
             data = self._blobs.get(session, image_key(image_id))
         if data is None:
-            return self._finish(image_id, attempt, FAILED, {**doc, "reason": "The image's bytes are missing."})
+            return self._finish(key, attempt, FAILED, {**doc, "reason": "The image's bytes are missing."})
         started = time.perf_counter()
         try:
-            rgb = first_picture(data)
+            rgb = first_picture(data) if frame is None else frame_picture(data, frame)
         except ImageUnreadable as error:
-            return self._finish(image_id, attempt, FAILED, {**doc, "reason": str(error)})
+            return self._finish(key, attempt, FAILED, {**doc, "reason": str(error)})
         grid, probs = _grid_of(doc), [float(p) for p in doc.get("probs", [])]
         try:
             # A needed map scores every region in one call (batched by crop size); an idle one a few at a time.
@@ -175,15 +228,15 @@ class RegionMaps:
             for start in range(len(probs), len(grid.boxes), step):
                 probs += detector.score_regions(rgb, list(grid.boxes[start : start + step]))
                 if idle and len(probs) < len(grid.boxes) and self._waiting():
-                    return self._hand_back(image_id, attempt, doc, probs, started)
+                    return self._hand_back(key, attempt, doc, probs, started)
         except Exception:  # a model bug is permanent for these bytes: fail with a reason, do not loop
-            log.exception("region map of image %s failed", image_id)
-            return self._finish(image_id, attempt, FAILED, {**doc, "reason": "The pixel model could not score "
-                                                            "the regions of this image."})
+            log.exception("region map of %s failed", key)
+            return self._finish(key, attempt, FAILED, {**doc, "reason": "The pixel model could not score "
+                                                       "the regions of this image."})
         work_ms = float(doc.get("work_ms", 0.0)) + (time.perf_counter() - started) * 1000
-        return self._finish(image_id, attempt, READY, {**doc, "probs": [round(p, 4) for p in probs],
-                                                       "disagreement": disagreement(grid, probs),
-                                                       "work_ms": round(work_ms, 1)})
+        return self._finish(key, attempt, READY, {**doc, "probs": [round(p, 4) for p in probs],
+                                                  "disagreement": disagreement(grid, probs),
+                                                  "work_ms": round(work_ms, 1)})
 
     def _waiting(self) -> bool:
         try:
@@ -191,32 +244,32 @@ class RegionMaps:
         except Exception:  # an unreachable broker must not stop the map
             return False
 
-    def _claim(self, image_id: str, *, needed: bool) -> tuple[int, dict[str, Any]] | None:
+    def _claim(self, key: MapKey, *, needed: bool) -> tuple[int, dict[str, Any]] | None:
         """Take the map for this run. A needed run (requested, or for a report) also takes a DEFERRED map: it
         exists because somebody asked, whatever an idle run did to the state since the task was sent."""
         now = utcnow()
         claimable = (PENDING, DEFERRED) if needed else (PENDING,)
+        m = key.model
         with unit_of_work(self._sessions) as session:
             result = session.execute(
-                update(Analysis)
-                .where(Analysis.image_id == image_id,
-                       or_(Analysis.region_map_state.in_(claimable),
-                           (Analysis.region_map_state == RUNNING)
-                           & (Analysis.region_map_update_time < now - self._stale_after)))
-                .values(region_map_state=RUNNING, region_map_attempts=Analysis.region_map_attempts + 1,
-                        region_map_update_time=now)
+                update(m)
+                .where(*key.where(),
+                       or_(m.region_map_state.in_(claimable),
+                           (m.region_map_state == RUNNING) & (m.region_map_update_time < now - self._stale_after)))
+                .values({m.region_map_state: RUNNING, m.region_map_attempts: m.region_map_attempts + 1,
+                         m.region_map_update_time: now})
                 .execution_options(synchronize_session=False))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id))
+            row = key.load(session)
             assert row is not None
             return row.region_map_attempts, dict(row.region_map or {})
 
-    def _store(self, image_id: str, attempt: int, state: str, doc: dict[str, Any], *,
-               attempts: int | None = None) -> Analysis | None:
+    def _store(self, key: MapKey, attempt: int, state: str, doc: dict[str, Any], *,
+               attempts: int | None = None) -> Analysis | FrameRegionMap | None:
         """Write the map while this run still holds it; the row (detached) when written, else None."""
         with unit_of_work(self._sessions) as session:
-            row = session.scalar(select(Analysis).where(Analysis.image_id == image_id).with_for_update())
+            row = key.load(session, for_update=True)
             if row is None or row.region_map_attempts != attempt or row.region_map_state != RUNNING:
                 return None
             row.region_map_state, row.region_map, row.region_map_update_time = state, doc, utcnow()
@@ -226,29 +279,29 @@ class RegionMaps:
             session.expunge(row)
             return row
 
-    def _hand_back(self, image_id: str, attempt: int, doc: dict[str, Any], probs: list[float],
+    def _hand_back(self, key: MapKey, attempt: int, doc: dict[str, Any], probs: list[float],
                    started: float) -> str:
         work_ms = float(doc.get("work_ms", 0.0)) + (time.perf_counter() - started) * 1000
         # Handing back is not a failed attempt: the count goes back to what it was before this claim. The map
         # waits DEFERRED, its regions kept, for a request or the next idle moment (nothing is re-enqueued);
         # one asked for while it ran goes back PENDING and to the front of the queue after all.
-        asked = self._requests.marked(image_id)
-        saved = self._store(image_id, attempt, PENDING if asked else DEFERRED,
+        asked = self._requests.marked(key.mark)
+        saved = self._store(key, attempt, PENDING if asked else DEFERRED,
                             {**doc, "probs": [round(p, 4) for p in probs], "work_ms": round(work_ms, 1)},
                             attempts=attempt - 1)
         if saved is None:
             return "skipped"
         if asked:
-            self._send(image_id, requested=True)
+            self._send(key, requested=True)
         return "yielded"
 
-    def _finish(self, image_id: str, attempt: int, state: str, doc: dict[str, Any]) -> str:
-        row = self._store(image_id, attempt, state, doc)
+    def _finish(self, key: MapKey, attempt: int, state: str, doc: dict[str, Any]) -> str:
+        row = self._store(key, attempt, state, doc)
         if row is None:
             return "skipped"
-        self._forget_request(image_id)
-        if row.report_id:  # the automatic report waited for the map (building it twice is harmless)
-            try:
+        self._forget_request(key)
+        if isinstance(row, Analysis) and row.report_id:  # the automatic report waited for the map (building
+            try:                                            # it twice is harmless)
                 self._queue.build_report(row.report_id)
             except Exception:
                 log.warning("could not enqueue report %s", row.report_id, exc_info=True)
@@ -279,12 +332,34 @@ class RegionMaps:
             if report_id:
                 self._queue.map_for_report(image_id, owner_id)
             else:
-                self._send(image_id, requested=True)
-        return len(rows)
+                self._send(MapKey(image_id), requested=True)
+        return len(rows) + self._recover_stale_frames(cutoff, limit)
+
+    def _recover_stale_frames(self, cutoff: Any, limit: int) -> int:
+        """recover_stale for frame maps: queued again when someone asked lately, else DEFERRED (until asked)."""
+        with unit_of_work(self._sessions) as session:
+            rows = session.execute(
+                select(FrameRegionMap.image_id, FrameRegionMap.frame_index)
+                .where(FrameRegionMap.region_map_state.in_((PENDING, RUNNING)),
+                       FrameRegionMap.region_map_update_time < cutoff)
+                .order_by(FrameRegionMap.region_map_update_time).limit(limit)).all()
+            keys = [MapKey(i, f) for i, f in rows]
+            needed = [k for k in keys if self._requests.marked(k.mark)]
+            for key in keys:  # a handful at most: frame maps are made on request only
+                asked = key in needed
+                session.execute(update(FrameRegionMap).where(*key.where(), FrameRegionMap.region_map_state.in_(
+                    (PENDING,) if asked else (PENDING, RUNNING)))
+                                .values({FrameRegionMap.region_map_update_time: utcnow()} if asked else
+                                        {FrameRegionMap.region_map_state: DEFERRED,
+                                         FrameRegionMap.region_map_update_time: utcnow()})
+                                .execution_options(synchronize_session=False))
+        for key in needed:
+            self._send(key, requested=True)
+        return len(keys)
 
     def idle_map_candidate(self) -> str | None:
         """When the broker is empty, take the newest DEFERRED map (younger than the idle age limit) and queue it
-        at the last priority; its image id, or None (busy, or nothing to map)."""
+        at the last priority; its image id, or None (busy, or nothing to map). Frame maps are never taken."""
         if not self._idle():
             return None
         since = utcnow() - self._idle_max_age
@@ -301,7 +376,7 @@ class RegionMaps:
                                     .execution_options(synchronize_session=False))
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 return None  # another worker took it
-        self._send(image_id, requested=False)
+        self._send(MapKey(image_id), requested=False)
         return image_id
 
     def _idle(self) -> bool:
@@ -311,41 +386,61 @@ class RegionMaps:
         except Exception:  # an unreachable broker: do not add unrequested work to it
             return False
 
-    def _send(self, image_id: str, *, requested: bool) -> None:
+    def _send(self, key: MapKey, *, requested: bool) -> None:
         try:
-            self._queue.map_regions(image_id, requested=requested)
+            if key.frame is None:
+                self._queue.map_regions(key.image_id, requested=requested)
+            else:
+                self._queue.map_regions(key.image_id, requested=requested, frame_index=key.frame)
         except Exception:  # the reconciler finds the PENDING map again
-            log.warning("could not enqueue the region map of image %s", image_id, exc_info=True)
+            log.warning("could not enqueue the region map of %s", key, exc_info=True)
 
-    def _forget_request(self, image_id: str) -> None:
+    def _forget_request(self, key: MapKey) -> None:
         try:
-            self._requests.clear(image_id)
+            self._requests.clear(key.mark)
         except Exception:  # the mark expires by itself
-            log.debug("could not clear the request mark of image %s", image_id, exc_info=True)
+            log.debug("could not clear the request mark of %s", key, exc_info=True)
 
-    def request(self, image_id: str) -> None:
-        """Somebody needs this map: queue it ahead of every backlog (once per stale period, however often
-        they poll). A DEFERRED map becomes PENDING first, and is then always sent: no task that would make it is
-        left in the broker, even when an earlier request is still marked (an idle run handed it back since)."""
+    def request(self, image_id: str, frame: int | None = None) -> None:
+        """Somebody needs this map (the image's own, or with `frame` that frame's, once opened): queue it ahead of
+        every backlog (once per stale period, however often they poll). A DEFERRED map becomes PENDING first, and
+        is then always sent: no task that would make it is left in the broker, even when an earlier request is
+        still marked (an idle run handed it back since)."""
+        key = MapKey(image_id, frame)
+        m = key.model
         with unit_of_work(self._sessions) as session:
-            taken = session.execute(update(Analysis).where(Analysis.image_id == image_id,
-                                                           Analysis.region_map_state == DEFERRED)
-                                    .values(region_map_state=PENDING, region_map_update_time=utcnow())
+            taken = session.execute(update(m).where(*key.where(), m.region_map_state == DEFERRED)
+                                    .values({m.region_map_state: PENDING, m.region_map_update_time: utcnow()})
                                     .execution_options(synchronize_session=False))
         try:
-            newly_marked = self._requests.mark(image_id)
+            newly_marked = self._requests.mark(key.mark)
         except Exception:  # an unreachable Redis: the map stays PENDING, unmarked, and the next poll sends it
-            log.warning("could not mark the region map of image %s as requested", image_id, exc_info=True)
+            log.warning("could not mark the region map of %s as requested", key, exc_info=True)
             return
         if newly_marked or taken.rowcount == 1:  # type: ignore[attr-defined]
-            self._send(image_id, requested=True)
+            self._send(key, requested=True)
+
+    def _open_frame_map(self, image_id: str, frame: int, image_map: dict[str, Any]) -> None:
+        """A frame's map, DEFERRED, on the grid of the image's own map (every frame has the image's size)."""
+        document = {"rows": image_map["rows"], "columns": image_map["columns"], "boxes": image_map["boxes"],
+                    "probs": [], "disagreement": "", "reason": "", "work_ms": 0.0}
+        try:
+            with unit_of_work(self._sessions) as session:
+                session.add(FrameRegionMap(image_id=image_id, frame_index=frame, region_map_state=DEFERRED,
+                                           region_map=document, region_map_attempts=0,
+                                           region_map_update_time=utcnow()))
+        except IntegrityError:  # another poll opened it first (or the image was deleted meanwhile)
+            log.debug("the region map of frame %s of image %s is already open", frame, image_id)
 
     # -- server ---------------------------------------------------------------------------------
-    def picture(self, principal: Principal, image_id: str, max_side: int) -> tuple[bytes, int, int, RegionMapView]:
-        """The region-map PNG (bytes, width, height) and the map it shows.
+    def picture(self, principal: Principal, image_id: str, max_side: int,
+                frame_index: int | None = None) -> RegionMapPicture:
+        """The region-map PNG of an image (of the frame `frame_index` of an animation or clip; None: the first)
+        and the map it shows.
 
-        Raises NotFound unless the caller owns the image or is ADMIN, InvalidInput for a bad max_side, and
-        FailedPrecondition while the map is not READY (REGION_MAP_NOT_READY) or when there is none
+        Raises NotFound unless the caller owns the image or is ADMIN; InvalidInput for a bad max_side or
+        frame_index (see frame_choice.choose_frame); FailedPrecondition while the map is not READY
+        (REGION_MAP_NOT_READY; also before the verdict, when the frames are not known yet) or when there is none
         (REGION_MAP_UNAVAILABLE).
         """
         from pixelcheck.analysis.region_map_image import render_region_map
@@ -355,26 +450,42 @@ class RegionMaps:
         if not MIN_PICTURE_SIDE <= side <= MAX_PICTURE_SIDE:
             raise InvalidInput(f"max_side must be 0 or between {MIN_PICTURE_SIDE} and {MAX_PICTURE_SIDE}",
                                reason="INVALID_MAX_SIDE", violations=[("max_side", "out of range")])
+        check_frame_index(frame_index)
+        opened: dict[str, Any] | None = None  # the image's own map, when a frame's map must be opened on its grid
         with unit_of_work(self._read) as session:
             row = session.scalar(select(Analysis).where(Analysis.image_id == image_id))
             if row is None or not (row.owner_id == principal.user_id or principal.is_admin):
                 raise NotFound(f"No analysis for image {image_id}", reason="IMAGE_NOT_FOUND")
-            view = region_map_view(row)
+            # Before the verdict the frames are unknown: the image's own map answers NOT_READY, as it always did.
+            choice = choose_frame(image_id, row.timeline, frame_index) if row.region_map_state else FrameChoice()
+            map_row: Analysis | FrameRegionMap | None = row
+            if choice.own_map and row.region_map_state != UNAVAILABLE:  # too small: so is every frame
+                map_row = session.get(FrameRegionMap, (image_id, choice.index))
+            if map_row is None:  # first asked for: opened below, on the grid of the image's own map
+                opened = dict(row.region_map or {})
+                view = RegionMapView(state=PENDING, rows=int(opened["rows"]), columns=int(opened["columns"]))
+            else:
+                view = region_map_view(map_row)
+            what = f"frame {choice.index} of image {image_id}" if choice.own_map else f"image {image_id}"
             if view.state in (UNAVAILABLE, FAILED):
-                raise FailedPrecondition(f"Image {image_id} has no region map: {view.reason}",
+                raise FailedPrecondition(f"The region map of {what} cannot be made: {view.reason}" if choice.own_map
+                                         else f"Image {image_id} has no region map: {view.reason}",
                                          reason="REGION_MAP_UNAVAILABLE",
                                          metadata={"image_id": image_id, "state": view.state})
-            needs_request = row.region_map_state in (DEFERRED, PENDING, RUNNING)
+            needs_request = map_row is None or map_row.region_map_state in (DEFERRED, PENDING, RUNNING)
             data = self._blobs.get(session, image_key(image_id)) if view.state == READY else None
         if view.state != READY:
+            frame = choice.index if choice.own_map else None
+            if opened is not None and frame is not None:
+                self._open_frame_map(image_id, frame, opened)
             if needs_request:
-                self.request(image_id)
+                self.request(image_id, frame)
             why = "it is being made now" if needs_request else "its analysis has not finished"
             raise FailedPrecondition(
-                f"The region map of image {image_id} is not ready yet ({view.progress:.0%} scored; {why}); "
+                f"The region map of {what} is not ready yet ({view.progress:.0%} scored; {why}); "
                 "try again in a few seconds", reason="REGION_MAP_NOT_READY",
                 retry_after_seconds=1.0, metadata={"image_id": image_id, "state": view.state or "NONE"})
         if data is None:
             raise FailedPrecondition(f"The bytes of image {image_id} are missing", reason="IMAGE_BYTES_MISSING")
-        png, width, height = render_region_map(data, view, side)
-        return png, width, height, view
+        png, width, height = render_region_map(data, view, side, frame=choice.index if choice.own_map else None)
+        return RegionMapPicture(png, width, height, view, choice.frame)

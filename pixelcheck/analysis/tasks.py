@@ -41,11 +41,11 @@ def analyze_image(image_id: str) -> str:
 
 @shared_task(name=MAP_REGIONS, acks_late=True, autoretry_for=(Unavailable, ConnectionError),
              retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=8)
-def map_regions(image_id: str, idle: bool = False) -> str:
-    """Score (the rest of) an image's region map: a requested one to the end, an idle-time one until other
-    work waits."""
+def map_regions(image_id: str, idle: bool = False, frame_index: int | None = None) -> str:
+    """Score (the rest of) an image's region map (or of its frame `frame_index`): a requested one to the end, an
+    idle-time one until other work waits."""
     container = worker_container()
-    outcome = container.region_maps.run(image_id, idle=idle)
+    outcome = container.region_maps.run(image_id, idle=idle, frame=frame_index)
     container.metrics.region_map_runs.labels("idle" if idle else "requested", outcome).inc()
     if idle:
         container.fair_dispatcher.fill_idle()

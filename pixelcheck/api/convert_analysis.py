@@ -116,11 +116,16 @@ def timeline_to_proto(doc: dict[str, Any]) -> results_pb2.Timeline:
         duration_ms=doc["duration_ms"], frames_in_file=doc["frames_in_file"], frames_read=doc["frames_read"],
         frames_skipped=doc["frames_skipped"], sampling_policy=doc["sampling_policy"], summary=doc["summary"],
         has_audio=bool(doc.get("has_audio")),
-        frames=[results_pb2.FrameVerdict(index=f["index"], time_ms=f["time_ms"], prob_ai=f["prob_ai"],
-                                         label=_LABELS.get(f["label"], common_pb2.LABEL_UNSPECIFIED),
-                                         scene_cut=f["scene_cut"]) for f in doc.get("frames", [])],
+        frames=[frame_verdict_to_proto(f) for f in doc.get("frames", [])],
         segments=[results_pb2.Segment(start_ms=s["start_ms"], end_ms=s["end_ms"], frame_count=s["frame_count"],
                                       mean_prob_ai=s["mean_prob_ai"]) for s in doc.get("segments", [])])
+
+
+def frame_verdict_to_proto(frame: dict[str, Any]) -> results_pb2.FrameVerdict:
+    """One stored frame of a timeline (Analysis.timeline["frames"][i]) as a FrameVerdict."""
+    return results_pb2.FrameVerdict(index=frame["index"], time_ms=frame["time_ms"], prob_ai=frame["prob_ai"],
+                                    label=_LABELS.get(frame["label"], common_pb2.LABEL_UNSPECIFIED),
+                                    scene_cut=frame["scene_cut"])
 
 
 _MAP_STATES = {name: getattr(results_pb2, f"REGION_MAP_STATE_{name}") for name in

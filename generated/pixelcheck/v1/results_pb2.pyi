@@ -356,24 +356,28 @@ class ListResultsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[AnalysisResult, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class GetRegionMapRequest(_message.Message):
-    __slots__ = ("image_id", "max_side")
+    __slots__ = ("image_id", "max_side", "frame_index")
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
+    FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
     image_id: str
     max_side: int
-    def __init__(self, image_id: _Optional[str] = ..., max_side: _Optional[int] = ...) -> None: ...
+    frame_index: int
+    def __init__(self, image_id: _Optional[str] = ..., max_side: _Optional[int] = ..., frame_index: _Optional[int] = ...) -> None: ...
 
 class GetRegionMapResponse(_message.Message):
-    __slots__ = ("png", "width", "height", "region_map")
+    __slots__ = ("png", "width", "height", "region_map", "frame")
     PNG_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     REGION_MAP_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
     png: bytes
     width: int
     height: int
     region_map: RegionMap
-    def __init__(self, png: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., region_map: _Optional[_Union[RegionMap, _Mapping]] = ...) -> None: ...
+    frame: FrameVerdict
+    def __init__(self, png: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., region_map: _Optional[_Union[RegionMap, _Mapping]] = ..., frame: _Optional[_Union[FrameVerdict, _Mapping]] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()

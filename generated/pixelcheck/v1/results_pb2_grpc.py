@@ -101,6 +101,10 @@ class ResultsServiceServicer:
         NOT_FOUND. FAILED_PRECONDITION (REGION_MAP_NOT_READY, with RetryInfo) until the map is READY; the first
         such call asks for the map, which is then made ahead of other accounts' queued analyses.
         REGION_MAP_UNAVAILABLE when the image has none (too small, or the map failed).
+        For an animation or a video clip, frame_index picks the frame to map: any frame its timeline read.
+        INVALID_ARGUMENT (with a BadRequest on frame_index) for a negative frame_index (INVALID_FRAME_INDEX),
+        one set for a still image (NOT_A_MOVING_IMAGE) or a frame the timeline did not read
+        (FRAME_NOT_ANALYSED, naming frames that can be mapped).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

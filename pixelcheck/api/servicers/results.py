@@ -10,6 +10,7 @@ from grpc import aio
 from pixelcheck.analysis.progress import RESYNC, STAGE_ORDER
 from pixelcheck.api.calls import current_principal
 from pixelcheck.api.convert_analysis import (
+    frame_verdict_to_proto,
     model_info_to_proto,
     progress_event,
     region_map_to_proto,
@@ -80,10 +81,14 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
 
     async def GetRegionMap(self, request: results_pb2.GetRegionMapRequest,
                            context: aio.ServicerContext) -> results_pb2.GetRegionMapResponse:
-        png, width, height, view = await self._run(self._c.region_maps.picture, current_principal(),
-                                                   request.image_id, request.max_side)
-        return results_pb2.GetRegionMapResponse(png=png, width=width, height=height,
-                                                region_map=region_map_to_proto(view))
+        frame_index = request.frame_index if request.HasField("frame_index") else None
+        picture = await self._run(self._c.region_maps.picture, current_principal(), request.image_id,
+                                  request.max_side, frame_index)
+        response = results_pb2.GetRegionMapResponse(png=picture.png, width=picture.width, height=picture.height,
+                                                    region_map=region_map_to_proto(picture.view))
+        if picture.frame is not None:
+            response.frame.CopyFrom(frame_verdict_to_proto(picture.frame))
+        return response
 
     async def GetModelInfo(self, request: results_pb2.GetModelInfoRequest,
                            context: aio.ServicerContext) -> results_pb2.GetModelInfoResponse:
