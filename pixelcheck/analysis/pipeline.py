@@ -30,7 +30,7 @@ from pixelcheck.analysis.progress import (
     ProgressPublisher,
     frames_message,
 )
-from pixelcheck.analysis.records import verdict_columns
+from pixelcheck.analysis.records import verdict_columns, webhook_media
 from pixelcheck.analysis.region_maps import region_map_columns
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
@@ -210,7 +210,8 @@ class AnalysisPipeline:
             deliveries = self._announce(session, owner_id, image_id, "analysis.succeeded", {
                 "label": verdict.label.value, "probability_ai": round(verdict.prob_ai, 4),
                 "confidence": round(verdict.confidence, 4), "confidence_band": verdict.band.value,
-                "model_version": verdict.model_version, "summary": link_free(verdict.summary)})
+                "model_version": verdict.model_version, "summary": link_free(verdict.summary),
+                **webhook_media(verdict)})
             # In the outcome's own transaction, last (it holds the audit chain's head until the commit): the
             # result and its audit event are kept together, and before anyone hears of the result.
             self._audit.record_in(session, "analysis.succeeded", actor_id=owner_id, target=f"image:{image_id}",
@@ -357,3 +358,4 @@ class AnalysisPipeline:
     def image_exists(self, image_id: str) -> bool:
         with unit_of_work(self._sessions) as session:
             return session.get(Image, image_id) is not None
+

@@ -1,4 +1,4 @@
-"""How a verdict is stored on an Analysis row and read back (JSON columns), in one place."""
+"""How a verdict is stored on an Analysis row and read back (JSON columns), and told to webhooks, in one place."""
 
 from __future__ import annotations
 
@@ -101,3 +101,19 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def webhook_media(verdict: Verdict) -> dict[str, Any]:
+    """What an analysis.succeeded webhook says of the media: its kind (STILL, ANIMATED or VIDEO) and, for an
+    animation or clip, its timeline in short (the frames read with their times and P(AI), and the AI segments)."""
+    timeline = verdict.timeline
+    if timeline is None:
+        return {"media_kind": "STILL"}
+    return {"media_kind": timeline.media_kind, "timeline": {
+        "duration_ms": timeline.duration_ms, "frames_in_file": timeline.frames_in_file,
+        "frames_read": timeline.frames_read, "frames_skipped": timeline.frames_skipped,
+        "has_audio": timeline.has_audio,
+        "frames": [{"index": f.index, "time_ms": f.time_ms, "probability_ai": f.prob_ai, "label": f.label.value}
+                   for f in timeline.frames],
+        "ai_segments": [{"start_ms": s.start_ms, "end_ms": s.end_ms, "mean_probability_ai": s.mean_prob_ai}
+                        for s in timeline.segments]}}

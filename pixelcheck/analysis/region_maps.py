@@ -346,11 +346,10 @@ class RegionMaps:
             keys = [MapKey(i, f) for i, f in rows]
             needed = [k for k in keys if self._requests.marked(k.mark)]
             for key in keys:  # a handful at most: frame maps are made on request only
-                asked = key in needed
-                session.execute(update(FrameRegionMap).where(*key.where(), FrameRegionMap.region_map_state.in_(
-                    (PENDING,) if asked else (PENDING, RUNNING)))
-                                .values({FrameRegionMap.region_map_update_time: utcnow()} if asked else
-                                        {FrameRegionMap.region_map_state: DEFERRED,
+                # Queued again (and touched, so that the next pass does not send it again at once), or left to wait.
+                session.execute(update(FrameRegionMap)
+                                .where(*key.where(), FrameRegionMap.region_map_state.in_((PENDING, RUNNING)))
+                                .values({FrameRegionMap.region_map_state: PENDING if key in needed else DEFERRED,
                                          FrameRegionMap.region_map_update_time: utcnow()})
                                 .execution_options(synchronize_session=False))
         for key in needed:

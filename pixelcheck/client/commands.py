@@ -17,7 +17,9 @@ from pathlib import Path
 from pixelcheck.client.config import SavedLogin, credentials_path, forget_login, load_login, save_login
 from pixelcheck.client.display import (
     ProgressBar,
+    clock,
     deliveries_table,
+    region_map_line,
     report_line,
     result_details,
     results_table,
@@ -209,17 +211,24 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
 
 @_guarded
 def _result(args: argparse.Namespace, settings: Settings) -> int:
+    if args.frame is not None and not args.map:
+        raise UsageError("--frame chooses the frame of the region map: give --map PNG too")
     with _client(args, settings) as client:
         result = _watch(client, args.image_id, args.image_id[:8], args) if args.wait or args.map else \
             client.get_result(args.image_id)
         picture = None
         if args.map and result.state == common_pb2.ANALYSIS_STATE_SUCCEEDED:
-            picture = client.region_map(args.image_id, max_side=args.map_side, wait=args.map_wait)
+            picture = client.region_map(args.image_id, max_side=args.map_side, wait=args.map_wait,
+                                        frame_index=args.frame)
             Path(args.map).write_bytes(picture.png)
-            result.region_map.CopyFrom(picture.region_map)
+            if args.frame is None:  # the result's own map is of the first frame
+                result.region_map.CopyFrom(picture.region_map)
     print(to_json(result) if args.json else result_details(result))
     if picture is not None and not args.json:
         print(f"\nRegion map saved to {args.map} ({picture.width}x{picture.height} PNG)")
+        if args.frame is not None:
+            print(f"Region map of frame {picture.frame.index} at {clock(picture.frame.time_ms)}: "
+                  f"{region_map_line(picture.region_map)}")
     return FAILED if result.state == common_pb2.ANALYSIS_STATE_FAILED else OK
 
 
@@ -368,6 +377,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
                         help="longest side of the region map picture (default 800, at most 1600)")
     result.add_argument("--map-wait", type=float, default=120.0, metavar="S",
                         help="how long to wait for the region map after the verdict (default 120)")
+    result.add_argument("--frame", type=int, default=None, metavar="N",
+                        help="with --map: the region map of frame N of an animation or clip, one its timeline "
+                        "read (the frame numbers the timeline shows); default: the first frame")
     listing = command("list", _list, "list your results, newest first")
     listing.add_argument("--label", choices=["ai", "real"], default="")
     listing.add_argument("--filename", default="", help="only files whose name contains this")

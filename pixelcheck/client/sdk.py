@@ -199,11 +199,14 @@ class PixelCheckClient:
         """The analysis of an image, whatever its state. NOT_FOUND when unknown or not visible."""
         return self._unary(self._results.GetResult, results_pb2.GetResultRequest(image_id=image_id)).result
 
-    def region_map(self, image_id: str, *, max_side: int = 0, wait: float = 0.0) -> results_pb2.GetRegionMapResponse:
-        """The region-map PNG of an image (owner or ADMIN) and the map it shows. With wait > 0, keeps asking
-        for up to that many seconds while the server answers REGION_MAP_NOT_READY (the map is made after the
-        verdict). Raises PixelCheckError: NOT_FOUND, FAILED_PRECONDITION (not ready, or no map)."""
-        request = results_pb2.GetRegionMapRequest(image_id=image_id, max_side=max_side)
+    def region_map(self, image_id: str, *, max_side: int = 0, wait: float = 0.0,
+                   frame_index: int | None = None) -> results_pb2.GetRegionMapResponse:
+        """The region-map PNG of an image (owner or ADMIN) and the map it shows; with frame_index, of that frame
+        of an animation or clip (one its timeline read; the response's `frame` says which, and when). With
+        wait > 0, keeps asking for up to that many seconds while the server answers REGION_MAP_NOT_READY (the
+        map is made after the verdict). Raises PixelCheckError: NOT_FOUND, FAILED_PRECONDITION (not ready, or no
+        map), INVALID_ARGUMENT (a frame the timeline did not read, or any frame of a still image)."""
+        request = results_pb2.GetRegionMapRequest(image_id=image_id, max_side=max_side, frame_index=frame_index)
         deadline = time.monotonic() + wait
         while True:
             try:

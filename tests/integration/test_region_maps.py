@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 from PIL import Image as PILImage
@@ -16,14 +17,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.analysis.detector.verdict import Band, ImageFacts, Label, Verdict
-from pixelcheck.analysis.models import Analysis
+from pixelcheck.analysis.models import Analysis, FrameRegionMap
 from pixelcheck.analysis.region_maps import STEP_REGIONS, RegionMaps, start_region_map
 from pixelcheck.blobs import SqlBlobStore
 from pixelcheck.db import new_id, unit_of_work, utcnow
-from pixelcheck.errors import FailedPrecondition
+from pixelcheck.errors import FailedPrecondition, InvalidInput, NotFound
 from pixelcheck.iam.models import User, UserRole
 from pixelcheck.iam.principal import Principal
 from pixelcheck.ingestion.models import Image
+from tests import images, videos
 
 
 @dataclass
@@ -43,8 +45,14 @@ class RecordingQueue:
     report_maps: list[tuple[str, str]] = field(default_factory=list)  # (image id, owner id)
     reports: list[str] = field(default_factory=list)
 
-    def map_regions(self, image_id: str, *, requested: bool) -> None:
-        self.maps.append((image_id, requested))
+    frame_maps: list[tuple[str, int]] = field(default_factory=list)  # (image id, frame index), always requested
+
+    def map_regions(self, image_id: str, *, requested: bool, frame_index: int | None = None) -> None:
+        if frame_index is None:
+            self.maps.append((image_id, requested))
+        else:
+            assert requested  # a frame's map is made on request only
+            self.frame_maps.append((image_id, frame_index))
 
     def map_for_report(self, image_id: str, owner_id: str) -> None:
         self.report_maps.append((image_id, owner_id))
@@ -288,3 +296,143 @@ def test_a_map_interrupted_too_often_fails_with_a_reason(sessions) -> None:
     assert mapper(sessions, FakeDetector(), RecordingQueue(), waiting=[]).run(image_id) == "failed"
     row = stored(sessions, image_id)
     assert row.region_map_state == "FAILED" and "interrupted too many times" in row.region_map["reason"]
+
+
+# -- the maps of other frames of an animation or clip ------------------------------------------------------
+class TextureDetector(FakeDetector):
+    """Scores a region by what it shows: 0.9 where the picture varies, 0.1 where it is flat."""
+
+    def score_regions(self, rgb: Any, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+        self.scored += boxes
+        return [0.9 if np.asarray(rgb.crop(box), np.float32).std() > 10 else 0.1 for box in boxes]
+
+
+def analysed_clip(sessions: sessionmaker[Session]) -> tuple[str, Principal]:
+    """A judged 2-s clip (2 frames a second, 384x256): frames 0-1 flat grey, 2-3 textured; its timeline read
+    frames 0 and 2."""
+    image_id, owner = new_id(), new_id()
+    flat, textured = np.full((256, 384, 3), 128, np.uint8), np.asarray(images.picture(384, 256, seed=11))
+    data = videos.clip("mp4-h264", fps=2, pictures=[flat, flat, textured, textured], crf=4)
+    verdict = Verdict(label=Label.REAL, prob_ai=0.3, confidence=0.7, band=Band.MEDIUM, model_version="m-1",
+                      image_facts=ImageFacts("MP4", 384, 256, len(data)))
+    frames = [{"index": i, "time_ms": i * 500, "prob_ai": 0.3, "label": "REAL", "scene_cut": i == 2} for i in (0, 2)]
+    with unit_of_work(sessions) as session:
+        session.add(User(id=owner, username=f"u{owner[:12]}", email=f"{owner}@example.test", display_name="Ada",
+                         is_service=False, roles=[UserRole(role_name="USER")]))
+        session.flush()
+        session.add(Image(id=image_id, owner_id=owner, filename="clip.mp4", content_type="video/mp4",
+                          size_bytes=len(data), width=384, height=256, sha256=hashlib.sha256(data).hexdigest()))
+        session.flush()
+        SqlBlobStore().put(session, f"image/{image_id}", data)
+        row = Analysis(image_id=image_id, owner_id=owner, filename="clip.mp4", state="SUCCEEDED", label="REAL",
+                       timeline={"media_kind": "VIDEO", "duration_ms": 2000, "frames": frames})
+        start_region_map(row, verdict)
+        session.add(row)
+    return image_id, Principal(user_id=owner, roles=frozenset({"USER"}))
+
+
+def frame_map(sessions: sessionmaker[Session], image_id: str, frame: int) -> FrameRegionMap | None:
+    with sessions() as session:
+        row = session.get(FrameRegionMap, (image_id, frame))
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+def not_ready(maps: RegionMaps, principal: Principal, image_id: str, frame: int | None) -> FailedPrecondition:
+    with pytest.raises(FailedPrecondition) as refused:
+        maps.picture(principal, image_id, 0, frame)
+    assert refused.value.reason == "REGION_MAP_NOT_READY" and refused.value.retry_after_seconds == 1.0
+    return refused.value
+
+
+def test_a_later_frames_map_is_opened_when_asked_for_made_from_that_frame_and_served_with_its_time(
+        sessions) -> None:
+    image_id, principal = analysed_clip(sessions)
+    queue, marks = RecordingQueue(), Marks()
+    maps = mapper(sessions, TextureDetector(), queue, waiting=[], marks=marks)
+    assert "frame 2 of image" in not_ready(maps, principal, image_id, 2).message
+    not_ready(maps, principal, image_id, 2)  # polling again sends nothing more
+    opened = frame_map(sessions, image_id, 2)
+    assert opened is not None and opened.region_map_state == "PENDING"
+    assert queue.frame_maps == [(image_id, 2)] and queue.maps == []  # the image's own map is not touched
+    assert stored(sessions, image_id).region_map_state == "DEFERRED"
+
+    assert maps.run(image_id, frame=2) == "ready" and not marks.marked(f"{image_id}:frame:2")
+    assert maps.run(image_id, frame=2) == "skipped"  # a redelivered task finds nothing to do
+    later = maps.picture(principal, image_id, 256, 2)
+    assert later.view.state == "READY" and {r.prob_ai for r in later.view.regions} == {0.9}  # textured
+    assert later.frame == {"index": 2, "time_ms": 1000, "prob_ai": 0.3, "label": "REAL", "scene_cut": True}
+    assert PILImage.open(io.BytesIO(later.png)).format == "PNG"
+
+    not_ready(maps, principal, image_id, None)  # the first frame: the image's own map, as before
+    assert queue.maps == [(image_id, True)] and maps.run(image_id) == "ready"
+    first = maps.picture(principal, image_id, 256, 0)
+    assert {r.prob_ai for r in first.view.regions} == {0.1} and first.frame is not None  # flat grey
+    assert first.frame["index"] == 0 and maps.picture(principal, image_id, 256, None).png == first.png
+    assert first.png != later.png
+
+
+def test_frame_index_is_checked_against_the_timeline_and_a_still_image_has_none(sessions) -> None:
+    clip_id, principal = analysed_clip(sessions)
+    maps = mapper(sessions, TextureDetector(), RecordingQueue(), waiting=[])
+    with pytest.raises(InvalidInput) as unread:
+        maps.picture(principal, clip_id, 0, 1)
+    assert unread.value.reason == "FRAME_NOT_ANALYSED" and unread.value.metadata["analysed_frames"] == "0,2"
+    with pytest.raises(InvalidInput) as negative:
+        maps.picture(principal, clip_id, 0, -2)
+    assert negative.value.reason == "INVALID_FRAME_INDEX"
+    still_id = analysed_image(sessions)
+    owner = Principal(user_id=stored(sessions, still_id).owner_id, roles=frozenset({"USER"}))
+    with pytest.raises(InvalidInput) as still:
+        maps.picture(owner, still_id, 0, 0)
+    assert still.value.reason == "NOT_A_MOVING_IMAGE" and frame_map(sessions, clip_id, 1) is None
+    stranger = Principal(user_id=new_id(), roles=frozenset({"USER"}))
+    with pytest.raises(NotFound):  # existence is not leaked, whatever the frame
+        maps.picture(stranger, clip_id, 0, 1)
+
+
+def test_before_the_verdict_any_frame_is_not_ready_yet(sessions) -> None:
+    image_id, principal = analysed_clip(sessions)
+    with unit_of_work(sessions) as session:
+        session.execute(update(Analysis).where(Analysis.image_id == image_id).values(
+            state="RUNNING", region_map_state="", timeline=None))
+    queue = RecordingQueue()
+    maps = mapper(sessions, TextureDetector(), queue, waiting=[])
+    assert "its analysis has not finished" in not_ready(maps, principal, image_id, 2).message
+    assert queue.frame_maps == [] and frame_map(sessions, image_id, 2) is None
+
+
+def test_stale_frame_maps_are_queued_again_when_asked_for_and_deferred_otherwise(sessions) -> None:
+    asked_id, principal = analysed_clip(sessions)
+    idle_id, other = analysed_clip(sessions)
+    queue, marks = RecordingQueue(), Marks()
+    maps = mapper(sessions, TextureDetector(), queue, waiting=[], marks=marks)
+    not_ready(maps, principal, asked_id, 2)
+    not_ready(maps, other, idle_id, 2)
+    marks.clear(f"{idle_id}:frame:2")  # its asker went away long ago
+    with unit_of_work(sessions) as session:  # both workers died mid-way an hour ago
+        session.execute(update(FrameRegionMap).where(FrameRegionMap.image_id.in_([asked_id, idle_id])).values(
+            region_map_state="RUNNING", region_map_attempts=1, region_map_update_time=utcnow() - timedelta(hours=1)))
+    queue.frame_maps.clear()
+    assert maps.recover_stale() >= 2
+    assert queue.frame_maps == [(asked_id, 2)]
+    assert frame_map(sessions, idle_id, 2).region_map_state == "DEFERRED"  # type: ignore[union-attr]
+    assert frame_map(sessions, asked_id, 2).region_map_state == "PENDING"  # type: ignore[union-attr]
+    maps.recover_stale()
+    assert queue.frame_maps == [(asked_id, 2)]  # touched when sent: not sent again at once
+    assert maps.run(asked_id, frame=2) == "ready"
+    assert frame_map(sessions, asked_id, 2).region_map_attempts == 2  # type: ignore[union-attr]
+    not_ready(maps, other, idle_id, 2)  # asked for again: queued at once
+    assert queue.frame_maps[-1] == (idle_id, 2)
+
+
+def test_deleting_the_image_deletes_its_frame_maps(sessions) -> None:
+    image_id, principal = analysed_clip(sessions)
+    maps = mapper(sessions, TextureDetector(), RecordingQueue(), waiting=[])
+    not_ready(maps, principal, image_id, 2)
+    assert frame_map(sessions, image_id, 2) is not None
+    with unit_of_work(sessions) as session:  # as IngestionService.delete_image does: the rest cascades
+        session.delete(session.get(Image, image_id))
+    assert frame_map(sessions, image_id, 2) is None
+    assert maps.run(image_id, frame=2) == "skipped"

@@ -5,14 +5,17 @@ provenance (a phone's tags, a generator's own tag, a C2PA manifest) in the verdi
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR, Detector, ImageUnreadable, SignatureState, load_detector
+from pixelcheck.analysis.detector.animation import frame_picture
 from pixelcheck.analysis.detector.container_tags import scan_container_tags
-from tests import videos
+from tests import images, videos
 from tests.c2pa_signing import sign
 
 
@@ -107,3 +110,26 @@ def test_a_mutated_clip_gets_a_verdict_or_a_reason_never_a_crash(detector: Detec
         assert str(unreadable)
     else:
         assert verdict.timeline is None or verdict.timeline.frames_read + verdict.timeline.frames_skipped >= 1
+
+
+def _mean_difference(a: object, b: object) -> float:
+    return float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean())
+
+
+def test_frame_picture_reads_the_numbered_frame_of_a_clip_from_bytes_or_a_path(tmp_path: Path) -> None:
+    flat, textured = np.full((120, 160, 3), 128, np.uint8), np.asarray(images.picture(160, 120, seed=3))
+    data = videos.clip("mp4-h264", fps=2, pictures=[flat, flat, textured, textured], crf=4)
+    assert _mean_difference(frame_picture(data, 0), flat) < 3
+    assert _mean_difference(frame_picture(data, 2), textured) < 8 < _mean_difference(frame_picture(data, 2), flat)
+    (tmp_path / "clip.mp4").write_bytes(data)
+    assert frame_picture(str(tmp_path / "clip.mp4"), 3).size == (160, 120)
+    with pytest.raises(ImageUnreadable, match="Frame 4 could not be decoded"):
+        frame_picture(data, 4)
+
+
+def test_frame_picture_reads_the_numbered_frame_of_an_animated_gif() -> None:
+    data = images.animated("GIF", count=4, scenes=(0, 2))
+    assert _mean_difference(frame_picture(data, 2), frame_picture(data, 3)) < _mean_difference(
+        frame_picture(data, 1), frame_picture(data, 2))  # frame 2 opens a new scene
+    with pytest.raises(ImageUnreadable):
+        frame_picture(data, 9)
