@@ -5,6 +5,7 @@ with its reason and nothing stored."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from PIL import Image
 from pixelcheck.v1 import common_pb2, results_pb2, results_pb2_grpc
 
 from pixelcheck.client.sources import UploadSource
-from tests import videos
-from tests.e2e.flows import new_user
+from tests import images, videos
+from tests.e2e.flows import SignedInUser, fails, failure_of, new_user
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_animations import AI_FRAME, REAL_FRAME, judged_with_a_generated_stretch
 from tests.e2e.test_cli_client import signed_in_cli
@@ -121,3 +122,65 @@ async def test_the_region_map_of_a_clip_is_of_its_first_frame(live_server: LiveS
     picture = await stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=image.id, max_side=128),
                                       metadata=user.metadata)
     assert Image.open(io.BytesIO(picture.png)).format == "PNG" and picture.region_map == grid
+
+
+async def mapped(stub: results_pb2_grpc.ResultsServiceStub, user: SignedInUser,
+                 request: results_pb2.GetRegionMapRequest, timeout: float = 120) -> results_pb2.GetRegionMapResponse:
+    """GetRegionMap asked again, each time after the pause its RetryInfo says, until the map is READY."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await stub.GetRegionMap(request, metadata=user.metadata)
+        except grpc.aio.AioRpcError as error:
+            failure = failure_of(error)
+            assert failure.code == grpc.StatusCode.FAILED_PRECONDITION and failure.reason == "REGION_MAP_NOT_READY"
+            assert failure.retry_delay_seconds and asyncio.get_running_loop().time() < deadline, failure
+            await asyncio.sleep(failure.retry_delay_seconds)
+
+
+async def test_the_region_map_of_a_later_frame_read_is_made_of_that_frame(live_server: LiveServer,
+                                                                         worker: WorkerProcess) -> None:
+    # Two seconds at 2 frames a second: flat grey, then a textured picture from 0:01 (frame 2) on. The flat
+    # frame's regions are alike and score alike; the textured frame's map is its own.
+    flat, textured = np.full((256, 384, 3), 128, np.uint8), np.asarray(images.picture(384, 256, seed=23))
+    clip = videos.clip("mp4-h264", fps=2, pictures=[flat, flat, textured, textured], crf=4)
+    user = await new_user(live_server.auth)
+    image = (await upload(live_server.channel, user.metadata, clip, "cut.mp4")).image
+    final = (await watch(live_server.channel, user.metadata, image.id))[-1].result
+    assert state_name(final.state) == "SUCCEEDED"
+    assert [(f.index, f.time_ms) for f in final.timeline.frames] == [(0, 0), (2, 1000)]
+    stub = results_pb2_grpc.ResultsServiceStub(live_server.channel)
+
+    unread = await fails(stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=image.id, frame_index=1),
+                                           metadata=user.metadata))
+    assert (unread.code, unread.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "FRAME_NOT_ANALYSED")
+    assert "frame_index" in unread.field_violations and unread.message.endswith("timeline read: 0, 2")
+    negative = await fails(stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=image.id, frame_index=-1),
+                                             metadata=user.metadata))
+    assert (negative.code, negative.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FRAME_INDEX")
+    assert "frame_index" in negative.field_violations
+
+    later = await mapped(stub, user, results_pb2.GetRegionMapRequest(image_id=image.id, frame_index=2, max_side=384))
+    assert (later.frame.index, later.frame.time_ms) == (2, 1000)
+    assert later.frame == final.timeline.frames[1]
+    assert later.region_map.state == results_pb2.REGION_MAP_STATE_READY and len(later.region_map.regions) == 6
+    assert sum((r.right - r.left) * (r.bottom - r.top) for r in later.region_map.regions) == 384 * 256
+    png = Image.open(io.BytesIO(later.png))
+    assert png.format == "PNG" and png.size == (later.width, later.height) and later.width == 384
+
+    first = await mapped(stub, user, results_pb2.GetRegionMapRequest(image_id=image.id, max_side=384))
+    assert first.frame == final.timeline.frames[0]
+    [flat_score] = {r.prob_ai for r in first.region_map.regions}  # every region of the flat frame alike
+    assert {r.prob_ai for r in later.region_map.regions} != {flat_score} and first.png != later.png
+    by_index = await stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=image.id, frame_index=0,
+                                                                       max_side=384), metadata=user.metadata)
+    assert by_index.png == first.png and by_index.region_map == first.region_map  # frame 0 is the first frame
+    result = (await stub.GetResult(results_pb2.GetResultRequest(image_id=image.id), metadata=user.metadata)).result
+    assert result.region_map == first.region_map  # the result's map stays the first frame's
+
+    still = (await upload(live_server.channel, user.metadata, images.jpeg(320, 256, seed=4), "still.jpg")).image
+    await watch(live_server.channel, user.metadata, still.id)
+    refused = await fails(stub.GetRegionMap(results_pb2.GetRegionMapRequest(image_id=still.id, frame_index=0),
+                                            metadata=user.metadata))
+    assert (refused.code, refused.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "NOT_A_MOVING_IMAGE")
+    assert "frame_index" in refused.field_violations
