@@ -184,3 +184,20 @@ async def test_the_region_map_of_a_later_frame_read_is_made_of_that_frame(live_s
                                             metadata=user.metadata))
     assert (refused.code, refused.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "NOT_A_MOVING_IMAGE")
     assert "frame_index" in refused.field_violations
+
+
+async def test_the_cli_saves_the_region_map_of_a_chosen_frame_and_says_which(
+        live_server: LiveServer, worker: WorkerProcess, tmp_path: Path) -> None:
+    cli, _, _ = await signed_in_cli(live_server, tmp_path, "framecli")
+    (tmp_path / "clip.webm").write_bytes(videos.clip("webm-vp9", seconds=3, fps=10, width=256, height=192))
+    uploaded = await cli("client", "upload", "--watch", "clip.webm", "--json")
+    assert uploaded.code == 0, uploaded.stderr
+    image_id = uploaded.json()[0]["upload"]["image"]["id"]  # type: ignore[index]
+    run = await cli("client", "result", image_id, "--map", "frame.png", "--frame", "20")
+    assert run.code == 0, run.stderr
+    assert "Region map  PENDING" in run.stdout or "Region map  READY" in run.stdout  # the first frame's, as before
+    assert "Region map of frame 20 at 0:02: READY, 1x2 regions" in run.stdout
+    assert Image.open(tmp_path / "frame.png").format == "PNG"
+    unread = await cli("client", "result", image_id, "--map", "frame.png", "--frame", "5")
+    assert unread.code != 0 and "FRAME_NOT_ANALYSED" in unread.stderr + unread.stdout
+    assert "timeline read: 0, 10, 20" in unread.stderr + unread.stdout

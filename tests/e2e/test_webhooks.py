@@ -19,12 +19,20 @@ from pathlib import Path
 import grpc
 import pytest
 import pytest_asyncio
-from pixelcheck.v1 import auth_pb2, common_pb2, reports_pb2, reports_pb2_grpc, webhooks_pb2, webhooks_pb2_grpc
+from pixelcheck.v1 import (
+    auth_pb2,
+    common_pb2,
+    reports_pb2,
+    reports_pb2_grpc,
+    results_pb2,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
+)
 from standardwebhooks import Webhook
 
 from pixelcheck.client import PixelCheckClient
 from pixelcheck.settings import Settings
-from tests import images
+from tests import images, videos
 from tests.e2e.flows import PASSWORD, SignedInUser, fails, new_admin, new_user, sign_in, unique_username
 from tests.e2e.readme import run_grpcurl_script, section_sh_block
 from tests.e2e.servers import LiveServer
@@ -192,9 +200,41 @@ async def test_a_verdict_is_delivered_signed_per_standard_webhooks_with_the_resu
         "CONFIDENCE_BAND_")
     assert data["model_version"] == final.model_version and data["summary"] == final.explanation
     assert "http" not in json.dumps(data)  # a link-free summary
+    assert data["media_kind"] == "STILL" and "timeline" not in data
     assert delivery.state == webhooks_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED
     assert (delivery.attempts, delivery.last_status_code, list(delivery.attempt_status_codes)) == (1, 204, [204])
     assert delivery.subject_id == image.id and delivery.HasField("delivered_time")
+
+
+async def test_a_clips_verdict_is_delivered_with_its_media_kind_and_timeline(
+        live_server: LiveServer, worker: WorkerProcess, receiver: ImageWebServer, route) -> None:  # type: ignore[no-untyped-def]
+    user = await new_user(live_server.auth)
+    url, _ = route(200)
+    created = await register(live_server, user, url)
+    clip = videos.clip("mp4-h264", seconds=3, fps=4, scenes=(0.0, 2.0), audio=True)
+    image = (await upload(live_server.channel, user.metadata, clip, "harbour.mp4", external_id="clip-7")).image
+    final = (await watch(live_server.channel, user.metadata, image.id))[-1].result
+    assert final.media_kind == results_pb2.MEDIA_KIND_VIDEO
+
+    [delivery] = await settled(live_server, user, created.endpoint.id)
+    [request] = received(receiver, url)
+    body = verified(created.secret, request)
+    assert body["type"] == "analysis.succeeded" and delivery.subject_id == image.id
+    data = body["data"]
+    assert (data["image_id"], data["external_id"], data["filename"]) == (image.id, "clip-7", "harbour.mp4")
+    assert data["label"] == common_pb2.Label.Name(final.label).removeprefix("LABEL_")
+    assert data["probability_ai"] == pytest.approx(final.prob_ai, abs=1e-4)
+    assert data["summary"] == final.explanation and data["media_kind"] == "VIDEO"
+    timeline, expected = data["timeline"], final.timeline
+    assert (timeline["duration_ms"], timeline["frames_in_file"], timeline["frames_read"], timeline["frames_skipped"],
+            timeline["has_audio"]) == (expected.duration_ms, expected.frames_in_file, expected.frames_read,
+                                       expected.frames_skipped, True)
+    assert [(f["index"], f["time_ms"], f["label"]) for f in timeline["frames"]] == [
+        (f.index, f.time_ms, common_pb2.Label.Name(f.label).removeprefix("LABEL_")) for f in expected.frames]
+    assert [f["probability_ai"] for f in timeline["frames"]] == pytest.approx([f.prob_ai for f in expected.frames],
+                                                                              abs=1e-4)
+    assert [(s["start_ms"], s["end_ms"]) for s in timeline["ai_segments"]] == [
+        (s.start_ms, s.end_ms) for s in expected.segments]
 
 
 async def test_receiver_failures_are_retried_under_the_same_webhook_id_until_accepted(
