@@ -214,7 +214,8 @@ class Container:
         """Scores region maps on a worker (after the verdict, yielding to it) and serves their pictures."""
         from datetime import timedelta
 
-        from pixelcheck.analysis.region_maps import RedisMapRequests, RegionMaps
+        from pixelcheck.analysis.region_map_ports import RedisMapRequests
+        from pixelcheck.analysis.region_maps import RegionMaps
         from pixelcheck.worker import PRIORITY_STEPS
 
         s = self.settings

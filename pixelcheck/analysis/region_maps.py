@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +41,7 @@ from pixelcheck.analysis.detector.regions import (
 from pixelcheck.analysis.detector.verdict import Verdict
 from pixelcheck.analysis.frame_choice import FrameChoice, check_frame_index, choose_frame
 from pixelcheck.analysis.models import Analysis, FrameRegionMap
+from pixelcheck.analysis.region_map_ports import MapKey, MapQueue, MapRequests
 from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.errors import FailedPrecondition, InvalidInput, NotFound
@@ -58,57 +59,6 @@ DEFAULT_PICTURE_SIDE, MIN_PICTURE_SIDE, MAX_PICTURE_SIDE = 800, 128, 1600
 STEP_REGIONS = 2
 
 
-class MapQueue(Protocol):
-    def map_regions(self, image_id: str, *, requested: bool, frame_index: int | None = None) -> None: ...
-
-    def map_for_report(self, image_id: str, owner_id: str) -> None: ...
-
-    def build_report(self, report_id: str) -> None: ...
-
-
-class MapRequests(Protocol):
-    """Which maps somebody asked for lately (so a poll does not send the same request twice)."""
-
-    def mark(self, image_id: str) -> bool: ...  # True when newly marked
-
-    def marked(self, image_id: str) -> bool: ...
-
-    def clear(self, image_id: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class MapKey:
-    """Which map: an image's own (of its first frame, on its Analysis row) or one frame's (a FrameRegionMap row)."""
-
-    image_id: str
-    frame: int | None = None
-
-    @property
-    def model(self) -> type[Analysis] | type[FrameRegionMap]:
-        return Analysis if self.frame is None else FrameRegionMap
-
-    def where(self) -> list[ColumnElement[bool]]:
-        if self.frame is None:
-            return [Analysis.image_id == self.image_id]
-        return [FrameRegionMap.image_id == self.image_id, FrameRegionMap.frame_index == self.frame]
-
-    def load(self, session: Session, *, for_update: bool = False) -> Analysis | FrameRegionMap | None:
-        """The row holding this map."""
-        if self.frame is None:
-            query = select(Analysis).where(*self.where())
-            return session.scalar(query.with_for_update() if for_update else query)
-        frame_query = select(FrameRegionMap).where(*self.where())
-        return session.scalar(frame_query.with_for_update() if for_update else frame_query)
-
-    @property
-    def mark(self) -> str:
-        """Its key in MapRequests (an image's own map: the image id, as before frames had maps)."""
-        return self.image_id if self.frame is None else f"{self.image_id}:frame:{self.frame}"
-
-    def __str__(self) -> str:
-        return f"image {self.image_id}" if self.frame is None else f"frame {self.frame} of image {self.image_id}"
-
-
 @dataclass(frozen=True)
 class RegionMapPicture:
     """What GetRegionMap answers: the PNG, its size, the map it shows and, for an animation or clip, the
@@ -119,22 +69,6 @@ class RegionMapPicture:
     height: int
     view: RegionMapView
     frame: dict[str, Any] | None = None
-
-
-class RedisMapRequests:
-    """MapRequests in Redis, each mark living as long as the stale period (then a poll asks again)."""
-
-    def __init__(self, client: Any, prefix: str, ttl_seconds: int) -> None:
-        self._redis, self._prefix, self._ttl = client, f"{prefix}:map-requested", max(1, ttl_seconds)
-
-    def mark(self, image_id: str) -> bool:
-        return bool(self._redis.set(f"{self._prefix}:{image_id}", b"1", nx=True, ex=self._ttl))
-
-    def marked(self, image_id: str) -> bool:
-        return bool(self._redis.exists(f"{self._prefix}:{image_id}"))
-
-    def clear(self, image_id: str) -> None:
-        self._redis.delete(f"{self._prefix}:{image_id}")
 
 
 def region_map_columns(verdict: Verdict, *, needed: bool = False) -> tuple[dict[str, Any], bool]:
