@@ -391,24 +391,24 @@ class RegionMaps:
                 raise NotFound(f"No analysis for image {image_id}", reason="IMAGE_NOT_FOUND")
             # Before the verdict the frames are unknown: the image's own map answers NOT_READY, as it always did.
             choice = choose_frame(image_id, row.timeline, frame_index) if row.region_map_state else FrameChoice()
+            frame = choice.index if choice.own_map else None  # None: the image's own map
             map_row: Analysis | FrameRegionMap | None = row
-            if choice.own_map and row.region_map_state != UNAVAILABLE:  # too small: so is every frame
-                map_row = session.get(FrameRegionMap, (image_id, choice.index))
+            if frame is not None and row.region_map_state != UNAVAILABLE:  # too small: so is every frame
+                map_row = session.get(FrameRegionMap, (image_id, frame))
             if map_row is None:  # first asked for: opened below, on the grid of the image's own map
                 opened = dict(row.region_map or {})
                 view = RegionMapView(state=PENDING, rows=int(opened["rows"]), columns=int(opened["columns"]))
             else:
                 view = region_map_view(map_row)
-            what = f"frame {choice.index} of image {image_id}" if choice.own_map else f"image {image_id}"
+            what = f"image {image_id}" if frame is None else f"frame {frame} of image {image_id}"
             if view.state in (UNAVAILABLE, FAILED):
-                raise FailedPrecondition(f"The region map of {what} cannot be made: {view.reason}" if choice.own_map
-                                         else f"Image {image_id} has no region map: {view.reason}",
+                raise FailedPrecondition(f"Image {image_id} has no region map: {view.reason}" if frame is None
+                                         else f"The region map of {what} cannot be made: {view.reason}",
                                          reason="REGION_MAP_UNAVAILABLE",
                                          metadata={"image_id": image_id, "state": view.state})
             needs_request = map_row is None or map_row.region_map_state in (DEFERRED, PENDING, RUNNING)
             data = self._blobs.get(session, image_key(image_id)) if view.state == READY else None
         if view.state != READY:
-            frame = choice.index if choice.own_map else None
             if opened is not None and frame is not None:
                 self._open_frame_map(image_id, frame, opened)
             if needs_request:
@@ -420,5 +420,5 @@ class RegionMaps:
                 retry_after_seconds=1.0, metadata={"image_id": image_id, "state": view.state or "NONE"})
         if data is None:
             raise FailedPrecondition(f"The bytes of image {image_id} are missing", reason="IMAGE_BYTES_MISSING")
-        png, width, height = render_region_map(data, view, side, frame=choice.index if choice.own_map else None)
+        png, width, height = render_region_map(data, view, side, frame=frame)
         return RegionMapPicture(png, width, height, view, choice.frame)
