@@ -56,6 +56,7 @@ class UploadLimits:
     video_max_side: int = 8192  # a clip's frame size: pixels per side ...
     video_max_pixels: int = 8192 * 4320  # ... and pixels per frame (8K)
     video_max_frames: int = 36_000  # frames in a clip (declared), and frames decoded from one, at most
+    video_max_decoded_pixels: int = 150_000_000_000  # frames x frame pixels: what decoding a whole clip costs
 
     def byte_limit(self, declared_type: str, head: bytes = b"") -> int:
         """The most bytes an upload may have: a clip's limit when its metadata declares a video type and its first

@@ -129,6 +129,15 @@ def test_a_clip_with_more_frames_than_the_limit_is_refused() -> None:
     assert caught.value.reason == "VIDEO_TOO_MANY_FRAMES" and caught.value.metadata == {"max_frames": "19"}
 
 
+def test_a_clip_with_more_pixels_to_decode_than_the_limit_is_refused_before_any_work() -> None:
+    clip = videos.clip("mp4-h264", seconds=2, fps=10, width=160, height=120)  # 20 x 19,200 = 384,000 pixels
+    assert decode_image(clip, limits(video_max_decoded_pixels=384_000)).frame_count == 20
+    with pytest.raises(TooLarge) as caught:
+        decode_image(clip, limits(video_max_decoded_pixels=383_999))
+    assert caught.value.reason == "VIDEO_TOO_MUCH_TO_DECODE" and "(video_max_megapixels)" in caught.value.message
+    assert "20 frames of 160x120 pixels" in caught.value.message
+
+
 def test_a_clip_over_the_byte_limit_for_video_is_refused() -> None:
     data = videos.clip("mp4-h264")
     with pytest.raises(TooLarge) as caught:
