@@ -117,7 +117,7 @@ class TaskQueue:
         self.fair = fair
 
     def analyze_image(self, image_id: str, share: Share, cost: int = 1) -> None:
-        """Queue an analysis as `share`'s work, taking `cost` turns (an animation: the frames it reads)."""
+        """Queue an analysis as `share`'s work, taking `cost` turns (ingestion.validation.analysis_cost)."""
         self._run_next(share, ANALYSIS, image_id, cost)
 
     def reanalyze_image(self, image_id: str, owner_id: str, accepted: datetime | None = None) -> bool:

@@ -207,12 +207,22 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
     return DecodedImage(content_type=content_type, width=width, height=height)
 
 
+# Pixels FFmpeg decodes in about the time the pixel model reads one picture: ~300 MP/s of H.264 on one core here
+# (scripts/bench/video.py) against ~150 ms a picture.
+DECODED_PIXELS_PER_TURN = 45_000_000
+
+
 def analysis_cost(decoded: DecodedImage, limits: UploadLimits) -> int:
-    """The turns an upload's analysis takes in the fair queue: 1 for a still picture, for an animation the
-    frames the pixel model reads (one a second, at most analysed_frames; scene cuts are not known yet)."""
+    """The turns an upload's analysis takes in the fair queue: 1 for a still picture; for an animation the
+    frames the pixel model reads (one a second, at most analysed_frames; scene cuts are not known yet); for a
+    video clip those plus decoding every frame, in turns of DECODED_PIXELS_PER_TURN (a minute of 1080p at 30 fps:
+    60 + 83 turns), so one account's long clips take as many turns as the photos they cost the workers."""
     if decoded.frame_count < 2:
         return 1
-    return max(1, min(limits.analysed_frames, -(-decoded.duration_ms // 1000), decoded.frame_count))
+    read = max(1, min(limits.analysed_frames, -(-decoded.duration_ms // 1000), decoded.frame_count))
+    if not decoded.content_type.startswith("video/"):
+        return read
+    return read + -(-decoded.frame_count * decoded.width * decoded.height // DECODED_PIXELS_PER_TURN)
 
 
 def check_animation(animation: AnimationFacts, limits: UploadLimits) -> None:
