@@ -16,10 +16,11 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def section_sh_block(title: str) -> str:
-    """The only ```sh block of the README section headed `title`."""
+    """The only ```sh block of the README section headed `title`, up to the next heading of any level."""
     text = README.read_text(encoding="utf-8")
     start = text.index(title)
-    section = text[start:text.index("\n## ", start + len(title))]
+    following = re.search(r"\n#{1,6} ", text[start + len(title):])
+    section = text[start:start + len(title) + following.start()] if following else text[start:]
     [block] = re.findall(r"^```sh\n(.*?)^```$", section, flags=re.S | re.M)
     return block
 

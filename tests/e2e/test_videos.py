@@ -18,6 +18,7 @@ from pixelcheck.v1 import common_pb2, results_pb2, results_pb2_grpc
 from pixelcheck.client.sources import UploadSource
 from tests import images, videos
 from tests.e2e.flows import SignedInUser, fails, failure_of, new_user
+from tests.e2e.readme import run_grpcurl_script, section_sh_block
 from tests.e2e.servers import LiveServer
 from tests.e2e.test_animations import AI_FRAME, REAL_FRAME, judged_with_a_generated_stretch
 from tests.e2e.test_cli_client import signed_in_cli
@@ -201,3 +202,21 @@ async def test_the_cli_saves_the_region_map_of_a_chosen_frame_and_says_which(
     unread = await cli("client", "result", image_id, "--map", "frame.png", "--frame", "5")
     assert unread.code != 0 and "FRAME_NOT_ANALYSED" in unread.stderr + unread.stdout
     assert "timeline read: 0, 10, 20" in unread.stderr + unread.stdout
+
+
+async def test_the_readme_clip_commands_upload_watch_and_map_a_frame_through_grpcurl(
+        live_server: LiveServer, worker: WorkerProcess, tmp_path: Path) -> None:
+    script = section_sh_block("### Video clips").replace("ADDR=127.0.0.1:50051", f"ADDR={live_server.address}")
+    (tmp_path / "clip.mp4").write_bytes(videos.clip("mp4-h264", seconds=3, fps=10, width=320, height=256,
+                                                    scenes=(0.0, 1.5), tags=PHONE_TAGS))
+    user = await new_user(live_server.auth)
+    *events, result, frame_map = await run_grpcurl_script(script, token=user.access_token, cwd=tmp_path,
+                                                           timeout=120)
+    assert events[-1]["stage"] == "ANALYSIS_STAGE_DONE"
+    assert "Examining the pixels of each frame: 3 of 3 frames" in [e["message"] for e in events]
+    assert result["media_kind"] == "MEDIA_KIND_VIDEO" and result["explanation"].endswith(
+        result["timeline"]["summary"])
+    frames = result["timeline"]["frames"]
+    assert [f.get("index", 0) for f in frames][:2] == [0, 10] and frames[1]["time_ms"] == "1000"
+    assert frame_map == {"frame": {**frames[1]}, "state": "REGION_MAP_STATE_READY"}
+    assert (tmp_path / "frame-map.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
