@@ -109,7 +109,8 @@ class Container:
                               video_max_frames=s.video_max_frames)
         return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                          queue=self.queue, audit=self.audit_recorder, limits=limits,
-                         page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share)
+                         page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share,
+                         spool_dir=s.spool_dir)
 
     # -- scheduling (pixelcheck.scheduling) -------------------------------------------------------
     @cached_property
@@ -160,7 +161,8 @@ class Container:
         from pixelcheck.ingestion.url_fetch import FetchLimits, UrlFetcher
 
         s = self.settings
-        limits = FetchLimits(max_bytes=s.upload_max_bytes, connect_timeout_seconds=s.url_fetch_connect_timeout_seconds,
+        limits = FetchLimits(max_bytes=s.upload_max_bytes, video_max_bytes=s.video_max_bytes, spool_dir=s.spool_dir,
+                             connect_timeout_seconds=s.url_fetch_connect_timeout_seconds,
                              read_timeout_seconds=s.url_fetch_read_timeout_seconds,
                              total_timeout_seconds=s.url_fetch_timeout_seconds)
         quota = ImportQuota(self.redis, self.keys, limit=s.url_import_rate_limit,
@@ -191,7 +193,8 @@ class Container:
             detector=lambda: self.detector,
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
-            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage, webhooks=self.webhooks)
+            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage, webhooks=self.webhooks,
+            spool_dir=s.spool_dir)
 
     @cached_property
     def reconciler(self) -> Reconciler:
@@ -226,7 +229,7 @@ class Container:
                           requests=RedisMapRequests(self.redis, self.keys.prefix, s.analysis_stale_seconds),
                           stale_after=timedelta(seconds=s.analysis_stale_seconds),
                           max_attempts=s.analysis_max_attempts,
-                          idle_max_age=timedelta(seconds=s.region_map_idle_max_age_seconds))
+                          idle_max_age=timedelta(seconds=s.region_map_idle_max_age_seconds), spool_dir=s.spool_dir)
 
     @cached_property
     def progress_hub(self) -> ProgressHub:

@@ -85,9 +85,10 @@ def region_map_picture(rgb: Image.Image, regions: tuple[RegionScore, ...], max_s
     return canvas
 
 
-def render_region_map(data: bytes, view: RegionMapView, max_side: int) -> tuple[bytes, int, int]:
-    """PNG bytes, width and height of the region-map picture of an uploaded file and its READY map."""
-    rgb = first_picture(data)
+def render_region_map(source: bytes | str, view: RegionMapView, max_side: int) -> tuple[bytes, int, int]:
+    """PNG bytes, width and height of the region-map picture of an uploaded file (its bytes, or a clip's path)
+    and its READY map."""
+    rgb = first_picture(source)
     picture = region_map_picture(rgb, view.regions, max_side)
     buffer = io.BytesIO()
     picture.save(buffer, "PNG", optimize=False, compress_level=6)
