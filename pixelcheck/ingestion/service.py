@@ -100,8 +100,17 @@ class Ingestion:
         existing image. Raises InvalidInput/TooLarge for an image that fails the rules (nothing is stored).
         `abandoned` is asked just before committing: a call the client or a shutdown already cancelled stores
         nothing (a cancel that lands during the commit leaves a complete image, which a replay of the
-        request_id returns). `source_url` is the URL an import fetched the bytes from.
+        request_id returns). `source_url` is the URL an import fetched the bytes from. The upload is consumed:
+        a clip's temporary file is removed before this returns or raises.
         """
+        try:
+            return self._accept(principal, upload, request_id=request_id, peer=peer, source_url=source_url,
+                                abandoned=abandoned)
+        finally:
+            upload.discard()
+
+    def _accept(self, principal: Principal, upload: ReceivedUpload, *, request_id: str, peer: str, source_url: str,
+                abandoned: Callable[[], bool]) -> tuple[ImageView, bool]:
         meta = upload.metadata
         existing = self._replay_or_duplicate(principal.user_id, meta.request_id, upload.sha256)
         if existing is not None:
