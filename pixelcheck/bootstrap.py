@@ -341,7 +341,8 @@ class Container:
         return Reports(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                        enqueue_build=self.queue.build_report, model_info=lambda: self.detector.info,
                        audit=self.audit_recorder, max_images=self.settings.report_max_images,
-                       page_token_key=token_key(self.settings.jwt_secret, "reports"), webhooks=self.webhooks)
+                       page_token_key=token_key(self.settings.jwt_secret, "reports"), webhooks=self.webhooks,
+                       spool_dir=self.settings.spool_dir)
 
     # -- webhooks (pixelcheck.webhooks) -----------------------------------------------------------
     @cached_property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,21 +12,25 @@ from pixelcheck.analysis.models import Analysis
 from pixelcheck.analysis.records import verdict_of
 from pixelcheck.analysis.region_maps import region_map_view
 from pixelcheck.blobs import BlobStore
+from pixelcheck.blobs.local_copy import local_copy
 from pixelcheck.iam.models import User
 from pixelcheck.ingestion.models import Image
 from pixelcheck.reports.document import EntryState, ReportDocument, ReportEntry
 from pixelcheck.reports.models import Report, ReportImage
 from pixelcheck.reports.thumbnails import make_thumbnail
+from pixelcheck.video_formats import VIDEO_TYPES
 
 BATCH_PREVIEW_SIDE = 512
 """Longest side of the preview kept per image of a batch PDF (rows show small thumbnails)."""
 
 
-def load_document(session: Session, blobs: BlobStore, report: Report,
-                  model: ModelInfo | None) -> ReportDocument:
+def load_document(session: Session, blobs: BlobStore, report: Report, model: ModelInfo | None,
+                  files: ExitStack | None = None, spool_dir: str = "") -> ReportDocument:
     """The report's document: one entry per covered image in the requested order.
 
-    An image deleted since the report was requested becomes a DELETED entry named by its kept filename.
+    An image deleted since the report was requested becomes a DELETED entry named by its kept filename. A
+    video clip of a single PDF is copied to a temporary file in spool_dir (its bytes are never read into
+    memory), removed when `files` closes; without `files` its key frames are left out.
     """
     ids = [ri.image_id for ri in report.images]
     images = {i.id: i for i in session.scalars(select(Image).where(Image.id.in_(ids)))}
@@ -35,6 +41,10 @@ def load_document(session: Session, blobs: BlobStore, report: Report,
         image = images.get(covered.image_id)
         if image is None:
             entries.append(_deleted_entry(covered))
+            continue
+        if image.content_type in VIDEO_TYPES:
+            entries.append(_entry(image, analyses.get(image.id), b"", _clip_copy(blobs, report, image.id, files,
+                                                                                 spool_dir)))
             continue
         entries.append(_entry(image, analyses.get(image.id), _image_bytes(session, blobs, report, image.id)))
     return ReportDocument(
@@ -57,7 +67,14 @@ def _image_bytes(session: Session, blobs: BlobStore, report: Report, image_id: s
     return data
 
 
-def _entry(image: Image, analysis: Analysis | None, data: bytes | None) -> ReportEntry:
+def _clip_copy(blobs: BlobStore, report: Report, image_id: str, files: ExitStack | None, spool_dir: str) -> str:
+    """The path of a local copy of a clip, for the key frames of a single PDF ("" for anything else)."""
+    if report.format == "CSV" or report.scope == "BATCH" or files is None:
+        return ""  # a CSV shows no pictures; a batch's rows show none of a clip
+    return files.enter_context(local_copy(blobs, f"image/{image_id}", spool_dir)) or ""
+
+
+def _entry(image: Image, analysis: Analysis | None, data: bytes | None, clip_path: str = "") -> ReportEntry:
     verdict = verdict_of(analysis) if analysis is not None else None
     return ReportEntry(
         image_id=image.id,
@@ -69,6 +86,7 @@ def _entry(image: Image, analysis: Analysis | None, data: bytes | None) -> Repor
         size_bytes=image.size_bytes,
         state=EntryState(analysis.state) if analysis is not None else EntryState.QUEUED,
         image_bytes=data,
+        clip_path=clip_path,
         verdict=verdict,
         analysed_at=analysis.finish_time if analysis is not None else None,
         duration_ms=analysis.duration_ms if analysis is not None else None,

@@ -38,6 +38,7 @@ class ReportEntry:
     duration_ms: int | None
     failure_reason: str = ""
     analysis_id: str = ""
+    clip_path: str = ""  # a video clip (image_bytes empty): its local copy's path, while a PDF is rendered
     region_map: RegionMapView | None = None  # where in the image the pixel model sees generation traces
 
 
