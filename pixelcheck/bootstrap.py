@@ -106,7 +106,8 @@ class Container:
                               analysed_frames=s.animation_analysed_frames, video_max_bytes=s.video_max_bytes,
                               video_max_duration_ms=int(s.video_max_duration_seconds * 1000),
                               video_max_side=s.video_max_side, video_max_pixels=s.video_max_pixels,
-                              video_max_frames=s.video_max_frames)
+                              video_max_frames=s.video_max_frames,
+                              video_max_decoded_pixels=s.video_max_megapixels * 1_000_000)
         return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                          queue=self.queue, audit=self.audit_recorder, limits=limits,
                          page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share,

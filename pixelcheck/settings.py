@@ -81,6 +81,10 @@ class Settings:
     video_max_side: int = 8192  # a clip's frame size, pixels per side (VIDEO_FRAME_TOO_LARGE) ...
     video_max_pixels: int = 8192 * 4320  # ... and pixels per frame
     video_max_frames: int = 36_000  # frames a clip declares, and frames decoded from one (VIDEO_TOO_MANY_FRAMES)
+    # Frames x frame pixels: what decoding a whole clip costs (VIDEO_TOO_MUCH_TO_DECODE). 150,000 is 10 minutes of
+    # 4K at 30 fps, ~500 s of one core at the ~300 MP/s FFmpeg decodes H.264 at here: within video_time_limit.
+    video_max_megapixels: int = 150_000
+    video_time_limit_seconds: int = 1800  # the longest a worker may spend on one analysis of a clip (hard limit)
     url_fetch_allow: str = ""  # ImportImage: CIDRs, addresses or host names let in despite the address rules
     url_fetch_ports: str = ""  # ImportImage: ports fetched besides 80 and 443 (public addresses)
     url_fetch_connect_timeout_seconds: float = 5.0
@@ -115,7 +119,8 @@ class Settings:
     detector_threshold: float = -1.0  # < 0: the model's own threshold
     analysis_stale_seconds: int = 120  # re-enqueue analyses queued or running longer than this
     analysis_max_attempts: int = 5
-    task_time_limit_seconds: int = 120
+    task_time_limit_seconds: int = 120  # every task's hard limit; analyses (which may be clips) get the larger of
+    # this and video_time_limit_seconds
     worker_concurrency: int = 1
 
     # Fair scheduling and admission (pixelcheck.scheduling), per principal class: USER, PROFESSIONAL, ADMIN,
@@ -277,7 +282,7 @@ class Settings:
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",
                      "animation_max_frames", "animation_max_duration_seconds", "animation_max_megapixels",
                      "animation_analysed_frames", "video_max_bytes", "video_max_duration_seconds", "video_max_side",
-                     "video_max_pixels", "video_max_frames",
+                     "video_max_pixels", "video_max_frames", "video_max_megapixels", "video_time_limit_seconds",
                      "access_token_ttl_seconds", "refresh_token_ttl_seconds", "signin_max_failures",
                      "signin_window_seconds", "signin_login_max_failures", "signin_login_delay_seconds",
                      "signin_login_max_delay_seconds", "signin_address_max_failures",

@@ -42,10 +42,22 @@ TASK_MODULES = ["pixelcheck.analysis.tasks", "pixelcheck.reports.tasks", "pixelc
                 "pixelcheck.webhooks.tasks"]
 
 
+def analysis_time_limit(settings: Settings) -> int:
+    """The hard time limit of the tasks that run analyses: a clip's (video_time_limit_seconds), unless the
+    limit of every task is larger."""
+    return max(settings.task_time_limit_seconds, settings.video_time_limit_seconds)
+
+
+def _soft(limit: int) -> int:
+    """The soft limit, 10 s before the hard one: the task hears of it and records why it stopped."""
+    return max(1, limit - 10)
+
+
 def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
     """A Celery app on settings.redis_url with the reliability settings inference workers need."""
     keys = RedisKeys(settings.redis_key_prefix)
     reconcile_every = max(5.0, settings.analysis_stale_seconds / 4)
+    analysis_limit = analysis_time_limit(settings)
     app = Celery("pixelcheck", broker=settings.redis_url, include=TASK_MODULES if include_tasks else [])
     app.conf.update(
         task_default_queue=keys.celery_queue,
@@ -54,10 +66,14 @@ def make_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
         task_reject_on_worker_lost=True,  # ... and redelivered when its worker died mid-way
         worker_prefetch_multiplier=1,  # an inference worker holds one task at a time
         task_time_limit=settings.task_time_limit_seconds,
-        task_soft_time_limit=max(1, settings.task_time_limit_seconds - 10),
+        task_soft_time_limit=_soft(settings.task_time_limit_seconds),
+        # An analysis may be of a clip: every frame of it is decoded, which takes minutes for a long 4K one (the
+        # clip rules keep that within video_time_limit_seconds). The tasks that run analyses get that limit.
+        task_annotations={name: {"time_limit": analysis_limit, "soft_time_limit": _soft(analysis_limit)}
+                          for name in (RUN_NEXT, ANALYZE_IMAGE)},
         broker_transport_options={
-            # Redelivery of unacknowledged tasks: comfortably above the task time limit.
-            "visibility_timeout": settings.task_time_limit_seconds * 3,
+            # Redelivery of unacknowledged tasks: comfortably above the longest task time limit.
+            "visibility_timeout": max(settings.task_time_limit_seconds * 3, analysis_limit + 60),
             "global_keyprefix": keys.celery_keyprefix,
         },
         broker_connection_retry_on_startup=True,
@@ -101,7 +117,7 @@ class TaskQueue:
         self.fair = fair
 
     def analyze_image(self, image_id: str, share: Share, cost: int = 1) -> None:
-        """Queue an analysis as `share`'s work, taking `cost` turns (an animation: the frames it reads)."""
+        """Queue an analysis as `share`'s work, taking `cost` turns (ingestion.validation.analysis_cost)."""
         self._run_next(share, ANALYSIS, image_id, cost)
 
     def reanalyze_image(self, image_id: str, owner_id: str, accepted: datetime | None = None) -> bool:

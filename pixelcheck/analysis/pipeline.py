@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from billiard.exceptions import SoftTimeLimitExceeded  # what a Celery worker raises at a task's soft time limit
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from pixelcheck.webhooks.service import EventOutbox
 
 HAND_BACK_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries to hand back a claim (15.5 s in all)
+TIME_LIMIT_REASON = ("The analysis ran past the worker's time limit and was stopped (video_time_limit_seconds for "
+                     "a clip, task_time_limit_seconds for a picture); a shorter clip, or one at a lower resolution, "
+                     "can be analysed")
 log = logging.getLogger("pixelcheck.analysis")
 
 
@@ -179,6 +183,8 @@ class AnalysisPipeline:
                                                                                                  done, total))
             except ImageUnreadable as exc:
                 return self._fail(image_id, attempt, str(exc), started, timings, detector.info)
+            except SoftTimeLimitExceeded:  # the rules keep a clip within the limit; a machine far slower may not be
+                return self._fail(image_id, attempt, TIME_LIMIT_REASON, started, timings, detector.info)
             except Exception:  # a detector bug is permanent for these bytes: fail with a reason, do not loop
                 log.exception("detector failed on image %s", image_id)
                 return self._fail(image_id, attempt, "The detector could not analyse this image; our team has "

@@ -173,7 +173,17 @@ def model_info_to_proto(info: ModelInfo, stats: ModelStatistics, load_time: date
         results_pb2.FamilyCatchRate(family=family, name=str(v["name"]), test_images=int(v["n"]),
                                     caught=float(v["caught"]))
         for family, v in card.get("catch_rate_by_family", {}).items()]
+    video = info.video_card
+    variants = video.get("variants", {})
+    compression = [
+        results_pb2.VideoCompressionAccuracy(
+            variant=name, description=str(v["description"]), test_images=int(v["n"]), ai_images=int(v["n_ai"]),
+            accuracy=float(v["accuracy"]), roc_auc=float(v["roc_auc"]), ai_recall=float(v["ai_recall"]),
+            real_accuracy=float(v["real_accuracy"]))
+        for name, v in (variants.items() if isinstance(variants, dict) else ())]
     return results_pb2.ModelInfo(
+        moving_pictures=info.moving_pictures, video_compression=compression,
+        video_compression_measured_with=str(video.get("measured_with", "")),
         false_positive_rates=false_positives, family_catch_rates=catches,
         name=info.name, version=info.version, weights_sha256=info.weights_sha256, threshold=info.threshold,
         input_description=info.input_description,

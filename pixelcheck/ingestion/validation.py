@@ -57,6 +57,7 @@ class UploadLimits:
     video_max_side: int = 8192  # a clip's frame size: pixels per side ...
     video_max_pixels: int = 8192 * 4320  # ... and pixels per frame (8K)
     video_max_frames: int = 36_000  # frames in a clip (declared), and frames decoded from one, at most
+    video_max_decoded_pixels: int = 150_000_000_000  # frames x frame pixels: what decoding a whole clip costs
 
     def byte_limit(self, declared_type: str, head: bytes = b"") -> int:
         """The most bytes an upload may have: a clip's limit when its metadata declares a video type and its first
@@ -215,12 +216,22 @@ def _decode_clip(source: bytes | str, video_type: str | None, size: int, limits:
                         frame_count=clip.frame_count, duration_ms=clip.duration_ms)
 
 
+# Pixels FFmpeg decodes in about the time the pixel model reads one picture: ~300 MP/s of H.264 on one core here
+# (scripts/bench/video.py) against ~150 ms a picture.
+DECODED_PIXELS_PER_TURN = 45_000_000
+
+
 def analysis_cost(decoded: DecodedImage, limits: UploadLimits) -> int:
-    """The turns an upload's analysis takes in the fair queue: 1 for a still picture, for an animation the
-    frames the pixel model reads (one a second, at most analysed_frames; scene cuts are not known yet)."""
+    """The turns an upload's analysis takes in the fair queue: 1 for a still picture; for an animation the
+    frames the pixel model reads (one a second, at most analysed_frames; scene cuts are not known yet); for a
+    video clip those plus decoding every frame, in turns of DECODED_PIXELS_PER_TURN (a minute of 1080p at 30 fps:
+    60 + 83 turns), so one account's long clips take as many turns as the photos they cost the workers."""
     if decoded.frame_count < 2:
         return 1
-    return max(1, min(limits.analysed_frames, -(-decoded.duration_ms // 1000), decoded.frame_count))
+    read = max(1, min(limits.analysed_frames, -(-decoded.duration_ms // 1000), decoded.frame_count))
+    if not decoded.content_type.startswith("video/"):
+        return read
+    return read + -(-decoded.frame_count * decoded.width * decoded.height // DECODED_PIXELS_PER_TURN)
 
 
 def check_animation(animation: AnimationFacts, limits: UploadLimits) -> None:

@@ -1,8 +1,9 @@
 """Upload rules of video clips: probed (container and codec headers, nothing decoded), refused over their limits.
 
-Each refusal names its limit: VIDEO_TOO_LONG, VIDEO_FRAME_TOO_LARGE and VIDEO_TOO_MANY_FRAMES are TooLarge (as the
-ANIMATION_* limits are); VIDEO_TRUNCATED, VIDEO_UNSUPPORTED_CODEC, VIDEO_EMPTY and VIDEO_UNDECODABLE (none of
-its first frames decodes: damaged, or frames larger than the container says) are InvalidInput.
+Each refusal names its limit: VIDEO_TOO_LONG, VIDEO_FRAME_TOO_LARGE, VIDEO_TOO_MANY_FRAMES and
+VIDEO_TOO_MUCH_TO_DECODE (frames x frame pixels) are TooLarge (as the ANIMATION_* limits are); VIDEO_TRUNCATED,
+VIDEO_UNSUPPORTED_CODEC, VIDEO_EMPTY and VIDEO_UNDECODABLE (none of its first frames decodes: damaged, or frames
+larger than the container says) are InvalidInput.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def check_video(source: bytes | str, content_type: str, limits: UploadLimits) ->
         raise TooLarge(f"The clip has {clip.frame_count} frames; the limit is {limits.video_max_frames} "
                        "(video_max_frames)", reason="VIDEO_TOO_MANY_FRAMES",
                        metadata={"max_frames": str(limits.video_max_frames)})
+    _check_decoding_cost(clip, limits)
     # Last, as it decodes: one frame, within the frame-size limit (a larger one is not decoded).
     first = first_frame_size(source, limits.video_max_pixels)
     if first is None:
@@ -58,6 +60,18 @@ def check_video(source: bytes | str, content_type: str, limits: UploadLimits) ->
                            "frames are larger than the container says", reason="VIDEO_UNDECODABLE")
     _check_frame_size(*first, limits)
     return clip
+
+
+def _check_decoding_cost(clip: VideoFacts, limits: UploadLimits) -> None:
+    """Every frame is decoded (the frames read depend on those before them): frames x frame pixels is what the
+    analysis costs, and it must fit within the worker's time limit for a clip."""
+    pixels = clip.frame_count * clip.width * clip.height
+    if pixels > limits.video_max_decoded_pixels:
+        limit_mp = limits.video_max_decoded_pixels // 1_000_000
+        raise TooLarge(f"The clip has {clip.frame_count} frames of {clip.width}x{clip.height} pixels, "
+                       f"{pixels // 1_000_000:,} megapixels to decode; the limit is {limit_mp:,} "
+                       "(video_max_megapixels): send a shorter clip, or one at a lower resolution or frame rate",
+                       reason="VIDEO_TOO_MUCH_TO_DECODE", metadata={"max_megapixels": str(limit_mp)})
 
 
 def _check_frame_size(width: int, height: int, limits: UploadLimits) -> None:

@@ -22,6 +22,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from pixelcheck.analysis.detector.timeline import clock
 from pixelcheck.analysis.detector.verdict import Label
 from pixelcheck.reports.document import EntryState, ReportDocument, ReportEntry
 from pixelcheck.reports.pdf_parts import bold_line, heading, key_value_table, preview, reading_guide
@@ -50,7 +51,9 @@ from pixelcheck.reports.pdf_style import (
     format_duration,
     markup,
     percent,
+    subject_of,
 )
+from pixelcheck.reports.pdf_timeline import timeline_strip
 
 BIN_EDGES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 BIN_NAMES = ("50–59%", "60–69%", "70–79%", "80–89%", "90–100%")
@@ -70,6 +73,12 @@ class BatchSummary:
     mean_duration_ms: float | None
     timed: int
     histogram: dict[Label, tuple[int, ...]]
+    moving: int = 0  # animations and clips among the entries
+
+    @property
+    def real_words(self) -> str:
+        """The REAL verdict in words: also camera footage when the batch holds animations or clips."""
+        return "Likely real: a photograph or camera footage" if self.moving else VERDICT_WORDS[Label.REAL]
 
 
 def confidence_bin(confidence: float) -> int:
@@ -101,6 +110,7 @@ def summarise(entries: tuple[ReportEntry, ...]) -> BatchSummary:
         mean_duration_ms=sum(durations) / len(durations) if durations else None,
         timed=len(durations),
         histogram={label: tuple(counts) for label, counts in bins.items()},
+        moving=sum(subject_of(entry) != "image" for entry in entries),
     )
 
 
@@ -151,7 +161,7 @@ def _timing_sentence(summary: BatchSummary) -> str:
 def _counts_table(summary: BatchSummary, width: float) -> Table:
     rows: list[tuple[str, int, colors.Color]] = [
         (VERDICT_WORDS[Label.AI], summary.by_label[Label.AI], AI_COLOUR),
-        (VERDICT_WORDS[Label.REAL], summary.by_label[Label.REAL], REAL_COLOUR),
+        (summary.real_words, summary.by_label[Label.REAL], REAL_COLOUR),
         ("Pending (waiting or being analysed)", summary.pending, PENDING_COLOUR),
         ("Analysis failed", summary.failed, FAILED_COLOUR),
         ("Image deleted before analysis", summary.deleted_without_verdict, PENDING_COLOUR),
@@ -217,7 +227,7 @@ def confidence_chart(summary: BatchSummary, width: float) -> Drawing | Paragraph
     legend.x, legend.y = chart.x + chart.width + 8 * mm, chart.y + chart.height - 4 * mm
     legend.fontName, legend.fontSize = FONT, 8.5
     legend.alignment = "right"
-    legend.colorNamePairs = [(AI_COLOUR, VERDICT_WORDS[Label.AI]), (REAL_COLOUR, VERDICT_WORDS[Label.REAL])]
+    legend.colorNamePairs = [(AI_COLOUR, VERDICT_WORDS[Label.AI]), (REAL_COLOUR, summary.real_words)]
     drawing.add(legend)
     return drawing
 
@@ -234,7 +244,7 @@ def entries_table(entries: tuple[ReportEntry, ...], width: float) -> LongTable:
                 Paragraph(str(number), CELL),
                 preview(entry.image_bytes, ROW_THUMB, ROW_THUMB, deleted=entry.state is EntryState.DELETED),
                 _file_cell(entry),
-                _verdict_cell(entry),
+                _verdict_cell(entry, widths[3] - 6),
                 _confidence_cell(entry),
             ]
         )
@@ -257,6 +267,9 @@ def entries_table(entries: tuple[ReportEntry, ...], width: float) -> LongTable:
 def _file_cell(entry: ReportEntry) -> list[Flowable]:
     kind = entry.content_type or "unknown type"
     details = f"{entry.width} × {entry.height} · {kind} · {format_bytes(entry.size_bytes)}"
+    timeline = entry.verdict.timeline if entry.verdict is not None else None
+    if timeline is not None:
+        details += f" · {clock(timeline.duration_ms)}"
     return [
         Paragraph(markup(entry.filename or "(no name)"), CELL_BOLD),
         Paragraph(markup(details), SMALL),
@@ -264,12 +277,18 @@ def _file_cell(entry: ReportEntry) -> list[Flowable]:
     ]
 
 
-def _verdict_cell(entry: ReportEntry) -> list[Flowable]:
+def _verdict_cell(entry: ReportEntry, width: float) -> list[Flowable]:
+    """The outcome in words; for an animation or a clip also its timeline in small and its sentence."""
     words, colour = entry_status(entry)
     cell: list[Flowable] = [bold_line(words, 8.5, colour)]
     note = entry_note(entry)
     if note:
         cell.append(Paragraph(markup(note), SMALL))
+    timeline = entry.verdict.timeline if entry.verdict is not None else None
+    if timeline is not None:
+        if timeline.frames:
+            cell += [Spacer(1, 1 * mm), timeline_strip(timeline, width)]
+        cell.append(Paragraph(markup(timeline.summary), SMALL))
     return cell
 
 

@@ -11,7 +11,8 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Image, Paragraph, Spacer, Table, TableStyle
 
-from pixelcheck.analysis.detector.image_facts import ImageUnreadable, decode_rgb, open_image
+from pixelcheck.analysis.detector.animation import first_picture
+from pixelcheck.analysis.detector.image_facts import ImageUnreadable
 from pixelcheck.analysis.detector.regions import RegionMapView
 from pixelcheck.analysis.detector.verdict import Signal, Verdict
 from pixelcheck.analysis.region_map_image import region_map_picture
@@ -63,10 +64,11 @@ def preview(data: bytes | None, box_width: float, box_height: float, *, deleted:
 
 
 def region_map_preview(data: bytes | None, view: RegionMapView, box_width: float) -> Flowable:
-    """Return the region-map picture (overlay and legend) scaled to box_width, or a grey box."""
+    """Return the region-map picture (overlay and legend) scaled to box_width, or a grey box; for an animation or
+    a clip it is drawn over the first frame, which the map is made of."""
     max_side = max(64, round(box_width / 72 * THUMBNAIL_DPI))
     try:
-        picture_image = region_map_picture(decode_rgb(open_image(data or b"")), view.regions, max_side)
+        picture_image = region_map_picture(first_picture(data or b""), view.regions, max_side)
     except ImageUnreadable:
         return unavailable_box(box_width, box_width, "image deleted" if data is None else "")
     buffer = io.BytesIO()
@@ -157,19 +159,20 @@ def signal_scale(width: float) -> Drawing:
     return drawing
 
 
-def signal_leaning(signal: Signal) -> str:
-    """Return what a signal says in words, e.g. 'points to AI (AI score 82%)'."""
+def signal_leaning(signal: Signal, subject: str = "image") -> str:
+    """Return what a signal says in words, e.g. 'points to AI (AI score 82%)'; the real side is 'real camera
+    footage' for a clip or an animation."""
     score = min(1.0, max(0.0, signal.score))
     if abs(score - 0.5) < 0.05:
         return f"neutral (AI score {percent(score)})"
-    side = "AI" if score > 0.5 else "a real photograph"
+    side = "AI" if score > 0.5 else ("a real photograph" if subject == "image" else "real camera footage")
     return f"points to {side} (AI score {percent(score)})"
 
 
-def signal_chart(verdict: Verdict, width: float) -> Flowable:
+def signal_chart(verdict: Verdict, width: float, subject: str = "image") -> Flowable:
     """Return the signals as a table: name and explanation, a diverging bar, and its reading in words."""
     if not verdict.signals:
-        return Paragraph("The detector reported no individual signals for this image.", BODY)
+        return Paragraph(f"The detector reported no individual signals for this {subject}.", BODY)
     total_weight = sum(max(0.0, s.weight) for s in verdict.signals) or 1.0
     text_width, bar_width = width * 0.55, width * 0.45 - 8
     data: list[list[object]] = [["", signal_scale(bar_width)]]
@@ -183,7 +186,7 @@ def signal_chart(verdict: Verdict, width: float) -> Flowable:
         bar = [
             signal_bar(signal.score, bar_width),
             Spacer(1, 2),
-            Paragraph(markup(signal_leaning(signal)), SMALL),
+            Paragraph(markup(signal_leaning(signal, subject)), SMALL),
         ]
         data.append([text, bar])
     table = Table(data, colWidths=[text_width, bar_width + 8], hAlign="LEFT")

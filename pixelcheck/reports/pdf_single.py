@@ -27,7 +27,6 @@ from pixelcheck.reports.pdf_style import (
     STATE_WORDS,
     SUBTITLE,
     TITLE,
-    VERDICT_WORDS,
     confidence_words,
     entry_note,
     entry_status,
@@ -36,6 +35,8 @@ from pixelcheck.reports.pdf_style import (
     format_duration,
     markup,
     source_type_words,
+    subject_of,
+    verdict_words,
 )
 from pixelcheck.reports.pdf_timeline import timeline_section
 
@@ -45,9 +46,10 @@ THUMB_SIDE = 62 * mm
 def single_story(doc: ReportDocument, width: float) -> list[Flowable]:
     """Return the flowables of a one-image report, laid out for a frame of the given width."""
     entry = doc.entries[0]
+    subject = subject_of(entry)
     story: list[Flowable] = [
-        Paragraph(markup(doc.title or "Image analysis report"), TITLE),
-        Paragraph(markup(_byline(doc)), SUBTITLE),
+        Paragraph(markup(doc.title or f"{subject.capitalize()} analysis report"), TITLE),
+        Paragraph(markup(_byline(doc, subject)), SUBTITLE),
         Spacer(1, 4 * mm),
         _verdict_panel(entry, width),
     ]
@@ -56,14 +58,14 @@ def single_story(doc: ReportDocument, width: float) -> list[Flowable]:
         story += timeline_section(entry, width)
         story += region_map_section(entry, width)
         story += heading("What the detector looked at")
-        story.append(signal_chart(verdict, width))
+        story.append(signal_chart(verdict, width, subject))
         story.append(
             KeepTogether(
-                heading("Where the image came from")
+                heading(f"Where the {subject} came from")
                 + [key_value_table(provenance_rows(verdict.provenance), width)]
             )
         )
-    story.append(KeepTogether(heading("About the image") + [key_value_table(image_fact_rows(entry), width)]))
+    story.append(KeepTogether(heading(f"About the {subject}") + [key_value_table(image_fact_rows(entry), width)]))
     story.append(
         KeepTogether(
             heading("About the analysis") + [key_value_table(analysis_rows(entry, doc.model), width)]
@@ -75,13 +77,16 @@ def single_story(doc: ReportDocument, width: float) -> list[Flowable]:
 
 
 def region_map_section(entry: ReportEntry, width: float) -> list[Flowable]:
-    """The image and its region map side by side, the line on how to read it and any disagreement."""
+    """The image and its region map side by side, the line on how to read it and any disagreement (of an
+    animation or a clip: its first frame, which the map is made of)."""
     view = entry.region_map
     if view is None:
         return []
+    subject = subject_of(entry)
+    title = "Where in the image" if subject == "image" else f"Where in the {subject}'s first frame"
     if view.state != "READY":
         why = view.reason or "it was still being made when this report was built; request the report again later"
-        return [KeepTogether(heading("Where in the image") + [Paragraph(markup(f"No region map: {why}"), BODY)])]
+        return [KeepTogether(heading(title) + [Paragraph(markup(f"No region map: {why}"), BODY)])]
     side = (width - 8 * mm) / 2
     pictures = Table([[preview(entry.image_bytes, side, side), region_map_preview(entry.image_bytes, view, side)]],
                      colWidths=[side + 4 * mm, side + 4 * mm], hAlign="LEFT")
@@ -89,11 +94,11 @@ def region_map_section(entry: ReportEntry, width: float) -> list[Flowable]:
     notes: list[Flowable] = [Spacer(1, 2 * mm), Paragraph(markup(HOW_TO_READ_REGION_MAP), SMALL)]
     if view.disagreement:
         notes = [Spacer(1, 2 * mm), Paragraph(markup(view.disagreement), BODY), *notes]
-    return [KeepTogether(heading("Where in the image") + [pictures, *notes])]
+    return [KeepTogether(heading(title) + [pictures, *notes])]
 
 
-def _byline(doc: ReportDocument) -> str:
-    parts = [f"Image analysis report · created {format_datetime(doc.created_at)}"]
+def _byline(doc: ReportDocument, subject: str) -> str:
+    parts = [f"{subject.capitalize()} analysis report · created {format_datetime(doc.created_at)}"]
     if doc.author:
         parts.append(f"prepared for {doc.author}")
     return " · ".join(parts)
@@ -116,9 +121,9 @@ def _verdict_panel(entry: ReportEntry, width: float) -> Table:
             Spacer(1, 1.5 * mm),
             confidence_meter(verdict.confidence, colour, min(text_width, 70 * mm)),
             Spacer(1, 3 * mm),
-            Paragraph(markup(verdict.summary or default_summary(verdict)), BODY),
+            Paragraph(markup(verdict.summary or default_summary(verdict, subject_of(entry))), BODY),
         ]
-        right += [Paragraph(markup(line), SMALL) for line in finding_lines(verdict)]
+        right += [Paragraph(markup(line), SMALL) for line in finding_lines(verdict, subject_of(entry))]
     note = entry_note(entry)
     if note:
         right += [Spacer(1, 2 * mm), Paragraph(markup(note), BODY)]
@@ -140,7 +145,7 @@ def _verdict_panel(entry: ReportEntry, width: float) -> Table:
     return table
 
 
-def finding_lines(verdict: Verdict) -> list[str]:
+def finding_lines(verdict: Verdict, subject: str = "image") -> list[str]:
     """The generator-family and stability findings of a verdict, one plain line each (none when absent)."""
     lines = []
     family = verdict.generator_family
@@ -154,17 +159,18 @@ def finding_lines(verdict: Verdict) -> list[str]:
     stability = verdict.stability
     if stability is not None:
         lines.append(
-            "Stability: the verdict holds for a messaging-app copy (1080 px, JPEG q80) and the image's parts agree"
+            f"Stability: the verdict holds for a messaging-app copy (1080 px, JPEG q80) and the {subject}'s parts agree"
             if stability.stable
             else "Stability: NOT stable, see above"
         )
     return lines
 
 
-def default_summary(verdict: Verdict) -> str:
-    """Return a one-sentence summary for a verdict that came without one."""
-    words = VERDICT_WORDS[verdict.label].lower()
-    return f"The detector judges this image {words} ({confidence_words(verdict)})."
+def default_summary(verdict: Verdict, subject: str = "image") -> str:
+    """Return a one-sentence summary for a verdict that came without one, about the subject ("image", "clip" or
+    "animation")."""
+    words = verdict_words(verdict.label, subject).lower()
+    return f"The detector judges this {subject} {words} ({confidence_words(verdict)})."
 
 
 def provenance_rows(provenance: Provenance) -> list[tuple[str, str]]:
@@ -221,7 +227,7 @@ def analysis_rows(entry: ReportEntry, model: ModelInfo | None) -> list[tuple[str
     if model is not None:
         rows.append(("Model", f"{model.name} {model.version}"))
         if used and used != model.version:
-            rows.append(("Model version used for this image", used))
+            rows.append((f"Model version used for this {subject_of(entry)}", used))
         rows.append(("Model weights (SHA-256)", model.weights_sha256 or "—"))
     elif used:
         rows.append(("Model version", used))

@@ -38,6 +38,8 @@ PENDING_COLOUR = colors.HexColor("#7b8794")
 FAILED_COLOUR = colors.HexColor("#b91c1c")
 
 VERDICT_WORDS = {Label.AI: "Likely AI-generated", Label.REAL: "Likely a real photograph"}
+FOOTAGE_WORDS = "Likely real camera footage"  # a clip's or an animation's REAL verdict, as fusion words it
+SUBJECT_NOUNS = {"VIDEO": "clip", "ANIMATED": "animation"}  # by Timeline.media_kind
 SIGNAL_TITLES = {
     "content_credentials": "Content Credentials (C2PA)",
     "generator_metadata": "Generator traces in the file",
@@ -257,10 +259,25 @@ def format_duration(ms: float | None) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
+def subject_of(entry: ReportEntry) -> str:
+    """What a report calls the entry's file: "image", or "clip" or "animation" for one judged frame by frame
+    (a clip is known by its type before its verdict, an animation by its verdict's timeline)."""
+    timeline = entry.verdict.timeline if entry.verdict is not None else None
+    if timeline is not None:
+        return SUBJECT_NOUNS.get(timeline.media_kind, "image")
+    return "clip" if entry.content_type.startswith("video/") else "image"
+
+
+def verdict_words(label: Label, subject: str = "image") -> str:
+    """The verdict in words: "Likely AI-generated", "Likely a real photograph" or, for moving pictures, "Likely
+    real camera footage"."""
+    return FOOTAGE_WORDS if label is Label.REAL and subject != "image" else VERDICT_WORDS[label]
+
+
 def entry_status(entry: ReportEntry) -> tuple[str, colors.Color]:
     """Return the one-line outcome of an entry in words, with its colour."""
     if entry.verdict is not None and entry.state in (EntryState.SUCCEEDED, EntryState.DELETED):
-        return VERDICT_WORDS[entry.verdict.label], verdict_colour(entry.verdict.label)
+        return verdict_words(entry.verdict.label, subject_of(entry)), verdict_colour(entry.verdict.label)
     if entry.state is EntryState.QUEUED:
         return "Pending: waiting for analysis", PENDING_COLOUR
     if entry.state is EntryState.RUNNING:
@@ -268,7 +285,7 @@ def entry_status(entry: ReportEntry) -> tuple[str, colors.Color]:
     if entry.state is EntryState.FAILED:
         return "Analysis failed", FAILED_COLOUR
     if entry.state is EntryState.DELETED:
-        return "Image deleted before a verdict was recorded", PENDING_COLOUR
+        return f"{subject_of(entry).capitalize()} deleted before a verdict was recorded", PENDING_COLOUR
     return "No verdict recorded", PENDING_COLOUR
 
 
@@ -277,12 +294,13 @@ def entry_note(entry: ReportEntry) -> str:
     if entry.state is EntryState.FAILED:
         reason = entry.failure_reason.strip() or "no reason was recorded"
         return f"Reason: {reason}"
+    subject = subject_of(entry)
     if entry.state is EntryState.DELETED:
         if entry.verdict is not None:
-            return "The image was deleted after analysis; the verdict is kept, the preview is not."
-        return "The image was deleted; there is no preview and no verdict."
+            return f"The {subject} was deleted after analysis; the verdict is kept, the preview is not."
+        return f"The {subject} was deleted; there is no preview and no verdict."
     if entry.state in (EntryState.QUEUED, EntryState.RUNNING):
-        return "This image had no verdict yet when the report was made."
+        return f"This {subject} had no verdict yet when the report was made."
     return ""
 
 

@@ -1,5 +1,5 @@
 """The timeline section of an animation's PDF: P(AI) of each frame read over time, the AI segments shaded, and
-a few key frames as thumbnails."""
+a few key frames as thumbnails; and the same timeline in small for a batch report's row."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pixelcheck.reports.pdf_parts import heading
 from pixelcheck.reports.pdf_style import AI_COLOUR, BODY, FONT, INK, MUTED, PANEL, REAL_COLOUR, RULE, SMALL, markup
 
 CHART_HEIGHT = 48 * mm
+STRIP_HEIGHT = 8 * mm  # a batch report's row
 KEY_FRAMES = 4
 HOW_TO_READ_TIMELINE = (
     "How to read the timeline: each dot is one frame the pixel model read, placed at its time and at how "
@@ -51,35 +52,61 @@ def timeline_chart(timeline: Timeline, width: float) -> Drawing:
     left, bottom, top = 12 * mm, 7 * mm, 3 * mm
     plot_width, plot_height = width - left - 2 * mm, CHART_HEIGHT - bottom - top
     duration = max(timeline.duration_ms, 1)
-
-    def x(ms: float) -> float:
-        return left + plot_width * min(max(ms / duration, 0.0), 1.0)
-
-    def y(prob: float) -> float:
-        return bottom + plot_height * prob
-
     drawing = Drawing(width, CHART_HEIGHT)
-    drawing.add(Rect(left, bottom, plot_width, plot_height, fillColor=PANEL, strokeColor=RULE, strokeWidth=0.5))
-    shade = colors.Color(AI_COLOUR.red, AI_COLOUR.green, AI_COLOUR.blue, alpha=0.18)
-    for segment in timeline.segments:
-        drawing.add(Rect(x(segment.start_ms), bottom, max(x(segment.end_ms) - x(segment.start_ms), 0.8),
-                         plot_height, fillColor=shade, strokeColor=None))
+    plot = _Plot(left, bottom, plot_width, plot_height, duration)
+    _draw(drawing, timeline, plot, dot=1.6)
     for prob in (0.0, 0.5, 1.0):
-        drawing.add(Line(left, y(prob), left + plot_width, y(prob), strokeColor=RULE, strokeWidth=0.4,
-                         strokeDashArray=[2, 2] if prob == 0.5 else None))
-        drawing.add(String(left - 1.5 * mm, y(prob) - 2.5, f"{prob:.0%}", fontName=FONT, fontSize=7,
+        drawing.add(String(left - 1.5 * mm, plot.y(prob) - 2.5, f"{prob:.0%}", fontName=FONT, fontSize=7,
                            fillColor=MUTED, textAnchor="end"))
     for step in range(5):
         ms = duration * step / 4
-        drawing.add(String(x(ms), bottom - 5 * mm, clock(int(ms)), fontName=FONT, fontSize=7, fillColor=MUTED,
+        drawing.add(String(plot.x(ms), bottom - 5 * mm, clock(int(ms)), fontName=FONT, fontSize=7, fillColor=MUTED,
                            textAnchor="middle"))
-    points = [(x(f.time_ms), y(f.prob_ai)) for f in timeline.frames]
+    return drawing
+
+
+def timeline_strip(timeline: Timeline, width: float, height: float = STRIP_HEIGHT) -> Drawing:
+    """The timeline chart in small, for a row of a batch report: the frames' P(AI) over time with the AI segments
+    shaded and the 50% line, without axes; the clip's length is written at its right end."""
+    label_width = 9 * mm
+    drawing = Drawing(width, height)
+    _draw(drawing, timeline, _Plot(0, 0.5, width - label_width, height - 1, max(timeline.duration_ms, 1)), dot=0.9)
+    drawing.add(String(width, height / 2 - 2.5, clock(timeline.duration_ms), fontName=FONT, fontSize=6.5,
+                       fillColor=MUTED, textAnchor="end"))
+    return drawing
+
+
+class _Plot:
+    """Where a timeline is drawn: a box and the duration its width stands for."""
+
+    def __init__(self, left: float, bottom: float, width: float, height: float, duration_ms: int) -> None:
+        self.left, self.bottom, self.width, self.height, self.duration = left, bottom, width, height, duration_ms
+
+    def x(self, ms: float) -> float:
+        return self.left + self.width * min(max(ms / self.duration, 0.0), 1.0)
+
+    def y(self, prob: float) -> float:
+        return self.bottom + self.height * prob
+
+
+def _draw(drawing: Drawing, timeline: Timeline, plot: _Plot, *, dot: float) -> None:
+    """The box, the shaded AI segments, the 0/50/100% lines and the frames' readings joined in time order."""
+    drawing.add(Rect(plot.left, plot.bottom, plot.width, plot.height, fillColor=PANEL, strokeColor=RULE,
+                     strokeWidth=0.5))
+    shade = colors.Color(AI_COLOUR.red, AI_COLOUR.green, AI_COLOUR.blue, alpha=0.18)
+    for segment in timeline.segments:
+        drawing.add(Rect(plot.x(segment.start_ms), plot.bottom,
+                         max(plot.x(segment.end_ms) - plot.x(segment.start_ms), 0.8), plot.height,
+                         fillColor=shade, strokeColor=None))
+    for prob in (0.0, 0.5, 1.0):
+        drawing.add(Line(plot.left, plot.y(prob), plot.left + plot.width, plot.y(prob), strokeColor=RULE,
+                         strokeWidth=0.4, strokeDashArray=[2, 2] if prob == 0.5 else None))
+    points = [(plot.x(f.time_ms), plot.y(f.prob_ai)) for f in timeline.frames]
     if len(points) > 1:
         drawing.add(PolyLine([c for point in points for c in point], strokeColor=INK, strokeWidth=0.8))
     for frame, (px, py) in zip(timeline.frames, points, strict=True):
         colour = AI_COLOUR if frame.label is Label.AI else REAL_COLOUR
-        drawing.add(Circle(px, py, 1.6, fillColor=colour, strokeColor=colour))
-    return drawing
+        drawing.add(Circle(px, py, dot, fillColor=colour, strokeColor=colour))
 
 
 def key_frames(timeline: Timeline, count: int = KEY_FRAMES) -> list[FrameVerdict]:

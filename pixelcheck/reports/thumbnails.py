@@ -6,7 +6,8 @@ import io
 
 from PIL import Image, ImageOps
 
-from pixelcheck.image_formats import enable_decoders, to_8_bit
+from pixelcheck.image_formats import SNIFF_BYTES, enable_decoders, to_8_bit
+from pixelcheck.video_formats import sniff_video_type
 
 THUMBNAIL_QUALITY = 85
 
@@ -28,6 +29,8 @@ def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
     """
     if not data or max_side < 1:
         return None
+    if sniff_video_type(data[:SNIFF_BYTES]) is not None:
+        return _clip_thumbnail(data, max_side)
     enable_decoders()  # HEIC uploads
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -45,6 +48,21 @@ def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
             return out.getvalue()
     except Exception:  # noqa: BLE001 - corrupt uploads raise many kinds of errors; a report must still render
         return None
+
+
+def _clip_thumbnail(data: bytes, max_side: int) -> bytes | None:
+    """A video clip's preview: its first frame that decodes (FFmpeg allocates no frame over the probe's limit)."""
+    from pixelcheck.analysis.detector.animation import first_picture  # the detector's reader of frames
+    from pixelcheck.analysis.detector.image_facts import ImageUnreadable
+
+    try:
+        picture = first_picture(data)
+    except ImageUnreadable:
+        return None
+    picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
+    return out.getvalue()
 
 
 def _flatten(image: Image.Image) -> Image.Image:

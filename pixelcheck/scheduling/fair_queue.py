@@ -6,8 +6,9 @@ own queue here, and one anonymous "run the next item" task goes to the broker. W
 a task asks this queue, which hands out the head of the principal with the lowest virtual time and
 advances that principal by cost / weight (start-time fair queuing: with equal weights, principals take turns;
 a principal that arrives late starts at the current virtual time, so no banked credit and no penalty). An
-item's cost is 1, or for an animation the frames the pixel model will read: one account's long animations
-then take as many turns as that many photos, and cannot starve another's photos.
+item's cost is 1, or for an animation the frames the pixel model will read, and for a video clip those plus
+decoding all its frames (ingestion.validation.analysis_cost): one account's long animations and clips then take
+as many turns as the photos they cost, and cannot starve another's photos.
 
 All of it is Lua scripts, atomic in Redis, so any number of servers and workers on any number of machines
 share one order. Exactly-once stays with the database claim (pipeline.py): an item popped by a worker that

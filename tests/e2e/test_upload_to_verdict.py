@@ -223,6 +223,7 @@ async def test_model_info_describes_the_detector_with_live_statistics(live_serve
     catches = {rate.family: rate for rate in info.family_catch_rates}
     assert {"gpt-image", "gemini-imagen", "flux", "gan"} <= set(catches)
     assert all(rate.name and 0.0 <= rate.caught <= 1.0 for rate in catches.values())
+    assert "trimmed mean of the frames' calibrated logits" in info.moving_pictures
 
 
 async def test_delete_removes_image_bytes_and_analysis(live_server: LiveServer, worker: WorkerProcess) -> None:

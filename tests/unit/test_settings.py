@@ -199,6 +199,29 @@ def test_webhook_tasks_go_to_the_webhook_queue_and_analyses_stay_on_the_inferenc
         assert router.route({}, name)["queue"].name == keys.celery_queue
 
 
+def test_tasks_that_run_analyses_get_the_clip_time_limit_and_the_others_keep_the_task_limit() -> None:
+    from pixelcheck.worker import ANALYZE_IMAGE, BUILD_REPORT, MAP_REGIONS, RUN_NEXT, make_celery
+
+    app = make_celery(settings_from(PIXELCHECK_TASK_TIME_LIMIT_SECONDS="120",
+                                    PIXELCHECK_VIDEO_TIME_LIMIT_SECONDS="1800"), include_tasks=True)
+    app.loader.import_default_modules()
+    for name in (RUN_NEXT, ANALYZE_IMAGE):
+        assert (app.tasks[name].soft_time_limit, app.tasks[name].time_limit) == (1790, 1800)
+    for name in (MAP_REGIONS, BUILD_REPORT):  # the app's limits: 110 s soft, 120 s hard
+        assert (app.tasks[name].soft_time_limit, app.tasks[name].time_limit) in ((None, None), (110, 120))
+    assert (app.conf.task_soft_time_limit, app.conf.task_time_limit) == (110, 120)
+    assert app.conf.broker_transport_options["visibility_timeout"] == 1860  # above the longest limit
+    shorter = make_celery(settings_from(PIXELCHECK_TASK_TIME_LIMIT_SECONDS="2000",
+                                        PIXELCHECK_VIDEO_TIME_LIMIT_SECONDS="60"))
+    assert shorter.conf.task_annotations[RUN_NEXT] == {"time_limit": 2000, "soft_time_limit": 1990}
+
+
+def test_video_limits_must_be_positive() -> None:
+    for name in ("PIXELCHECK_VIDEO_MAX_MEGAPIXELS", "PIXELCHECK_VIDEO_TIME_LIMIT_SECONDS"):
+        with pytest.raises(SettingsError, match=name):
+            settings_from(**{name: "0"})
+
+
 def test_webhook_worker_concurrency_must_be_positive() -> None:
     with pytest.raises(SettingsError, match="PIXELCHECK_WEBHOOK_WORKER_CONCURRENCY"):
         settings_from(PIXELCHECK_WEBHOOK_WORKER_CONCURRENCY="0")

@@ -415,8 +415,28 @@ class FamilyCatchRate(_message.Message):
     caught: float
     def __init__(self, family: _Optional[str] = ..., name: _Optional[str] = ..., test_images: _Optional[int] = ..., caught: _Optional[float] = ...) -> None: ...
 
+class VideoCompressionAccuracy(_message.Message):
+    __slots__ = ("variant", "description", "test_images", "ai_images", "accuracy", "roc_auc", "ai_recall", "real_accuracy")
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TEST_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    AI_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    ROC_AUC_FIELD_NUMBER: _ClassVar[int]
+    AI_RECALL_FIELD_NUMBER: _ClassVar[int]
+    REAL_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    variant: str
+    description: str
+    test_images: int
+    ai_images: int
+    accuracy: float
+    roc_auc: float
+    ai_recall: float
+    real_accuracy: float
+    def __init__(self, variant: _Optional[str] = ..., description: _Optional[str] = ..., test_images: _Optional[int] = ..., ai_images: _Optional[int] = ..., accuracy: _Optional[float] = ..., roc_auc: _Optional[float] = ..., ai_recall: _Optional[float] = ..., real_accuracy: _Optional[float] = ...) -> None: ...
+
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "weights_sha256", "threshold", "input_description", "training_data", "validation_metrics", "load_time", "statistics", "false_positive_rates", "family_catch_rates")
+    __slots__ = ("name", "version", "weights_sha256", "threshold", "input_description", "training_data", "validation_metrics", "load_time", "statistics", "false_positive_rates", "family_catch_rates", "moving_pictures", "video_compression", "video_compression_measured_with")
     class ValidationMetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -435,6 +455,9 @@ class ModelInfo(_message.Message):
     STATISTICS_FIELD_NUMBER: _ClassVar[int]
     FALSE_POSITIVE_RATES_FIELD_NUMBER: _ClassVar[int]
     FAMILY_CATCH_RATES_FIELD_NUMBER: _ClassVar[int]
+    MOVING_PICTURES_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_COMPRESSION_MEASURED_WITH_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     weights_sha256: str
@@ -446,7 +469,10 @@ class ModelInfo(_message.Message):
     statistics: ModelStatistics
     false_positive_rates: _containers.RepeatedCompositeFieldContainer[RealKindFalsePositiveRate]
     family_catch_rates: _containers.RepeatedCompositeFieldContainer[FamilyCatchRate]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., threshold: _Optional[float] = ..., input_description: _Optional[str] = ..., training_data: _Optional[str] = ..., validation_metrics: _Optional[_Mapping[str, float]] = ..., load_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., statistics: _Optional[_Union[ModelStatistics, _Mapping]] = ..., false_positive_rates: _Optional[_Iterable[_Union[RealKindFalsePositiveRate, _Mapping]]] = ..., family_catch_rates: _Optional[_Iterable[_Union[FamilyCatchRate, _Mapping]]] = ...) -> None: ...
+    moving_pictures: str
+    video_compression: _containers.RepeatedCompositeFieldContainer[VideoCompressionAccuracy]
+    video_compression_measured_with: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., threshold: _Optional[float] = ..., input_description: _Optional[str] = ..., training_data: _Optional[str] = ..., validation_metrics: _Optional[_Mapping[str, float]] = ..., load_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., statistics: _Optional[_Union[ModelStatistics, _Mapping]] = ..., false_positive_rates: _Optional[_Iterable[_Union[RealKindFalsePositiveRate, _Mapping]]] = ..., family_catch_rates: _Optional[_Iterable[_Union[FamilyCatchRate, _Mapping]]] = ..., moving_pictures: _Optional[str] = ..., video_compression: _Optional[_Iterable[_Union[VideoCompressionAccuracy, _Mapping]]] = ..., video_compression_measured_with: _Optional[str] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
     __slots__ = ("model",)

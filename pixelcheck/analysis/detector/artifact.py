@@ -55,3 +55,20 @@ def load_artifact(directory: Path) -> Artifact:
             f"{metadata['weights_sha256']} recorded in metadata.json"
         )
     return Artifact(directory=directory, metadata=metadata, weights=weights)
+
+
+VIDEO_CARD = "video_card.json"  # written by `scripts/eval-detector --videos --card`: measured, never trained
+
+
+def load_video_card(directory: Path) -> dict[str, Any]:
+    """The artifact's measured frame accuracy after video compression ({} when it was not measured)."""
+    path = directory / VIDEO_CARD
+    if not path.is_file():
+        return {}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DetectorLoadError(f"model video card {path} is unreadable: {error}") from error
+    if not isinstance(card, dict) or not isinstance(card.get("variants"), dict):
+        raise DetectorLoadError(f"model video card {path} lacks its variants")
+    return card

@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from pixelcheck.analysis.detector.animation import AnimationFrames, read_timeline, survey_frames
-from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact
+from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact, load_video_card
 from pixelcheck.analysis.detector.container_tags import scan_container_tags
 from pixelcheck.analysis.detector.content_credentials import CredentialFindings, CredentialReader
 from pixelcheck.analysis.detector.frame_reader import animation_facts
@@ -17,7 +17,7 @@ from pixelcheck.analysis.detector.fusion import BandPolicy, build_provenance, fu
 from pixelcheck.analysis.detector.image_facts import ImageUnreadable, decode_rgb, describe, open_image
 from pixelcheck.analysis.detector.metadata_scan import MetadataFindings, scan_metadata
 from pixelcheck.analysis.detector.pixel_model import PixelModel, PixelReading
-from pixelcheck.analysis.detector.timeline import SamplingPolicy
+from pixelcheck.analysis.detector.timeline import SamplingPolicy, moving_pictures_method
 from pixelcheck.analysis.detector.verdict import ImageFacts, ModelInfo, Stage, Timeline, Verdict
 from pixelcheck.analysis.detector.video_reader import VideoFrames
 from pixelcheck.analysis.detector.watermarks import WatermarkFinding, find_watermarks
@@ -61,6 +61,8 @@ class Detector:
             metrics={k: float(v) for k, v in meta.get("metrics_summary", {}).items() if v is not None},
             licence_note=str(meta.get("licence_note", "")),
             model_card=dict(meta.get("model_card", {})),
+            moving_pictures=moving_pictures_method(frames or SamplingPolicy()),
+            video_card=load_video_card(artifact.directory),
         )
 
     @property

@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from pixelcheck.analysis.detector.artifact import VIDEO_CARD
 from pixelcheck.analysis.detector.detector import DEFAULT_MODEL_DIR, Detector, load_detector
-from pixelcheck.analysis.detector.evaluation_report import comparison, group_drops, render
+from pixelcheck.analysis.detector.evaluation_report import comparison, group_drops, render, video_card
 from pixelcheck.analysis.detector.evaluation_variants import (
     ANIMATION_VARIANTS,
     ROBUSTNESS_VARIANTS,
@@ -172,6 +174,7 @@ def summarise(scored: Sequence[Scored]) -> dict[str, Any]:
     auc = roc_auc(probabilities, labels)
     return {
         "n": len(scored),
+        "n_ai": int(labels.sum()),
         "accuracy": round(float(correct.mean()), 4),
         "roc_auc": round(auc, 4) if auc is not None else None,
         "ece": round(expected_calibration_error(probabilities, labels), 4),
@@ -340,6 +343,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--only",
         help="comma-separated variants to score besides the original (e.g. social_copy,jpeg_q70)",
     )
+    parser.add_argument(
+        "--card",
+        action="store_true",
+        help="with --videos and --split test: write the clips' numbers into the model's card (MODEL/video_card.json)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="images analysed at once (one core each)")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     return parser.parse_args(argv)
@@ -348,6 +356,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of scripts/eval-detector."""
     args = parse_arguments(argv)
+    if args.card and not (args.videos and args.split == "test"):
+        print("eval-detector: --card needs --videos and --split test (the model card speaks of its test split)",
+              file=sys.stderr)
+        return 2
     try:
         split_dir = args.split_from or args.model
         items = pinned_items(args.folder, split_dir, args.split) if args.split else folder_items(args.folder)
@@ -372,4 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         args.json.write_text(json.dumps({"model": detector.model_version, **results}, indent=2) + "\n")
+    if args.card:
+        only = f" --only {args.only}" if args.only else ""
+        command = f"scripts/eval-detector DATA --split test --videos --card{only} ({time.strftime('%Y-%m-%d')})"
+        card = video_card(results, detector.model_version, command)
+        (args.model / VIDEO_CARD).write_text(json.dumps(card, indent=2) + "\n")
+        print(f"wrote {args.model / VIDEO_CARD}", flush=True)
     return 0

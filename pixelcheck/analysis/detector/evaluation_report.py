@@ -1,10 +1,12 @@
 """What scripts/eval-detector prints: a scoring pass's summary as text, the table of every variant beside the
-original, and the groups a variant hurts most."""
+original, and the groups a variant hurts most; and the model card's video numbers it writes (--card)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from pixelcheck.analysis.detector.evaluation_variants import CLIP_DESCRIPTIONS
 
 
 def group_drops(original: dict[str, Any], variant: dict[str, Any], count: int = 5) -> list[dict[str, Any]]:
@@ -49,3 +51,15 @@ def render(name: str, summary: dict[str, Any]) -> str:
         f"    {w['prob_ai']:.3f} {w['band']:<6} {w['group']:<24} {w['file']}" for w in summary["most_confidently_wrong"]
     ]
     return "\n".join(lines)
+
+
+def video_card(results: dict[str, Any], model_version: str, measured_with: str) -> dict[str, Any]:
+    """The model card's video numbers from an evaluation's results: the stills, then each clip encoding scored."""
+    variants = {}
+    for name in CLIP_DESCRIPTIONS:
+        if name not in results:
+            continue
+        summary = results[name]
+        variants[name] = {"description": CLIP_DESCRIPTIONS[name], "n": summary["n"], "n_ai": summary["n_ai"],
+                          **{key: summary[key] for key in ("accuracy", "roc_auc", "ai_recall", "real_accuracy")}}
+    return {"model": model_version, "measured_with": measured_with, "variants": variants}

@@ -73,6 +73,13 @@ class ClipEncoding:
 
 # Bitrates per pixel of what people share, e.g. at 1080p30: a phone's H.264 at 17 Mb/s (0.27) and HEVC at
 # 10 Mb/s (0.16); a social platform's H.264 at 3.5 Mb/s (0.056); a video site's VP9 at 2.5 Mb/s (0.04).
+CLIP_DESCRIPTIONS = {
+    "original": "The pictures as they are (stills)",
+    "h264_phone": "H.264 at a phone's bitrate (17 Mb/s at 1080p30)",
+    "h264_social": "H.264 at a social platform's bitrate (3.5 Mb/s at 1080p30)",
+    "hevc_phone": "HEVC at a phone's bitrate (10 Mb/s at 1080p30)",
+    "vp9_web": "VP9 at a video site's bitrate (2.5 Mb/s at 1080p30)",
+}
 CLIP_ENCODINGS = {
     "h264_phone": ClipEncoding("mp4", "libx264", 0.27),
     "h264_social": ClipEncoding("mp4", "libx264", 0.056),

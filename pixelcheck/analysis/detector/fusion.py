@@ -259,16 +259,17 @@ def stability_of(reading: PixelReading | None) -> Stability | None:
     )
 
 
-def family_of(reading: PixelReading | None, label: Label) -> GeneratorFamily | None:
-    """The most likely generator family of an AI verdict (or 'unknown family'), from the family head."""
+def family_of(reading: PixelReading | None, label: Label, subject: str = "image") -> GeneratorFamily | None:
+    """The most likely generator family of an AI verdict (or 'unknown family'), from the family head; `subject`
+    names the file as fuse's does."""
     if label is not Label.AI or reading is None or reading.families is None or len(reading.families.ranked) < 2:
         return None
     (top, top_name, p), (second, second_name, q) = reading.families.ranked[:2]
     if p < reading.families.unknown_below:
         return GeneratorFamily(
             "", "", round(p, 4), top, top_name, round(p, 4), True,
-            f"No generator family is likely enough to name (the closest, {top_name}, has {p:.0%}); the image may "
-            "come from a generator the model was not trained on.",
+            f"No generator family is likely enough to name (the closest, {top_name}, has {p:.0%}); the {subject} "
+            "may come from a generator the model was not trained on.",
         )
     return GeneratorFamily(
         top, top_name, round(p, 4), second, second_name, round(q, 4), False,
@@ -317,7 +318,7 @@ def fuse(
     summary = _summary(label, band, raw, subject)
     if stability is not None and not stability.stable and not decisive:
         summary = f"{summary} {stability.explanation}"
-    return Fused(label, prob_ai, confidence, band, signals, summary, family_of(reading, label), stability)
+    return Fused(label, prob_ai, confidence, band, signals, summary, family_of(reading, label, subject), stability)
 
 
 def _summary(label: Label, band: Band, signals: list[Signal], subject: str = "image") -> str:

@@ -167,3 +167,7 @@ class ModelInfo:
     # {"false_positive_rate_by_real_kind": {kind: {"description", "n", "wrongly_called_ai"}},
     #  "catch_rate_by_family": {family: {"name", "n", "caught"}}} on the pinned test split
     model_card: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
+    moving_pictures: str = ""  # how an animation's or a clip's verdict is made from its frames, in words
+    # {"measured_with", "variants": {variant: {"description", "n", "n_ai", "accuracy", "roc_auc", "ai_recall",
+    #  "real_accuracy"}}}: frame accuracy after video compression (the artifact's video_card.json)
+    video_card: dict[str, object] = field(default_factory=dict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +21,7 @@ from pixelcheck.analysis.detector import (
     Stage,
     load_detector,
 )
+from pixelcheck.analysis.detector.artifact import VIDEO_CARD, DetectorLoadError
 from tests.unit.detector.conftest import shared_root
 from tests.unit.detector.synthesized import jpeg_bytes, photo_like, png_bytes
 
@@ -219,6 +221,22 @@ def test_stability_reflects_the_messaging_app_copy_and_unstable_verdicts_are_low
             assert verdict.stability.explanation == ""
         else:
             assert verdict.band is Band.LOW and verdict.stability.explanation in verdict.summary
+
+
+def test_model_info_says_how_moving_pictures_are_judged_and_carries_the_measured_video_card(
+        tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, copy)
+    (copy / VIDEO_CARD).unlink(missing_ok=True)
+    info = load_detector(copy).info
+    assert info.video_card == {} and "trimmed mean of the frames' calibrated logits" in info.moving_pictures
+    assert "no clip from a video generator was measured" in info.moving_pictures
+    card = {"model": "x", "measured_with": "scripts/eval-detector ...", "variants": {"original": {"n": 1}}}
+    (copy / VIDEO_CARD).write_text(json.dumps(card))
+    assert load_detector(copy).info.video_card == card
+    (copy / VIDEO_CARD).write_text("{not json")
+    with pytest.raises(DetectorLoadError, match="video card"):
+        load_detector(copy)
 
 
 def test_model_info_carries_the_model_card(detector: Detector) -> None:

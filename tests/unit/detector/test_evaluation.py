@@ -18,6 +18,7 @@ from pixelcheck.analysis.detector.evaluation import (
     pinned_items,
     roc_auc,
 )
+from pixelcheck.analysis.detector.evaluation_report import video_card
 from tests.unit.detector.synthesized import jpeg_bytes, photo_like, png_bytes
 
 
@@ -136,3 +137,20 @@ def test_group_drops_lists_the_groups_that_lose_most_images_first() -> None:
         {"group": "large", "n": 12, "original": 0.8333, "variant": 0.4167, "images_lost": 5},
         {"group": "small", "n": 2, "original": 1.0, "variant": 0.5, "images_lost": 1},
     ]
+
+
+def test_the_video_card_keeps_the_stills_and_each_clip_encoding_scored_with_their_descriptions() -> None:
+    summary = {"n": 10, "n_ai": 4, "accuracy": 0.9, "roc_auc": 0.95, "ai_recall": 0.75, "real_accuracy": 1.0,
+               "ece": 0.1, "per_group": {}}
+    card = video_card({"original": summary, "h264_social": {**summary, "accuracy": 0.8}, "jpeg_q95": summary},
+                      "m-1", "scripts/eval-detector DATA --split test --videos --card (2026-12-06)")
+    assert list(card["variants"]) == ["original", "h264_social"] and card["model"] == "m-1"
+    assert card["variants"]["h264_social"] == {
+        "description": "H.264 at a social platform's bitrate (3.5 Mb/s at 1080p30)", "n": 10, "n_ai": 4,
+        "accuracy": 0.8, "roc_auc": 0.95, "ai_recall": 0.75, "real_accuracy": 1.0}
+
+
+def test_the_card_is_written_only_for_videos_on_the_test_split(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(_folder(tmp_path / "set")), "--card"]) == 2
+    assert "--card needs --videos and --split test" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pixelcheck.errors import InvalidInput, TooLarge
 from pixelcheck.image_formats import SNIFF_BYTES
-from pixelcheck.ingestion.validation import UploadLimits, analysis_cost, check_declared_type, decode_image
+from pixelcheck.ingestion.validation import DecodedImage, UploadLimits, analysis_cost, check_declared_type, decode_image
 from pixelcheck.video_formats import sniff_video_type
 from tests import images, videos
 
@@ -62,10 +62,16 @@ def test_stills_and_animations_keep_their_path() -> None:
     assert (animated.content_type, animated.frame_count, animated.duration_ms) == ("image/gif", 4, 2000)
 
 
-def test_a_clip_costs_the_frames_the_model_reads_in_the_fair_queue() -> None:
+def test_a_clip_costs_the_frames_the_model_reads_and_decoding_all_of_them_in_the_fair_queue() -> None:
     decoded = decode_image(videos.clip("mp4-h264", seconds=3.0, fps=10), LIMITS)
-    assert analysis_cost(decoded, LIMITS) == 3
-    assert analysis_cost(decoded, limits(analysed_frames=2)) == 2
+    assert analysis_cost(decoded, LIMITS) == 3 + 1  # 30 frames of 160x120 decode in less than one turn
+    assert analysis_cost(decoded, limits(analysed_frames=2)) == 2 + 1
+    minute_of_1080p = DecodedImage("video/mp4", 1920, 1080, frame_count=1800, duration_ms=60_000)
+    assert analysis_cost(minute_of_1080p, LIMITS) == 60 + 83
+    ten_minutes_of_4k = DecodedImage("video/mp4", 3840, 2160, frame_count=18_000, duration_ms=600_000)
+    assert analysis_cost(ten_minutes_of_4k, LIMITS) == 60 + 3318
+    gif = DecodedImage("image/gif", 1920, 1080, frame_count=1800, duration_ms=60_000)
+    assert analysis_cost(gif, LIMITS) == 60  # an animation keeps its cost: the frames read
 
 
 def test_an_mp4_without_its_index_is_refused_as_truncated() -> None:
@@ -127,6 +133,15 @@ def test_a_clip_with_more_frames_than_the_limit_is_refused() -> None:
     with pytest.raises(TooLarge) as caught:
         decode_image(videos.clip("mp4-h264", seconds=2, fps=10), limits(video_max_frames=19))
     assert caught.value.reason == "VIDEO_TOO_MANY_FRAMES" and caught.value.metadata == {"max_frames": "19"}
+
+
+def test_a_clip_with_more_pixels_to_decode_than_the_limit_is_refused_before_any_work() -> None:
+    clip = videos.clip("mp4-h264", seconds=2, fps=10, width=160, height=120)  # 20 x 19,200 = 384,000 pixels
+    assert decode_image(clip, limits(video_max_decoded_pixels=384_000)).frame_count == 20
+    with pytest.raises(TooLarge) as caught:
+        decode_image(clip, limits(video_max_decoded_pixels=383_999))
+    assert caught.value.reason == "VIDEO_TOO_MUCH_TO_DECODE" and "(video_max_megapixels)" in caught.value.message
+    assert "20 frames of 160x120 pixels" in caught.value.message
 
 
 def test_a_clip_over_the_byte_limit_for_video_is_refused() -> None:

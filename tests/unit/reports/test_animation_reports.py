@@ -10,9 +10,10 @@ from dataclasses import replace
 from pixelcheck.analysis.detector.timeline import ai_segments, frame_verdict, timeline_summary
 from pixelcheck.analysis.detector.verdict import Timeline
 from pixelcheck.reports.csv_export import ANIMATION_COLUMNS, CSV_HEADER, render_csv
+from pixelcheck.reports.document import EntryState
 from pixelcheck.reports.pdf import render_pdf
 from pixelcheck.reports.pdf_timeline import key_frames
-from tests import images
+from tests import images, videos
 from tests.pdf_reading import pdf_image_count, pdf_text
 
 PROBS = (0.1, 0.2, 0.91, 0.95, 0.15, 0.1)
@@ -70,3 +71,41 @@ def test_pdf_of_an_animation_shows_its_timeline_and_key_frames(samples) -> None:
 def test_key_frames_are_the_first_last_most_ai_and_segment_starts() -> None:
     chosen = key_frames(timeline())
     assert [f.time_ms for f in chosen] == [0, 2000, 3000, 5000]
+
+
+def clip_entry(samples, **changes):  # type: ignore[no-untyped-def]
+    verdict = replace(samples.real_verdict(), summary="", timeline=replace(timeline(), media_kind="VIDEO"))
+    fields = {"verdict": verdict, "content_type": "video/mp4", "data": videos.clip(seconds=1.2), **changes}
+    return samples.entry("img-clip", "holiday.mp4", **fields)
+
+
+def test_pdf_of_a_clip_speaks_of_the_clip_and_of_camera_footage(samples) -> None:  # type: ignore[no-untyped-def]
+    text = " ".join(pdf_text(render_pdf(samples.document((clip_entry(samples),), title=""))).split())
+    assert "Clip analysis report" in text and "Likely real camera footage" in text
+    assert "The detector judges this clip likely real camera footage" in text
+    assert "About the clip" in text and "Where the clip came from" in text
+    assert "points to real camera footage (AI score 22%)" in text
+    assert "Likely a real photograph" not in text and "points to a real photograph" not in text
+
+
+def test_a_pending_clip_is_called_a_clip_before_its_verdict(samples) -> None:  # type: ignore[no-untyped-def]
+    entry = clip_entry(samples, state=EntryState.QUEUED, verdict=None)
+    text = " ".join(pdf_text(render_pdf(samples.document((entry,)))).split())
+    assert "This clip had no verdict yet when the report was made." in text
+
+
+def test_batch_pdf_rows_of_moving_pictures_carry_their_timeline(samples) -> None:  # type: ignore[no-untyped-def]
+    entries = (samples.entry(), animated_entry(samples), clip_entry(samples))
+    text = " ".join(pdf_text(render_pdf(samples.document(entries))).split())
+    assert text.count("Frames 0:02–0:04 read as generated; the rest as camera footage.") == 2
+    assert text.count("Likely real camera footage") == 2 and "· 0:06" in text
+    assert "Likely real: a photograph or camera footage 2" in text
+    still_only = " ".join(pdf_text(render_pdf(samples.document((samples.entry(), samples.entry("img-2"))))).split())
+    assert "camera footage" not in still_only
+
+
+def test_a_clips_preview_is_its_first_frame_not_an_unavailable_box(samples) -> None:  # type: ignore[no-untyped-def]
+    with_clip = render_pdf(samples.document((samples.entry(), clip_entry(samples))))
+    without = render_pdf(samples.document((samples.entry(),)))
+    assert pdf_image_count(with_clip) == pdf_image_count(without) + 1
+    assert "Preview unavailable" not in " ".join(pdf_text(with_clip).split())
