@@ -25,12 +25,13 @@ BATCH_PREVIEW_SIDE = 512
 
 
 def load_document(session: Session, blobs: BlobStore, report: Report, model: ModelInfo | None,
-                  files: ExitStack | None = None, spool_dir: str = "") -> ReportDocument:
+                  files: ExitStack, spool_dir: str = "") -> ReportDocument:
     """The report's document: one entry per covered image in the requested order.
 
-    An image deleted since the report was requested becomes a DELETED entry named by its kept filename. A
-    video clip of a single PDF is copied to a temporary file in spool_dir (its bytes are never read into
-    memory), removed when `files` closes; without `files` its key frames are left out.
+    An image deleted since the report was requested becomes a DELETED entry named by its kept filename. A video
+    clip is never read into memory: it is copied to a temporary file in spool_dir, kept until `files` closes
+    for a single PDF (its preview, region map and key frames are read from it), or only while a batch's
+    preview is made.
     """
     ids = [ri.image_id for ri in report.images]
     images = {i.id: i for i in session.scalars(select(Image).where(Image.id.in_(ids)))}
@@ -43,8 +44,8 @@ def load_document(session: Session, blobs: BlobStore, report: Report, model: Mod
             entries.append(_deleted_entry(covered))
             continue
         if image.content_type in VIDEO_TYPES:
-            entries.append(_entry(image, analyses.get(image.id), b"", _clip_copy(blobs, report, image.id, files,
-                                                                                 spool_dir)))
+            entries.append(_entry(image, analyses.get(image.id),
+                                  *_clip_pictures(blobs, report, image.id, files, spool_dir)))
             continue
         entries.append(_entry(image, analyses.get(image.id), _image_bytes(session, blobs, report, image.id)))
     return ReportDocument(
@@ -67,11 +68,19 @@ def _image_bytes(session: Session, blobs: BlobStore, report: Report, image_id: s
     return data
 
 
-def _clip_copy(blobs: BlobStore, report: Report, image_id: str, files: ExitStack | None, spool_dir: str) -> str:
-    """The path of a local copy of a clip, for the key frames of a single PDF ("" for anything else)."""
-    if report.format == "CSV" or report.scope == "BATCH" or files is None:
-        return ""  # a CSV shows no pictures; a batch's rows show none of a clip
-    return files.enter_context(local_copy(blobs, f"image/{image_id}", spool_dir)) or ""
+def _clip_pictures(blobs: BlobStore, report: Report, image_id: str, files: ExitStack,
+                   spool_dir: str) -> tuple[bytes | None, str]:
+    """What a clip's entry shows, as (image_bytes, clip_path): nothing for a CSV, a batch's preview made from a
+    local copy removed at once, and for a single PDF a local copy that lasts until `files` closes (image_bytes
+    b"", or None when the clip's bytes are gone)."""
+    key = f"image/{image_id}"
+    if report.format == "CSV":
+        return None, ""
+    if report.scope == "BATCH":
+        with local_copy(blobs, key, spool_dir) as path:
+            return (make_thumbnail(path, BATCH_PREVIEW_SIDE) if path else None), ""
+    path = files.enter_context(local_copy(blobs, key, spool_dir))
+    return (None, "") if path is None else (b"", path)
 
 
 def _entry(image: Image, analysis: Analysis | None, data: bytes | None, clip_path: str = "") -> ReportEntry:

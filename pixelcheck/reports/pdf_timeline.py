@@ -41,7 +41,7 @@ def timeline_section(entry: ReportEntry, width: float) -> list[Flowable]:
     parts.append(Paragraph(markup(counts), SMALL))
     parts.append(Paragraph(markup(HOW_TO_READ_TIMELINE), SMALL))
     section: list[Flowable] = [KeepTogether(heading("Frame by frame") + parts)]
-    thumbnails = key_frame_table(entry.clip_path or entry.image_bytes, timeline, width)
+    thumbnails = key_frame_table(entry.picture, timeline, width)
     if thumbnails is not None:
         section.append(KeepTogether(heading("Key frames") + [thumbnails]))
     return section
