@@ -24,12 +24,17 @@ def local_copy(blobs: BlobStore, key: str, folder: str = "", chunk_bytes: int = 
     if reader is None:
         yield None
         return
-    fd, path = tempfile.mkstemp(prefix="pixelcheck-", suffix=".clip", dir=folder or None)
-    try:
-        with reader, os.fdopen(fd, "wb") as out:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.enter_context(reader)
+        fd, path = tempfile.mkstemp(prefix="pixelcheck-", suffix=".clip", dir=folder or None)
+        cleanup.callback(_remove, path)  # on leaving the block, however it is left
+        with os.fdopen(fd, "wb") as out:
             for chunk in iter(reader.read_chunk, b""):  # one chunk in memory at a time
                 out.write(chunk)
+        reader.close()
         yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

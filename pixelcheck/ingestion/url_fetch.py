@@ -9,8 +9,8 @@ Every hop of a redirect (at most 3) is checked again, as is every new connection
 the environment's proxies and .netrc are ignored (trust_env=False), the user agent is fixed, the body is
 read raw (no decompression) and the read stops as soon as it passes the size limit: an image's, or a video
 clip's when the first bytes are one (a clip is written to a temporary file as it arrives, never held whole
-in memory). One deadline covers
-the whole fetch, redirects included; connect and read have their own shorter timeouts.
+in memory). One deadline covers the whole fetch, redirects included; connect and read have their own
+shorter timeouts.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A clip being received goes to a temporary file in the spool folder, never whole into memory; a still stays in
 memory as before; and the temporary file is gone after every way out: refused, cancelled, failed, or handed
-over and discarded. Also: receiving, checking and storing a 150 MiB clip stays within a few MiB of memory."""
+over and discarded; a worker's local copy of a stored clip likewise. Also: receiving, checking and storing a
+150 MiB clip stays within a few MiB of memory."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from pixelcheck.blobs import FileBlobStore
+from pixelcheck.blobs.local_copy import local_copy
 from pixelcheck.errors import DomainError, InvalidInput, TooLarge
 from pixelcheck.ingestion.receiving import Message, ReceivedUpload, receive_upload
 from pixelcheck.ingestion.validation import UploadLimits, UploadMetadata, decode_image
@@ -123,3 +125,19 @@ async def test_a_150_mib_clip_is_received_checked_and_stored_within_32_mib_of_me
     assert (tmp_path / "blobs" / "image" / "big").stat().st_size == size
     assert list(spool.iterdir()) == []
     assert peak < 32 << 20, f"peak {peak / (1 << 20):.1f} MiB"
+
+
+def test_a_workers_local_copy_of_a_clip_is_removed_however_its_block_is_left(tmp_path: Path) -> None:
+    store, spool = FileBlobStore(tmp_path / "blobs"), tmp_path / "spool"
+    spool.mkdir()
+    clip = videos.clip("mp4-h264")
+    session = Session()
+    store.put(session, "image/clip", clip)
+    session.commit()
+    with local_copy(store, "image/clip", str(spool)) as path:
+        assert path is not None and Path(path).parent == spool and Path(path).read_bytes() == clip
+    with pytest.raises(RuntimeError), local_copy(store, "image/clip", str(spool)) as path:
+        raise RuntimeError("the decoder failed")
+    with local_copy(store, "image/never-stored", str(spool)) as path:
+        assert path is None
+    assert list(spool.iterdir()) == []
