@@ -67,6 +67,20 @@ async def web(big_clip: bytes) -> AsyncIterator[ImageWebServer]:
     await server.stop()
 
 
+async def test_a_refused_large_clip_stores_nothing_and_leaves_no_temporary_file(
+        live_server: LiveServer, spool: Path) -> None:
+    user = await new_user(live_server.auth)
+    broken = videos.padded(videos.without_box(videos.clip("mp4-h264"), b"moov"), 20 << 20)
+    failure = await rejected(live_server, user, upload_messages(broken, "broken.mp4", content_type="video/mp4"))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "VIDEO_TRUNCATED")
+    mismatch = videos.padded(videos.clip("mp4-h264"), 20 << 20)
+    failure = await rejected(live_server, user, upload_messages(mismatch, "odd.mp4", content_type="video/mp4",
+                                                               sha256="0" * 64))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CHECKSUM_MISMATCH")
+    assert stored_images(live_server, user) == 0
+    assert list(spool.iterdir()) == []  # first in the module: no worker is reading a clip into the spool yet
+
+
 async def test_a_70_mib_clip_is_uploaded_judged_and_leaves_no_temporary_file(
         live_server: LiveServer, worker: WorkerProcess, spool: Path, big_clip: bytes) -> None:
     user = await new_user(live_server.auth)
@@ -99,17 +113,3 @@ async def test_a_clip_over_ten_mib_is_imported_by_url(live_server: LiveServer, w
     events = await watch(live_server.channel, user.metadata, response.image.id)
     assert state_name(events[-1].result.state) == "SUCCEEDED"
     await emptied(spool)
-
-
-async def test_a_refused_large_clip_stores_nothing_and_leaves_no_temporary_file(
-        live_server: LiveServer, spool: Path) -> None:
-    user = await new_user(live_server.auth)
-    broken = videos.padded(videos.without_box(videos.clip("mp4-h264"), b"moov"), 20 << 20)
-    failure = await rejected(live_server, user, upload_messages(broken, "broken.mp4", content_type="video/mp4"))
-    assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "VIDEO_TRUNCATED")
-    mismatch = videos.padded(videos.clip("mp4-h264"), 20 << 20)
-    failure = await rejected(live_server, user, upload_messages(mismatch, "odd.mp4", content_type="video/mp4",
-                                                               sha256="0" * 64))
-    assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CHECKSUM_MISMATCH")
-    assert stored_images(live_server, user) == 0
-    assert list(spool.iterdir()) == []
