@@ -110,7 +110,8 @@ class Container:
                               video_max_decoded_pixels=s.video_max_megapixels * 1_000_000)
         return Ingestion(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                          queue=self.queue, audit=self.audit_recorder, limits=limits,
-                         page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share)
+                         page_token_key=token_key(s.jwt_secret, "images"), share_of=self.scheduling_policy.share,
+                         spool_dir=s.spool_dir)
 
     # -- scheduling (pixelcheck.scheduling) -------------------------------------------------------
     @cached_property
@@ -161,7 +162,8 @@ class Container:
         from pixelcheck.ingestion.url_fetch import FetchLimits, UrlFetcher
 
         s = self.settings
-        limits = FetchLimits(max_bytes=s.upload_max_bytes, connect_timeout_seconds=s.url_fetch_connect_timeout_seconds,
+        limits = FetchLimits(max_bytes=s.upload_max_bytes, video_max_bytes=s.video_max_bytes, spool_dir=s.spool_dir,
+                             connect_timeout_seconds=s.url_fetch_connect_timeout_seconds,
                              read_timeout_seconds=s.url_fetch_read_timeout_seconds,
                              total_timeout_seconds=s.url_fetch_timeout_seconds)
         quota = ImportQuota(self.redis, self.keys, limit=s.url_import_rate_limit,
@@ -192,7 +194,8 @@ class Container:
             detector=lambda: self.detector,
             publisher=ProgressPublisher(self.redis, self.keys), audit=self.audit_recorder, reports=self.reports,
             report_queue=self.queue, stale_after=timedelta(seconds=s.analysis_stale_seconds),
-            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage, webhooks=self.webhooks)
+            max_attempts=s.analysis_max_attempts, stage_observer=self.metrics.observe_stage, webhooks=self.webhooks,
+            spool_dir=s.spool_dir)
 
     @cached_property
     def reconciler(self) -> Reconciler:
@@ -228,7 +231,7 @@ class Container:
                           requests=RedisMapRequests(self.redis, self.keys.prefix, s.analysis_stale_seconds),
                           stale_after=timedelta(seconds=s.analysis_stale_seconds),
                           max_attempts=s.analysis_max_attempts,
-                          idle_max_age=timedelta(seconds=s.region_map_idle_max_age_seconds))
+                          idle_max_age=timedelta(seconds=s.region_map_idle_max_age_seconds), spool_dir=s.spool_dir)
 
     @cached_property
     def progress_hub(self) -> ProgressHub:
@@ -340,7 +343,8 @@ class Container:
         return Reports(sessions=self.sessions, read_sessions=self.read_sessions, blobs=self.blobs,
                        enqueue_build=self.queue.build_report, model_info=lambda: self.detector.info,
                        audit=self.audit_recorder, max_images=self.settings.report_max_images,
-                       page_token_key=token_key(self.settings.jwt_secret, "reports"), webhooks=self.webhooks)
+                       page_token_key=token_key(self.settings.jwt_secret, "reports"), webhooks=self.webhooks,
+                       spool_dir=self.settings.spool_dir)
 
     # -- webhooks (pixelcheck.webhooks) -----------------------------------------------------------
     @cached_property

@@ -74,8 +74,9 @@ class Settings:
     animation_max_duration_seconds: float = 600.0  # an animation's running time (ANIMATION_TOO_LONG)
     animation_max_megapixels: int = 2_000  # frames x canvas, what decoding them all costs (ANIMATION_TOO_LARGE)
     animation_analysed_frames: int = 60  # frames of an animation the pixel model reads, at most
-    # Video clips (MP4, MOV, WebM). A clip is held in memory while it is received, as an image is: keep this modest.
-    video_max_bytes: int = 64 * MIB  # a clip's bytes, when its upload declares a video type (VIDEO_TOO_LARGE)
+    # Video clips (MP4, MOV, WebM). A clip is never held whole in memory: it goes to a temporary file in spool_dir
+    # while it is received, imported or analysed, and to the blob store a piece at a time.
+    video_max_bytes: int = 200 * MIB  # a clip's bytes, when its upload declares a video type (VIDEO_TOO_LARGE)
     video_max_duration_seconds: float = 600.0  # a clip's running time as its container declares it (VIDEO_TOO_LONG)
     video_max_side: int = 8192  # a clip's frame size, pixels per side (VIDEO_FRAME_TOO_LARGE) ...
     video_max_pixels: int = 8192 * 4320  # ... and pixels per frame
@@ -103,6 +104,7 @@ class Settings:
     webhook_worker_concurrency: int = 16  # threads of one `pixelcheck worker --webhooks`
     blob_store: str = "database"  # database | filesystem | s3
     blob_dir: str = ""  # default: <data_dir>/blobs
+    spool_dir: str = ""  # temporary files of clips being received, imported or analysed; default: the system's
     blob_orphan_grace_seconds: int = 3600  # the sweep removes unreferenced objects older than this (s3)
     s3_bucket: str = ""  # required with blob_store=s3
     s3_prefix: str = ""  # prepended to every object key, e.g. "pixelcheck/"

@@ -1,6 +1,9 @@
 """Video clips: MP4 and MOV (H.264, H.265/HEVC) and WebM (VP8, VP9, AV1), told apart by their first bytes and
 measured by PyAV (FFmpeg) from the container and the codec's headers, before any frame is decoded.
 
+A clip is given to these functions as `source: bytes | str`: its bytes, or the path of a file holding them (a
+clip being received, imported or analysed lives in a temporary file, never whole in memory).
+
 MP4 and MOV begin with an ISO-BMFF `ftyp` box (brand `qt  ` for QuickTime); WebM with an EBML header whose
 DocType is `webm`. Still HEIF and AVIF files share the `ftyp` box: image_formats sniffs those first.
 """
@@ -9,8 +12,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm")
 ACCEPTED_VIDEO_NAMES = "MP4 and MOV (H.264, H.265/HEVC) and WebM (VP8, VP9, AV1)"
@@ -87,18 +93,33 @@ def _vint(data: bytes, at: int, *, strip_marker: bool) -> tuple[int, int]:
     return value, at + width
 
 
-def probe_video(data: bytes, content_type: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoFacts:
+def open_container(source: bytes | str, **options: Any) -> Any:
+    """The clip opened for reading by PyAV: from the file at the path, or from the bytes. Raises av.FFmpegError."""
+    import av  # a native library: loaded when the first clip arrives
+
+    return av.open(source if isinstance(source, str) else io.BytesIO(source), mode="r", **options)
+
+
+def read_head(source: bytes | str, size: int) -> bytes:
+    """The clip's first `size` bytes (fewer when it is shorter)."""
+    if isinstance(source, bytes):
+        return source[:size]
+    with open(source, "rb") as fh:
+        return fh.read(size)
+
+
+def probe_video(source: bytes | str, content_type: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoFacts:
     """The clip's facts from its container and codec headers (PyAV), no frame decoded by us. FFmpeg may decode
     a frame to learn them: it allocates no frame over max_pixels (the sizes are still reported), so a tiny
     file declaring enormous frames costs no memory. Raises VideoUnreadable for a truncated file or a missing
     index; a file without a video stream has no frames (frame_count 0)."""
-    import av  # a native library: loaded when the first clip arrives
+    import av
 
     try:
-        with av.open(io.BytesIO(data), mode="r", stream_options=[{"max_pixels": str(max_pixels)}]) as box:
+        with open_container(source, stream_options=[{"max_pixels": str(max_pixels)}]) as box:
             return _facts(box, content_type)
     except av.FFmpegError as exc:
-        raise VideoUnreadable(_truncated_reason(data, content_type)) from exc
+        raise VideoUnreadable(_truncated_reason(source, content_type)) from exc
     except ValueError:  # PyAV: no stream to apply stream_options to (FFmpeg drops an MP4 track without samples)
         return VideoFacts(content_type=content_type, codec="", width=0, height=0, duration_ms=0, frame_count=0,
                           frame_rate=0.0, has_audio=False)
@@ -123,14 +144,14 @@ def _facts(box: Any, content_type: str) -> VideoFacts:
                       frame_rate=rate, has_audio=bool(box.streams.audio), tags=tags)
 
 
-def first_frame_size(data: bytes, max_pixels: int) -> tuple[int, int] | None:
+def first_frame_size(source: bytes | str, max_pixels: int) -> tuple[int, int] | None:
     """The size of the first frame that decodes among the clip's first packets, else None. The bitstream may
     contradict the container: FFmpeg refuses a sequence header declaring frames larger than it can allocate,
     and a frame over max_pixels is not decoded."""
     import av
 
     try:
-        with av.open(io.BytesIO(data), mode="r") as box:
+        with open_container(source) as box:
             video = box.streams.video[0]
             if video.codec_context is None:
                 return None
@@ -148,21 +169,33 @@ def first_frame_size(data: bytes, max_pixels: int) -> tuple[int, int] | None:
     return None
 
 
-def _truncated_reason(data: bytes, content_type: str) -> str:
-    """Why FFmpeg could not open the clip, as far as the MP4/MOV box layout tells."""
+def _truncated_reason(source: bytes | str, content_type: str) -> str:
+    """Why FFmpeg could not open the clip, as far as the MP4/MOV box layout tells (box headers are read one at a
+    time: a file is never read whole)."""
     if content_type == "video/webm":
         return "the file is truncated or damaged"
-    at, seen = 0, set()
-    while at + 8 <= len(data):
-        size, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8]
-        if size == 1 and at + 16 <= len(data):
-            size = int.from_bytes(data[at + 8 : at + 16], "big")
-        if size < 8 or at + size > len(data):
-            return f"the file ends inside its {kind.decode('latin-1')!r} box: it was cut off"
-        seen.add(kind)
-        at += size
+    with _readable(source) as (fh, length):
+        at, seen = 0, set()
+        while at + 8 <= length:
+            fh.seek(at)
+            header = fh.read(16)
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if size == 1 and at + 16 <= length:
+                size = int.from_bytes(header[8:16], "big")
+            if size < 8 or at + size > length:
+                return f"the file ends inside its {kind.decode('latin-1')!r} box: it was cut off"
+            seen.add(kind)
+            at += size
     if b"moov" not in seen:
         return "its index (the moov box) is missing: the file was cut off or not finished when it was copied"
     return "the file is damaged"
 
 
+@contextmanager
+def _readable(source: bytes | str) -> Iterator[tuple[IO[bytes], int]]:
+    """The clip as a seekable binary file and its length."""
+    if isinstance(source, bytes):
+        yield io.BytesIO(source), len(source)
+        return
+    with open(source, "rb") as fh:
+        yield fh, os.fstat(fh.fileno()).st_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
 
 import av
@@ -252,3 +252,22 @@ def _resized_sps(sps: bytes, width_mbs_minus1: int, height_units_minus1: int) ->
 def _ue_bits(value: int) -> str:
     code = f"{value + 1:b}"
     return "0" * (len(code) - 1) + code
+
+
+def padded_chunks(data: bytes, size: int, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """An MP4 or MOV clip made `size` bytes long by a `free` box after its other boxes (players and FFmpeg skip
+    it), in chunks of at most chunk_bytes; the padding is one reused chunk of zeros, so that a clip of hundreds
+    of megabytes costs the test no memory."""
+    header = struct.pack(">I4s", size - len(data), b"free")
+    start = data + header
+    yield from (start[at : at + chunk_bytes] for at in range(0, len(start), chunk_bytes))
+    zeros = bytes(chunk_bytes)
+    left = size - len(start)
+    while left > 0:
+        yield zeros[: min(chunk_bytes, left)]
+        left -= chunk_bytes
+
+
+def padded(data: bytes, size: int) -> bytes:
+    """padded_chunks joined: the whole padded clip in memory (for clips of tens of megabytes)."""
+    return b"".join(padded_chunks(data, size))

@@ -37,7 +37,7 @@ from pixelcheck.blobs import BlobStore
 from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.errors import Unavailable
 from pixelcheck.ingestion.models import Image
-from pixelcheck.ingestion.service import image_key
+from pixelcheck.ingestion.stored_media import stored_source
 from pixelcheck.tracing import stage_span
 from pixelcheck.webhooks.service import link_free
 
@@ -110,8 +110,9 @@ class AnalysisPipeline:
                  publisher: ProgressPublisher, audit: OutcomeAudit, reports: AutomaticReports | None,
                  report_queue: ReportQueue, stale_after: timedelta, max_attempts: int,
                  stage_observer: Callable[[str, float], None] | None = None,
-                 webhooks: EventOutbox | None = None) -> None:
+                 webhooks: EventOutbox | None = None, spool_dir: str = "") -> None:
         self._sessions = sessions
+        self._spool_dir = spool_dir  # where a clip is copied to be decoded
         self._read_sessions = read_sessions
         self._blobs = blobs
         self._detector = detector
@@ -171,24 +172,23 @@ class AnalysisPipeline:
             clock.enter(str(stage))
             self._publish(image_id, "RUNNING", str(stage), attempt)
 
-        # autocommit: no BEGIN/COMMIT round trips for a read; an unreachable database raises Unavailable
-        with unit_of_work(self._read_sessions) as session:
-            data = self._blobs.get(session, image_key(image_id))
-        if data is None:
-            return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})
-        try:
-            with self._kept_alive(image_id, attempt):
-                verdict = detector.analyze(data, on_stage=enter,
-                                           on_frame=lambda done, total: self._publish_frames(image_id, attempt,
-                                                                                             done, total))
-        except ImageUnreadable as exc:
-            return self._fail(image_id, attempt, str(exc), started, timings, detector.info)
-        except SoftTimeLimitExceeded:  # the rules keep a clip within the limit; a machine far slower may not be
-            return self._fail(image_id, attempt, TIME_LIMIT_REASON, started, timings, detector.info)
-        except Exception:  # a detector bug is permanent for these bytes: fail with a reason, do not loop
-            log.exception("detector failed on image %s", image_id)
-            return self._fail(image_id, attempt, "The detector could not analyse this image; our team has been "
-                              "notified through the logs", started, timings, detector.info)
+        # a clip as a local temporary file (removed once read), a still in memory; autocommit reads
+        with stored_source(self._blobs, self._read_sessions, image_id, self._spool_dir) as source:
+            if source is None:
+                return self._fail(image_id, attempt, "The image's bytes are missing; upload it again", started, {})
+            try:
+                with self._kept_alive(image_id, attempt):
+                    verdict = detector.analyze(source, on_stage=enter,
+                                               on_frame=lambda done, total: self._publish_frames(image_id, attempt,
+                                                                                                 done, total))
+            except ImageUnreadable as exc:
+                return self._fail(image_id, attempt, str(exc), started, timings, detector.info)
+            except SoftTimeLimitExceeded:  # the rules keep a clip within the limit; a machine far slower may not be
+                return self._fail(image_id, attempt, TIME_LIMIT_REASON, started, timings, detector.info)
+            except Exception:  # a detector bug is permanent for these bytes: fail with a reason, do not loop
+                log.exception("detector failed on image %s", image_id)
+                return self._fail(image_id, attempt, "The detector could not analyse this image; our team has "
+                                  "been notified through the logs", started, timings, detector.info)
         enter("SAVING")
         duration_ms = int((time.perf_counter() - started) * 1000)
         report_id = ""

@@ -85,11 +85,11 @@ def region_map_picture(rgb: Image.Image, regions: tuple[RegionScore, ...], max_s
     return canvas
 
 
-def render_region_map(data: bytes, view: RegionMapView, max_side: int, *,
+def render_region_map(source: bytes | str, view: RegionMapView, max_side: int, *,
                       frame: int | None = None) -> tuple[bytes, int, int]:
-    """PNG bytes, width and height of the region-map picture of an uploaded file (of its frame `frame`, when
-    given; else its first picture) and its READY map."""
-    rgb = first_picture(data) if frame is None else frame_picture(data, frame)
+    """PNG bytes, width and height of the region-map picture of an uploaded file (its bytes, or a clip's path; of
+    its frame `frame`, when given, else its first picture) and its READY map."""
+    rgb = first_picture(source) if frame is None else frame_picture(source, frame)
     picture = region_map_picture(rgb, view.regions, max_side)
     buffer = io.BytesIO()
     picture.save(buffer, "PNG", optimize=False, compress_level=6)

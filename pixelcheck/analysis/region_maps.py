@@ -47,7 +47,7 @@ from pixelcheck.db import unit_of_work, utcnow
 from pixelcheck.errors import FailedPrecondition, InvalidInput, NotFound
 from pixelcheck.iam.principal import Principal
 from pixelcheck.ids import check_id
-from pixelcheck.ingestion.service import image_key
+from pixelcheck.ingestion.stored_media import stored_source
 
 log = logging.getLogger("pixelcheck.analysis.region_maps")
 
@@ -119,8 +119,9 @@ class RegionMaps:
     def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session], blobs: BlobStore,
                  detector: Callable[[], Detector], queue: MapQueue, others_waiting: Callable[[], bool],
                  broker_empty: Callable[[], bool], requests: MapRequests, stale_after: timedelta, max_attempts: int,
-                 idle_max_age: timedelta = timedelta(days=1)) -> None:
+                 idle_max_age: timedelta = timedelta(days=1), spool_dir: str = "") -> None:
         self._sessions = sessions
+        self._spool_dir = spool_dir  # where a clip is copied to read its first frame
         self._read = read_sessions
         self._blobs = blobs
         self._detector = detector
@@ -146,15 +147,14 @@ class RegionMaps:
         if attempt > self._max_attempts:
             return self._finish(key, attempt, FAILED, {**doc, "reason": "The region map was interrupted too "
                                                        "many times."})
-        with unit_of_work(self._read) as session:
-            data = self._blobs.get(session, image_key(image_id))
-        if data is None:
-            return self._finish(key, attempt, FAILED, {**doc, "reason": "The image's bytes are missing."})
-        started = time.perf_counter()
-        try:
-            rgb = first_picture(data) if frame is None else frame_picture(data, frame)
-        except ImageUnreadable as error:
-            return self._finish(key, attempt, FAILED, {**doc, "reason": str(error)})
+        with stored_source(self._blobs, self._read, image_id, self._spool_dir) as data:  # a clip: a local copy
+            if data is None:
+                return self._finish(key, attempt, FAILED, {**doc, "reason": "The image's bytes are missing."})
+            started = time.perf_counter()
+            try:
+                rgb = first_picture(data) if frame is None else frame_picture(data, frame)
+            except ImageUnreadable as error:
+                return self._finish(key, attempt, FAILED, {**doc, "reason": str(error)})
         grid, probs = _grid_of(doc), [float(p) for p in doc.get("probs", [])]
         try:
             # A needed map scores every region in one call (batched by crop size); an idle one a few at a time.
@@ -407,7 +407,6 @@ class RegionMaps:
                                          reason="REGION_MAP_UNAVAILABLE",
                                          metadata={"image_id": image_id, "state": view.state})
             needs_request = map_row is None or map_row.region_map_state in (DEFERRED, PENDING, RUNNING)
-            data = self._blobs.get(session, image_key(image_id)) if view.state == READY else None
         if view.state != READY:
             if opened is not None and frame is not None:
                 self._open_frame_map(image_id, frame, opened)
@@ -418,7 +417,8 @@ class RegionMaps:
                 f"The region map of {what} is not ready yet ({view.progress:.0%} scored; {why}); "
                 "try again in a few seconds", reason="REGION_MAP_NOT_READY",
                 retry_after_seconds=1.0, metadata={"image_id": image_id, "state": view.state or "NONE"})
-        if data is None:
-            raise FailedPrecondition(f"The bytes of image {image_id} are missing", reason="IMAGE_BYTES_MISSING")
-        png, width, height = render_region_map(data, view, side, frame=frame)
+        with stored_source(self._blobs, self._read, image_id, self._spool_dir) as data:
+            if data is None:
+                raise FailedPrecondition(f"The bytes of image {image_id} are missing", reason="IMAGE_BYTES_MISSING")
+            png, width, height = render_region_map(data, view, side, frame=frame)
         return RegionMapPicture(png, width, height, view, choice.frame)

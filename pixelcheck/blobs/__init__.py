@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,11 @@ class BlobStore(Protocol):
     def put(self, session: Session, key: str, data: bytes) -> None:
         """Store data under key for the session's transaction: readable once it commits, gone when it rolls
         back."""
+
+    def put_file(self, session: Session, key: str, source: BinaryIO, size: int) -> None:
+        """As put, with the `size` bytes read from source (a file at its start) a piece at a time: a video
+        clip of hundreds of megabytes is never held whole in memory. Raises ValueError when source does not
+        hold exactly `size` bytes (nothing is kept then)."""
 
     def get(self, session: Session, key: str) -> bytes | None:
         """The bytes under key, or None."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import BinaryIO
 
-from sqlalchemy import Integer, String, delete, select
+from sqlalchemy import Integer, String, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from pixelcheck.blobs.reader import BlobReader, split
+from pixelcheck.blobs.reader import BlobReader, file_pieces, split
 from pixelcheck.db import Base, Blob, UtcDateTime, utcnow
 
 PART_BYTES = 1024 * 1024
@@ -36,6 +37,13 @@ class SqlBlobStore:
         now = utcnow()
         parts = split(data, PART_BYTES) if data else iter([b""])
         session.add_all([BlobRow(key=key, part=n, data=part, create_time=now) for n, part in enumerate(parts)])
+
+    def put_file(self, session: Session, key: str, source: BinaryIO, size: int) -> None:
+        now = utcnow()
+        insert_part = insert(BlobRow)
+        # One part in memory at a time: each is sent at once and not kept by the session (no ORM object).
+        for n, part in enumerate(file_pieces(source, size, PART_BYTES) if size else iter([b""])):
+            session.execute(insert_part, [{"key": key, "part": n, "data": part, "create_time": now}])
 
     def get(self, session: Session, key: str) -> bytes | None:
         parts = session.scalars(select(BlobRow.data).where(BlobRow.key == key).order_by(BlobRow.part)).all()

@@ -11,7 +11,9 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from pixelcheck.blobs.outcome import on_outcome
-from pixelcheck.blobs.reader import BlobReader
+from pixelcheck.blobs.reader import BlobReader, file_pieces
+
+COPY_BYTES = 1024 * 1024  # what put_file holds in memory at once
 
 
 class FileBlobStore:
@@ -34,6 +36,22 @@ class FileBlobStore:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        on_outcome(session, committed=lambda: os.replace(temp, final),
+                   rolled_back=lambda: temp.unlink(missing_ok=True))
+
+    def put_file(self, session: Session, key: str, source: BinaryIO, size: int) -> None:
+        final = self._path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            with open(temp, "wb") as fh:
+                for piece in file_pieces(source, size, COPY_BYTES):
+                    fh.write(piece)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
         on_outcome(session, committed=lambda: os.replace(temp, final),
                    rolled_back=lambda: temp.unlink(missing_ok=True))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from types import TracebackType
+from typing import BinaryIO
 
 
 class BlobReader:
@@ -44,3 +45,17 @@ def split(data: bytes, chunk_bytes: int) -> Iterator[bytes]:
     view = memoryview(data)
     for start in range(0, len(data), chunk_bytes):
         yield bytes(view[start:start + chunk_bytes])
+
+
+def file_pieces(source: BinaryIO, size: int, piece_bytes: int) -> Iterator[bytes]:
+    """source's bytes in pieces of at most piece_bytes, read one at a time (empty pieces never come). Raises
+    ValueError when source holds more or fewer than `size` bytes."""
+    left = size
+    while left > 0:
+        piece = source.read(min(piece_bytes, left))
+        if not piece:
+            raise ValueError(f"the file ended {left} bytes short of the {size} announced")
+        left -= len(piece)
+        yield piece
+    if source.read(1):
+        raise ValueError(f"the file holds more than the {size} bytes announced")

@@ -3,7 +3,8 @@
 An object is written before the row that points at it commits (and removed again at once when that
 transaction rolls back); it is removed after the commit that deletes its row. A crash between the write and
 the commit leaves an object no row references: the beat sweep (`keys_written_before` / `remove_now`) finds
-and removes such orphans once they are older than a grace period.
+and removes such orphans once they are older than a grace period. A video clip (put_file) goes up as a
+multipart upload, one part (8 MiB) in memory at a time, aborted when a part fails.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from sqlalchemy.orm import Session
 
 from pixelcheck.blobs.outcome import on_outcome
-from pixelcheck.blobs.reader import BlobReader
+from pixelcheck.blobs.reader import BlobReader, file_pieces
 from pixelcheck.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("pixelcheck.blobs")
 T = TypeVar("T")
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+PART_BYTES = 8 * 1024 * 1024  # a part of a multipart upload: what put_file holds in memory at once
+MIN_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part (but the last)
 _MISSING = ("NoSuchKey", "404", "NotFound")
 _TRANSIENT = ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
               "InternalError", "ServiceUnavailable", "503", "500")
@@ -56,10 +59,11 @@ def make_s3_client(settings: Settings) -> Any:
 class S3BlobStore:
     """Objects `<prefix><key>` in one bucket. Raises Unavailable when the store cannot be reached."""
 
-    def __init__(self, client: Any, *, bucket: str, prefix: str = "") -> None:
+    def __init__(self, client: Any, *, bucket: str, prefix: str = "", part_bytes: int = PART_BYTES) -> None:
         self._client = client
         self.bucket = bucket
         self.prefix = prefix
+        self.part_bytes = max(part_bytes, MIN_PART_BYTES)  # of put_file's multipart uploads
 
     def _name(self, key: str) -> str:
         if not key or key.startswith("/"):
@@ -70,6 +74,34 @@ class S3BlobStore:
         name = self._name(key)
         _call(lambda: self._client.put_object(Bucket=self.bucket, Key=name, Body=data))
         on_outcome(session, rolled_back=lambda: self._remove_quietly([name]))
+
+    def put_file(self, session: Session, key: str, source: BinaryIO, size: int) -> None:
+        name = self._name(key)
+        if size <= self.part_bytes:  # one request, as put: at most one part in memory
+            data = b"".join(file_pieces(source, size, self.part_bytes))
+            _call(lambda: self._client.put_object(Bucket=self.bucket, Key=name, Body=data))
+        else:
+            self._put_parts(name, source, size)
+        on_outcome(session, rolled_back=lambda: self._remove_quietly([name]))
+
+    def _put_parts(self, name: str, source: BinaryIO, size: int) -> None:
+        """A multipart upload, one part in memory at a time; aborted (its parts dropped) when any step fails."""
+        started = _call(lambda: self._client.create_multipart_upload(Bucket=self.bucket, Key=name))
+        upload_id = started["UploadId"]
+        try:
+            parts = []
+            for number, piece in enumerate(file_pieces(source, size, self.part_bytes), start=1):
+                answer = _call(lambda n=number, p=piece: self._client.upload_part(  # type: ignore[misc]
+                    Bucket=self.bucket, Key=name, UploadId=upload_id, PartNumber=n, Body=p))
+                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            _call(lambda: self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": parts}))
+        except BaseException:
+            try:
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+            except Exception:  # noqa: BLE001 - a bucket lifecycle rule for incomplete uploads cleans up the rest
+                log.warning("could not abort the multipart upload of %s", name, exc_info=True)
+            raise
 
     def reachable(self) -> bool:
         """Whether the bucket answers (for the health service); never raises."""

@@ -1,4 +1,5 @@
-"""ImportImage: fetch an image by URL, then accept it exactly as an upload (same rules, dedupe, replay, audit).
+"""ImportImage: fetch an image or a video clip by URL, then accept it exactly as an upload (same rules, dedupe,
+replay, audit; a clip up to video_max_bytes, in a temporary file).
 
 The fetch itself (pixelcheck.ingestion.url_fetch) is async; the database steps are blocking and run through
 the caller's offloader. A replayed request_id answers from the database without fetching again.
@@ -70,10 +71,11 @@ class UrlImports:
         except DomainError as exc:
             await run(rejected, exc)
             raise
-        metadata = UploadMetadata(filename=filename or _filename_from(fetched.final_url), size_bytes=len(fetched.data),
+        metadata = UploadMetadata(filename=filename or _filename_from(fetched.final_url), size_bytes=fetched.size,
                                   content_type="", sha256=fetched.sha256, request_id=request.request_id,
                                   external_id=request.external_id)
-        upload = ReceivedUpload(metadata=metadata, data=fetched.data, sha256=fetched.sha256)
+        upload = ReceivedUpload(metadata=metadata, sha256=fetched.sha256, data=fetched.data, spool=fetched.spool)
+        # accept removes a clip's temporary file (in its thread, even when this call is cancelled meanwhile)
         return await run_abandonable(self._ingestion.accept, principal, upload,  # type: ignore[no-any-return]
                                      request_id=request_id, peer=peer, source_url=shown_url)
 

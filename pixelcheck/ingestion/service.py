@@ -69,7 +69,8 @@ def image_key(image_id: str) -> str:
 class Ingestion:
     def __init__(self, *, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session],
                  blobs: BlobStore, queue: AnalysisQueue, audit: AuditLog, limits: UploadLimits,
-                 page_token_key: bytes, share_of: Callable[[Principal], Share] = lambda p: Share(p.user_id)) -> None:
+                 page_token_key: bytes, share_of: Callable[[Principal], Share] = lambda p: Share(p.user_id),
+                 spool_dir: str = "") -> None:
         self._sessions = sessions
         self._read = read_sessions
         self._blobs = blobs
@@ -78,6 +79,7 @@ class Ingestion:
         self.limits = limits
         self._page_key = page_token_key
         self._share_of = share_of  # the fair-scheduling share an uploader's analyses run under
+        self.spool_dir = spool_dir  # where clips being received or imported are kept (temporary files)
 
     # -- upload ----------------------------------------------------------------------------------
     def record_rejection(self, principal: Principal, error: DomainError, size: int, sha256: str, filename: str,
@@ -98,28 +100,41 @@ class Ingestion:
         existing image. Raises InvalidInput/TooLarge for an image that fails the rules (nothing is stored).
         `abandoned` is asked just before committing: a call the client or a shutdown already cancelled stores
         nothing (a cancel that lands during the commit leaves a complete image, which a replay of the
-        request_id returns). `source_url` is the URL an import fetched the bytes from.
+        request_id returns). `source_url` is the URL an import fetched the bytes from. The upload is consumed:
+        a clip's temporary file is removed before this returns or raises.
         """
+        try:
+            return self._accept(principal, upload, request_id=request_id, peer=peer, source_url=source_url,
+                                abandoned=abandoned)
+        finally:
+            upload.discard()
+
+    def _accept(self, principal: Principal, upload: ReceivedUpload, *, request_id: str, peer: str, source_url: str,
+                abandoned: Callable[[], bool]) -> tuple[ImageView, bool]:
         meta = upload.metadata
         existing = self._replay_or_duplicate(principal.user_id, meta.request_id, upload.sha256)
         if existing is not None:
             return existing
         try:
-            decoded = decode_image(upload.data, self.limits)
+            decoded = decode_image(upload.source, self.limits)
             check_declared_type(meta.content_type, decoded.content_type)
         except DomainError as exc:
-            self.record_rejection(principal, exc, len(upload.data), upload.sha256, meta.filename,
+            self.record_rejection(principal, exc, upload.size, upload.sha256, meta.filename,
                                   request_id=request_id, peer=peer, source_url=source_url)
             raise
         try:
             with unit_of_work(self._sessions) as session:
                 image = Image(owner_id=principal.user_id, filename=meta.filename,
-                              content_type=decoded.content_type, size_bytes=len(upload.data),
+                              content_type=decoded.content_type, size_bytes=upload.size,
                               width=decoded.width, height=decoded.height, sha256=upload.sha256,
                               external_id=meta.external_id, source_url=source_url)
                 session.add(image)
                 session.flush()
-                self._blobs.put(session, image_key(image.id), upload.data)
+                if upload.spool is None:
+                    self._blobs.put(session, image_key(image.id), upload.data)
+                else:  # a clip: from its temporary file, a piece at a time
+                    with upload.open() as source:
+                        self._blobs.put_file(session, image_key(image.id), source, upload.size)
                 session.add(Analysis(image_id=image.id, owner_id=image.owner_id, filename=image.filename,
                                      external_id=image.external_id))
                 if meta.request_id:

@@ -7,8 +7,10 @@ connection. TLS still verifies the certificate against the URL's host name (http
 
 Every hop of a redirect (at most 3) is checked again, as is every new connection. No cookies are kept,
 the environment's proxies and .netrc are ignored (trust_env=False), the user agent is fixed, the body is
-read raw (no decompression) and the read stops as soon as it passes the size limit. One deadline covers
-the whole fetch, redirects included; connect and read have their own shorter timeouts.
+read raw (no decompression) and the read stops as soon as it passes the size limit: an image's, or a video
+clip's when the first bytes are one (a clip is written to a temporary file as it arrives, never held whole
+in memory). One deadline covers the whole fetch, redirects included; connect and read have their own
+shorter timeouts.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ import httpcore
 import httpx
 
 from pixelcheck.errors import DomainError, FailedPrecondition
+from pixelcheck.image_formats import SNIFF_BYTES
+from pixelcheck.ingestion.spool import SpoolFile
 from pixelcheck.ingestion.url_policy import DEFAULT_PORTS, FetchPolicy, IPAddress, check_destination, check_url
+from pixelcheck.video_formats import sniff_video_type
 
 USER_AGENT = "PixelCheck-ImportImage/1"
 MAX_REDIRECTS = 3
 _REDIRECTS = (301, 302, 303, 307, 308)
-_IMAGE_TYPES_OR_UNKNOWN = ("image/", "application/octet-stream", "binary/octet-stream")
+_IMAGE_TYPES_OR_UNKNOWN = ("image/", "video/", "application/octet-stream", "binary/octet-stream")
 
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
@@ -53,6 +58,8 @@ async def system_resolve(host: str, port: int) -> list[IPAddress]:
 @dataclass(frozen=True)
 class FetchLimits:
     max_bytes: int
+    video_max_bytes: int = 0  # a video clip's limit (0: max_bytes, as an image's)
+    spool_dir: str = ""  # where a clip is written as it arrives (empty: the system's temporary folder)
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 10.0
     total_timeout_seconds: float = 30.0
@@ -60,9 +67,14 @@ class FetchLimits:
 
 @dataclass(frozen=True)
 class FetchedImage:
-    data: bytes
+    data: bytes  # an image's bytes (empty for a clip)
     sha256: str
     final_url: str  # after redirects
+    spool: SpoolFile | None = None  # a clip's bytes, in a temporary file the receiver must discard()
+
+    @property
+    def size(self) -> int:
+        return self.spool.size if self.spool is not None else len(self.data)
 
 
 def remote_failure(message: str, reason: str, **metadata: str) -> FailedPrecondition:
@@ -160,8 +172,18 @@ class UrlFetcher:
         self.resolve = resolve  # replaceable for tests of hostile DNS answers
 
     async def fetch(self, url_text: str) -> FetchedImage:
-        """The image's bytes. Raises InvalidInput for a URL or address the rules refuse and FailedPrecondition
-        for what the remote end did (URL_TIMEOUT, URL_TOO_LARGE, URL_HTTP_ERROR, URL_NOT_AN_IMAGE, ...)."""
+        """The image's bytes, or a clip's in a temporary file (the caller discards it). Raises InvalidInput for a
+        URL or address the rules refuse and FailedPrecondition for what the remote end did (URL_TIMEOUT,
+        URL_TOO_LARGE, URL_HTTP_ERROR, URL_NOT_AN_IMAGE, ...); no temporary file is left when it raises."""
+        spools: list[SpoolFile] = []
+        try:
+            return await self._fetch(url_text, spools)
+        except BaseException:
+            for spool in spools:
+                spool.discard()
+            raise
+
+    async def _fetch(self, url_text: str, spools: list[SpoolFile]) -> FetchedImage:
         url = check_url(url_text)
         limits = self.limits
         timeout = httpx.Timeout(limits.read_timeout_seconds, connect=limits.connect_timeout_seconds)
@@ -169,7 +191,7 @@ class UrlFetcher:
         client = guarded_client(self.policy, lambda h, p: self.resolve(h, p), timeout=timeout, headers=headers)
         try:
             async with asyncio.timeout(limits.total_timeout_seconds), client:
-                return await self._follow(client, url)
+                return await self._follow(client, url, spools)
         except TimeoutError:
             raise remote_failure(f"The fetch took longer than {limits.total_timeout_seconds:g} seconds",
                                  "URL_TIMEOUT") from None
@@ -184,7 +206,7 @@ class UrlFetcher:
             raise remote_failure("The remote server broke off or sent an invalid HTTP response",
                                  "URL_FETCH_FAILED") from None
 
-    async def _follow(self, client: httpx.AsyncClient, url: httpx.URL) -> FetchedImage:
+    async def _follow(self, client: httpx.AsyncClient, url: httpx.URL, spools: list[SpoolFile]) -> FetchedImage:
         for hop in range(MAX_REDIRECTS + 1):
             response = await client.send(client.build_request("GET", url), stream=True)
             try:
@@ -197,12 +219,12 @@ class UrlFetcher:
                     except httpx.InvalidURL:
                         raise remote_failure("The URL redirected to an invalid location", "URL_INVALID") from None
                     continue
-                return await self._body(response, url)
+                return await self._body(response, url, spools)
             finally:
                 await response.aclose()
         raise AssertionError("unreachable: the loop returns or raises")
 
-    async def _body(self, response: httpx.Response, url: httpx.URL) -> FetchedImage:
+    async def _body(self, response: httpx.Response, url: httpx.URL, spools: list[SpoolFile]) -> FetchedImage:
         if not 200 <= response.status_code < 300:
             raise remote_failure(f"The remote server answered HTTP {response.status_code}", "URL_HTTP_ERROR",
                                  status_code=str(response.status_code))
@@ -213,17 +235,51 @@ class UrlFetcher:
         if response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
             raise remote_failure("The remote server compressed the image although asked not to",
                                  "URL_CONTENT_ENCODING_NOT_ALLOWED")
-        limit = self.limits.max_bytes
+        video_limit = max(self.limits.video_max_bytes, self.limits.max_bytes)
+        # Until the first bytes tell, a response that may be a clip (not declared an image) has a clip's limit.
+        limit = self.limits.max_bytes if media_type.startswith("image/") else video_limit
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise remote_failure(f"The image is {declared} bytes; the limit is {limit} bytes", "URL_TOO_LARGE",
-                                 limit_bytes=str(limit))
+        self._check_declared(declared, limit)
         buffer = bytearray()
+        head = b""
+        spool: SpoolFile | None = None
         digest = hashlib.sha256()
+        size = 0
         async for chunk in response.aiter_raw():
-            if len(buffer) + len(chunk) > limit:
-                raise remote_failure(f"The image passed the limit of {limit} bytes", "URL_TOO_LARGE",
+            if len(head) < SNIFF_BYTES:
+                head += chunk[:SNIFF_BYTES - len(head)]
+                if len(head) >= SNIFF_BYTES:  # the bytes decide: a clip's limit only for a clip
+                    clip = sniff_video_type(head) is not None
+                    limit = video_limit if clip else self.limits.max_bytes
+                    self._check_declared(declared, limit)
+                    if clip:
+                        spool = SpoolFile(self.limits.spool_dir)
+                        spools.append(spool)
+                        spool.write(buffer)
+                        buffer = bytearray()
+            if size + len(chunk) > limit:
+                raise remote_failure(f"The {_noun(spool)} passed the limit of {limit} bytes", "URL_TOO_LARGE",
                                      limit_bytes=str(limit))
-            buffer += chunk
+            if spool is not None:
+                spool.write(chunk)
+            else:
+                buffer += chunk
+            size += len(chunk)
             digest.update(chunk)
+        if spool is not None:
+            spool.finish()
+            return FetchedImage(data=b"", sha256=digest.hexdigest(), final_url=str(url), spool=spool)
+        if size > self.limits.max_bytes:  # shorter than SNIFF_BYTES can only be an image
+            raise remote_failure(f"The image passed the limit of {self.limits.max_bytes} bytes", "URL_TOO_LARGE",
+                                 limit_bytes=str(self.limits.max_bytes))
         return FetchedImage(data=bytes(buffer), sha256=digest.hexdigest(), final_url=str(url))
+
+    @staticmethod
+    def _check_declared(declared: str, limit: int) -> None:
+        if declared.isdigit() and int(declared) > limit:
+            raise remote_failure(f"The file is {declared} bytes; the limit is {limit} bytes", "URL_TOO_LARGE",
+                                 limit_bytes=str(limit))
+
+
+def _noun(spool: SpoolFile | None) -> str:
+    return "image" if spool is None else "video clip"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import warnings
@@ -31,7 +32,7 @@ from pixelcheck.image_formats import (
     tiff_tag,
 )
 from pixelcheck.ingestion.video_rules import check_video
-from pixelcheck.video_formats import ACCEPTED_VIDEO_NAMES, VIDEO_TYPES, sniff_video_type
+from pixelcheck.video_formats import ACCEPTED_VIDEO_NAMES, VIDEO_TYPES, read_head, sniff_video_type
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME_MAX = 255
@@ -51,7 +52,7 @@ class UploadLimits:
     max_duration_ms: int = 600_000  # an animation's running time
     max_animation_pixels: int = 2_000_000_000  # frames x canvas pixels: what decoding every frame costs
     analysed_frames: int = 60  # frames of an animation the pixel model reads, at most (its fair-queue cost)
-    video_max_bytes: int = 64 * 1024 * 1024  # a video clip's bytes (max_bytes is the limit of everything else)
+    video_max_bytes: int = 200 * 1024 * 1024  # a video clip's bytes (max_bytes is the limit of everything else)
     video_max_duration_ms: int = 600_000  # a clip's running time, as its container declares it
     video_max_side: int = 8192  # a clip's frame size: pixels per side ...
     video_max_pixels: int = 8192 * 4320  # ... and pixels per frame (8K)
@@ -143,9 +144,10 @@ def too_large(size: int, limit: int, *, video: bool) -> TooLarge:
                     metadata={"limit_bytes": str(limit)})
 
 
-def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
+def decode_image(source: bytes | str, limits: UploadLimits) -> DecodedImage:
     """Sniffs the type and decodes every pixel, within the dimension limits; a video clip is probed instead
-    (check_video: VIDEO_* reasons), its frames decoded by the analysis.
+    (check_video: VIDEO_* reasons), its frames decoded by the analysis. `source` is the bytes, or the path of
+    the temporary file a clip was received into (anything else there is refused as UNSUPPORTED_TYPE).
 
     An animated GIF, WebP or PNG is measured from its structure first (check_animation); its first frame is
     decoded here, the others by the analysis. Raises InvalidInput (UNSUPPORTED_TYPE, UNDECODABLE_IMAGE,
@@ -153,17 +155,13 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
     (IMAGE_DIMENSIONS_TOO_LARGE, DECOMPRESSION_BOMB, ANIMATION_TOO_MANY_FRAMES, ANIMATION_TOO_LONG,
     ANIMATION_TOO_LARGE) before any large allocation.
     """
+    if isinstance(source, str):
+        return _decode_clip(source, sniff_video_type(read_head(source, SNIFF_BYTES)), os.path.getsize(source),
+                            limits)
+    data = source
     content_type = sniff_content_type(data[:SNIFF_BYTES]) or sniff_animation_type(data[:SNIFF_BYTES])
-    video_type = None if content_type else sniff_video_type(data[:SNIFF_BYTES])
-    if video_type is not None:
-        if len(data) > limits.video_max_bytes:
-            raise too_large(len(data), limits.video_max_bytes, video=True)
-        clip = check_video(data, video_type, limits)
-        return DecodedImage(content_type=video_type, width=clip.width, height=clip.height,
-                            frame_count=clip.frame_count, duration_ms=clip.duration_ms)
     if content_type is None:
-        raise InvalidInput(f"Only {ACCEPTED_NAMES} images and {ACCEPTED_VIDEO_NAMES} video clips are accepted; "
-                           "these bytes are none of them", reason="UNSUPPORTED_TYPE")
+        return _decode_clip(data, sniff_video_type(data[:SNIFF_BYTES]), len(data), limits)
     try:
         animation = scan_animation(data, content_type, limits.max_frames)
     except AnimationMalformed as exc:
@@ -205,6 +203,17 @@ def decode_image(data: bytes, limits: UploadLimits) -> DecodedImage:
         raise InvalidInput("Image sequences are accepted as animated GIF, WebP or PNG only; this file holds "
                            "several pictures", reason="ANIMATED_IMAGE")
     return DecodedImage(content_type=content_type, width=width, height=height)
+
+
+def _decode_clip(source: bytes | str, video_type: str | None, size: int, limits: UploadLimits) -> DecodedImage:
+    if video_type is None:
+        raise InvalidInput(f"Only {ACCEPTED_NAMES} images and {ACCEPTED_VIDEO_NAMES} video clips are accepted; "
+                           "these bytes are none of them", reason="UNSUPPORTED_TYPE")
+    if size > limits.video_max_bytes:
+        raise too_large(size, limits.video_max_bytes, video=True)
+    clip = check_video(source, video_type, limits)
+    return DecodedImage(content_type=video_type, width=clip.width, height=clip.height,
+                        frame_count=clip.frame_count, duration_ms=clip.duration_ms)
 
 
 # Pixels FFmpeg decodes in about the time the pixel model reads one picture: ~300 MP/s of H.264 on one core here

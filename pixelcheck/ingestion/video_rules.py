@@ -25,11 +25,12 @@ if TYPE_CHECKING:
     from pixelcheck.ingestion.validation import UploadLimits
 
 
-def check_video(data: bytes, content_type: str, limits: UploadLimits) -> VideoFacts:
-    """The clip's facts when it is within every limit. Raises InvalidInput or TooLarge naming what is wrong."""
+def check_video(source: bytes | str, content_type: str, limits: UploadLimits) -> VideoFacts:
+    """The clip's facts when it is within every limit (source: its bytes or the path of a file holding them).
+    Raises InvalidInput or TooLarge naming what is wrong."""
     name = FORMAT_NAMES[content_type]
     try:
-        clip = probe_video(data, content_type, limits.video_max_pixels)
+        clip = probe_video(source, content_type, limits.video_max_pixels)
     except VideoUnreadable as exc:
         raise InvalidInput(f"The {name} clip could not be read: {exc}", reason="VIDEO_TRUNCATED") from exc
     if clip.frame_count <= 0 or clip.duration_ms <= 0:
@@ -53,7 +54,7 @@ def check_video(data: bytes, content_type: str, limits: UploadLimits) -> VideoFa
                        metadata={"max_frames": str(limits.video_max_frames)})
     _check_decoding_cost(clip, limits)
     # Last, as it decodes: one frame, within the frame-size limit (a larger one is not decoded).
-    first = first_frame_size(data, limits.video_max_pixels)
+    first = first_frame_size(source, limits.video_max_pixels)
     if first is None:
         raise InvalidInput(f"The {name} clip's first frames could not be decoded: the clip is damaged, or its "
                            "frames are larger than the container says", reason="VIDEO_UNDECODABLE")

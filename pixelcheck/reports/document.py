@@ -38,6 +38,12 @@ class ReportEntry:
     duration_ms: int | None
     failure_reason: str = ""
     analysis_id: str = ""
+    clip_path: str = ""  # a video clip in a single PDF (image_bytes b""): its local copy's path, while it renders
+
+    @property
+    def picture(self) -> bytes | str | None:
+        """What the entry's pictures are drawn from: the upload's bytes, or a clip's local copy (its path)."""
+        return self.clip_path or self.image_bytes
     region_map: RegionMapView | None = None  # where in the image the pixel model sees generation traces
 
 

@@ -49,7 +49,7 @@ def heading(text: str) -> list[Flowable]:
     return [Spacer(1, 4 * mm), Paragraph(markup(text), HEADING)]
 
 
-def preview(data: bytes | None, box_width: float, box_height: float, *, deleted: bool = False) -> Flowable:
+def preview(data: bytes | str | None, box_width: float, box_height: float, *, deleted: bool = False) -> Flowable:
     """Return the image scaled into a box, or a grey 'Preview unavailable' box when it cannot be shown."""
     max_side = max(16, round(max(box_width, box_height) / 72 * THUMBNAIL_DPI))
     jpeg = make_thumbnail(data, max_side)
@@ -63,7 +63,7 @@ def preview(data: bytes | None, box_width: float, box_height: float, *, deleted:
     return picture
 
 
-def region_map_preview(data: bytes | None, view: RegionMapView, box_width: float) -> Flowable:
+def region_map_preview(data: bytes | str | None, view: RegionMapView, box_width: float) -> Flowable:
     """Return the region-map picture (overlay and legend) scaled to box_width, or a grey box; for an animation or
     a clip it is drawn over the first frame, which the map is made of."""
     max_side = max(64, round(box_width / 72 * THUMBNAIL_DPI))

@@ -88,7 +88,7 @@ def region_map_section(entry: ReportEntry, width: float) -> list[Flowable]:
         why = view.reason or "it was still being made when this report was built; request the report again later"
         return [KeepTogether(heading(title) + [Paragraph(markup(f"No region map: {why}"), BODY)])]
     side = (width - 8 * mm) / 2
-    pictures = Table([[preview(entry.image_bytes, side, side), region_map_preview(entry.image_bytes, view, side)]],
+    pictures = Table([[preview(entry.picture, side, side), region_map_preview(entry.picture, view, side)]],
                      colWidths=[side + 4 * mm, side + 4 * mm], hAlign="LEFT")
     pictures.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("ALIGN", (0, 0), (-1, -1), "CENTER")]))
     notes: list[Flowable] = [Spacer(1, 2 * mm), Paragraph(markup(HOW_TO_READ_REGION_MAP), SMALL)]
@@ -106,7 +106,7 @@ def _byline(doc: ReportDocument, subject: str) -> str:
 
 def _verdict_panel(entry: ReportEntry, width: float) -> Table:
     thumbnail = preview(
-        entry.image_bytes,
+        entry.picture,
         THUMB_SIDE,
         THUMB_SIDE,
         deleted=entry.image_bytes is None and entry.state is EntryState.DELETED,

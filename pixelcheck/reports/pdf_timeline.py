@@ -41,7 +41,7 @@ def timeline_section(entry: ReportEntry, width: float) -> list[Flowable]:
     parts.append(Paragraph(markup(counts), SMALL))
     parts.append(Paragraph(markup(HOW_TO_READ_TIMELINE), SMALL))
     section: list[Flowable] = [KeepTogether(heading("Frame by frame") + parts)]
-    thumbnails = key_frame_table(entry.image_bytes, timeline, width)
+    thumbnails = key_frame_table(entry.picture, timeline, width)
     if thumbnails is not None:
         section.append(KeepTogether(heading("Key frames") + [thumbnails]))
     return section
@@ -121,8 +121,9 @@ def key_frames(timeline: Timeline, count: int = KEY_FRAMES) -> list[FrameVerdict
     return sorted(unique.values(), key=lambda f: f.time_ms)[:count]
 
 
-def key_frame_table(data: bytes | None, timeline: Timeline, width: float) -> Table | None:
-    """Thumbnails of the key frames with their time and reading; None when the file is gone or unreadable."""
+def key_frame_table(data: bytes | str | None, timeline: Timeline, width: float) -> Table | None:
+    """Thumbnails of the key frames with their time and reading (data: the file's bytes, or a clip's path); None
+    when the file is gone or unreadable."""
     frames = key_frames(timeline)
     if not data or not frames:
         return None

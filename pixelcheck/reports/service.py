@@ -11,6 +11,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -131,8 +132,10 @@ class Reports:
         page_token_key: bytes,
         max_images: int = 100,
         webhooks: EventOutbox | None = None,
+        spool_dir: str = "",
     ) -> None:
         self._sessions = sessions
+        self._spool_dir = spool_dir  # where a clip is copied to draw its key frames
         self._read_sessions = read_sessions
         self._blobs = blobs
         self._enqueue_build = enqueue_build
@@ -303,9 +306,11 @@ class Reports:
             owner_id, format = report.owner_id, report.format
         model = self._serving_model()
         try:
-            with unit_of_work(self._read_sessions) as session:
-                document = load_document(session, self._blobs, session.get_one(Report, report_id), model)
-            data = _RENDERERS[format](document)
+            with ExitStack() as files:  # a clip's local copy lives until its PDF is rendered
+                with unit_of_work(self._read_sessions) as session:
+                    document = load_document(session, self._blobs, session.get_one(Report, report_id), model,
+                                             files, self._spool_dir)
+                data = _RENDERERS[format](document)
         except Unavailable:
             raise
         except Exception:  # noqa: BLE001 - any rendering failure must end in FAILED, not a stuck GENERATING

@@ -18,8 +18,9 @@ def image_pixel_limit() -> int | None:
     return int(limit) if limit else None
 
 
-def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
-    """Return a JPEG preview of an image at most max_side pixels on its longer side, or None.
+def make_thumbnail(data: bytes | str | None, max_side: int) -> bytes | None:
+    """Return a JPEG preview of an image at most max_side pixels on its longer side, or None. `data` is the
+    upload's bytes, or the path of a video clip's local copy.
 
     None means "preview unavailable": no bytes, bytes Pillow cannot read, or an image above
     Image.MAX_IMAGE_PIXELS (checked from the header, before any pixel is decoded). A JPEG is
@@ -29,7 +30,7 @@ def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
     """
     if not data or max_side < 1:
         return None
-    if sniff_video_type(data[:SNIFF_BYTES]) is not None:
+    if isinstance(data, str) or sniff_video_type(data[:SNIFF_BYTES]) is not None:
         return _clip_thumbnail(data, max_side)
     enable_decoders()  # HEIC uploads
     try:
@@ -50,7 +51,7 @@ def make_thumbnail(data: bytes | None, max_side: int) -> bytes | None:
         return None
 
 
-def _clip_thumbnail(data: bytes, max_side: int) -> bytes | None:
+def _clip_thumbnail(data: bytes | str, max_side: int) -> bytes | None:
     """A video clip's preview: its first frame that decodes (FFmpeg allocates no frame over the probe's limit)."""
     from pixelcheck.analysis.detector.animation import first_picture  # the detector's reader of frames
     from pixelcheck.analysis.detector.image_facts import ImageUnreadable

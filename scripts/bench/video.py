@@ -48,7 +48,7 @@ class ClipSpec:
     width: int
     height: int
     seconds: int
-    bit_rate: int  # bits/s: a phone's own bitrate would not fit VIDEO_MAX_BYTES (64 MiB) at 60 s
+    bit_rate: int  # bits/s: set when VIDEO_MAX_BYTES was 64 MiB (too little for a phone's bitrate at 60 s)
     scenes: int  # walls of photos, one after another, with a cut between them
 
 

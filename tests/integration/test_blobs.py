@@ -4,6 +4,7 @@ S3 store's own promises (credentials chain, orphan sweep, an unreachable store i
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -209,3 +210,78 @@ def test_an_unreachable_store_is_unavailable_not_an_internal_error(sessions: ses
     assert raised.value.reason == "BLOB_STORE_UNAVAILABLE"
     with pytest.raises(Unavailable):
         store.open("image/x", 1024)
+
+
+# -- put_file: a video clip from its temporary file, a piece at a time ----------------------------------------
+@pytest.mark.parametrize("size", [0, 1, PART_BYTES + 1, 11 * PART_BYTES + 5])  # 11 MiB: two S3 parts of 8 MiB
+def test_put_file_round_trips_bytes_of_any_size(sessions: sessionmaker[Session], store: BlobStore, size: int,
+                                                tmp_path: Path) -> None:
+    data = os.urandom(size)
+    (tmp_path / "clip").write_bytes(data)
+    with unit_of_work(sessions) as session, open(tmp_path / "clip", "rb") as source:
+        store.put_file(session, "image/clip", source, size)
+    with unit_of_work(sessions) as session:
+        assert store.get(session, "image/clip") == data
+
+
+def test_a_rolled_back_put_file_leaves_nothing(sessions: sessionmaker[Session], store: BlobStore) -> None:
+    with pytest.raises(RuntimeError), unit_of_work(sessions) as session:
+        session.execute(text("SELECT 1"))
+        store.put_file(session, "image/gone", io.BytesIO(bytes(3 * PART_BYTES)), 3 * PART_BYTES)
+        raise RuntimeError("the transaction fails after the put")
+    with unit_of_work(sessions) as session:
+        assert store.get(session, "image/gone") is None
+    assert _leftovers(store) == []
+
+
+@pytest.mark.parametrize("told", [PART_BYTES + 10, PART_BYTES - 10], ids=["file-shorter", "file-longer"])
+def test_put_file_refuses_a_file_whose_size_is_not_the_one_told_and_keeps_nothing(
+        sessions: sessionmaker[Session], store: BlobStore, told: int) -> None:
+    with pytest.raises(ValueError), unit_of_work(sessions) as session:
+        store.put_file(session, "image/odd", io.BytesIO(bytes(PART_BYTES)), told)
+    with unit_of_work(sessions) as session:
+        assert store.get(session, "image/odd") is None
+    assert _leftovers(store) == []
+
+
+def test_the_database_store_keeps_no_part_of_a_clip_in_the_session(sessions: sessionmaker[Session]) -> None:
+    store = SqlBlobStore(sessions)
+    with unit_of_work(sessions) as session:
+        store.put_file(session, "image/clip", io.BytesIO(bytes(5 * PART_BYTES)), 5 * PART_BYTES)
+        assert not session.new and len(session.identity_map) == 0  # each part went out and was let go
+    with unit_of_work(sessions) as session:
+        assert session.scalar(text("SELECT COUNT(*) FROM blobs WHERE `key` = 'image/clip'")) == 5
+
+
+class _FailingParts:
+    """An S3 client whose upload_part fails from the second part on (the rest passes through)."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.parts = 0
+
+    def upload_part(self, **kwargs: object) -> object:
+        self.parts += 1
+        if self.parts >= 2:
+            raise RuntimeError("the network went away mid-upload")
+        return self._client.upload_part(**kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def test_s3_put_file_goes_up_in_parts_and_a_failed_upload_is_aborted(sessions: sessionmaker[Session],
+                                                                     s3_settings: Settings) -> None:
+    client = make_s3_client(s3_settings)
+    store = S3BlobStore(client, bucket=s3_settings.s3_bucket, prefix=s3_settings.s3_prefix)
+    size = 2 * store.part_bytes + 7
+    with unit_of_work(sessions) as session:
+        store.put_file(session, "image/parts", io.BytesIO(b"x" * size), size)
+    head = client.head_object(Bucket=s3_settings.s3_bucket, Key=f"{s3_settings.s3_prefix}image/parts")
+    assert head["ContentLength"] == size and head["ETag"].strip('"').endswith("-3")  # a multipart object
+    failing = S3BlobStore(_FailingParts(client), bucket=s3_settings.s3_bucket, prefix=s3_settings.s3_prefix)
+    with pytest.raises(RuntimeError), unit_of_work(sessions) as session:
+        failing.put_file(session, "image/broken", io.BytesIO(b"y" * size), size)
+    uploads = client.list_multipart_uploads(Bucket=s3_settings.s3_bucket).get("Uploads", [])
+    assert [u for u in uploads if u["Key"].endswith("image/broken")] == []
+    assert sorted(_leftovers(store)) == ["image/parts"]

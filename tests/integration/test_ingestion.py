@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -12,14 +13,15 @@ from sqlalchemy import select
 from pixelcheck.audit.models import AuditEvent
 from pixelcheck.bootstrap import Container, build_container
 from pixelcheck.db import new_id, unit_of_work
-from pixelcheck.errors import Cancelled
+from pixelcheck.errors import Cancelled, InvalidInput
 from pixelcheck.iam.models import User, UserRole
 from pixelcheck.iam.principal import Principal
 from pixelcheck.ingestion.models import Image
 from pixelcheck.ingestion.receiving import ReceivedUpload
+from pixelcheck.ingestion.spool import SpoolFile
 from pixelcheck.ingestion.validation import UploadMetadata
 from pixelcheck.settings import Settings
-from tests import images
+from tests import images, videos
 
 
 @pytest.fixture
@@ -74,3 +76,44 @@ def test_a_cancelled_upload_leaves_neither_the_image_nor_its_audit_event(contain
         assert session.scalar(select(Image.id).where(Image.sha256 == upload.sha256)) is None
         assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "upload.accepted",
                                                           AuditEvent.actor_id == principal.user_id)) is None
+
+
+def spooled_clip(data: bytes, folder: Path) -> ReceivedUpload:
+    """A clip as the receiver hands it over: in a temporary file of the spool folder."""
+    spool = SpoolFile(str(folder))
+    spool.write(data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    return ReceivedUpload(metadata=UploadMetadata(filename="clip.mp4", size_bytes=len(data), content_type="video/mp4",
+                                                  sha256=sha256, request_id=""), sha256=sha256, spool=spool)
+
+
+def test_a_clip_is_stored_from_its_temporary_file_which_is_then_removed(container: Container, tmp_path: Path) -> None:
+    principal = signed_up(container)
+    data = videos.padded(videos.clip("mp4-h264"), 3 << 20)
+    view, _ = container.ingestion.accept(principal, spooled_clip(data, tmp_path))
+    assert (view.content_type, view.size_bytes, view.width) == ("video/mp4", len(data), 160)
+    with container.read_sessions() as session:
+        assert container.blobs.get(session, f"image/{view.id}") == data
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_clip_stores_nothing_and_leaves_no_temporary_file(container: Container, tmp_path: Path) -> None:
+    principal = signed_up(container)
+    upload = spooled_clip(videos.without_box(videos.clip("mp4-h264"), b"moov"), tmp_path)
+    with pytest.raises(InvalidInput) as refused:
+        container.ingestion.accept(principal, upload)
+    assert refused.value.reason == "VIDEO_TRUNCATED"
+    assert list(tmp_path.iterdir()) == []
+    with container.read_sessions() as session:
+        assert session.scalar(select(Image.id).where(Image.sha256 == upload.sha256)) is None
+
+
+def test_a_cancelled_clip_upload_stores_nothing_and_leaves_no_temporary_file(container: Container,
+                                                                             tmp_path: Path) -> None:
+    principal = signed_up(container)
+    upload = spooled_clip(videos.clip("mp4-h264"), tmp_path)
+    with pytest.raises(Cancelled):
+        container.ingestion.accept(principal, upload, abandoned=lambda: True)
+    assert list(tmp_path.iterdir()) == []
+    with container.read_sessions() as session:
+        assert session.scalar(select(Image.id).where(Image.sha256 == upload.sha256)) is None

@@ -28,7 +28,7 @@ from pixelcheck.analysis.detector.verdict import Timeline
 from pixelcheck.analysis.detector.video_reader import VideoFrames
 from pixelcheck.animation_formats import AnimationFacts
 from pixelcheck.image_formats import SNIFF_BYTES
-from pixelcheck.video_formats import VideoUnreadable, probe_video, sniff_video_type
+from pixelcheck.video_formats import VideoUnreadable, probe_video, read_head, sniff_video_type
 
 _THUMBNAIL = (32, 32)  # what scene cuts are measured on
 
@@ -144,25 +144,32 @@ def read_timeline(survey: Survey, pixel: PixelModel, threshold: float, policy: S
     return clip_reading(readings), timeline
 
 
-def picked_frames(data: bytes, wanted: Collection[int]) -> Iterator[DecodedFrame]:
-    """The wanted frames, in RGB and in order, of an animation's or a video clip's bytes (key frames of a report)."""
-    video_type = sniff_video_type(data[:SNIFF_BYTES])
+def picked_frames(source: bytes | str, wanted: Collection[int]) -> Iterator[DecodedFrame]:
+    """The wanted frames, in RGB and in order, of an animation's or a video clip's bytes, or of a clip's file at
+    the path (key frames of a report)."""
+    video_type = sniff_video_type(read_head(source, SNIFF_BYTES))
     if video_type is not None:
-        yield from VideoFrames(data, probe_video(data, video_type), max(wanted, default=0) + 1).frames(wanted)
+        yield from VideoFrames(source, probe_video(source, video_type), max(wanted, default=0) + 1).frames(wanted)
         return
+    if isinstance(source, str):
+        raise ImageUnreadable("Only a video clip is read from a file.")
+    data = source
     with open_image(data) as image:
         yield from (f for f in read_frames(image, max(wanted, default=0) + 1) if f.index in wanted)
 
 
-def first_picture(data: bytes) -> Image.Image:
+def first_picture(source: bytes | str) -> Image.Image:
     """The picture a region map is made of, in RGB: a still's pixels, an animation's first frame as Pillow opens
-    it, a clip's first frame that decodes. Raises ImageUnreadable."""
-    video_type = sniff_video_type(data[:SNIFF_BYTES])
+    it, a clip's first frame that decodes (the clip's bytes or the path of its file). Raises ImageUnreadable."""
+    video_type = sniff_video_type(read_head(source, SNIFF_BYTES))
     if video_type is None:
-        return decode_rgb(open_image(data))
+        if isinstance(source, str):
+            raise ImageUnreadable("Only a video clip is read from a file.")
+        return decode_rgb(open_image(source))
     try:
-        clip = probe_video(data, video_type)
-        first = next((f.picture for f in VideoFrames(data, clip, clip.frame_count).survey_full() if f.picture), None)
+        clip = probe_video(source, video_type)
+        first = next((f.picture for f in VideoFrames(source, clip, clip.frame_count).survey_full() if f.picture),
+                     None)
     except VideoUnreadable as error:
         raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
     if first is None:

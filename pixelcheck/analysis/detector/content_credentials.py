@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from pixelcheck.analysis.detector.verdict import SignatureState
 
@@ -146,13 +147,17 @@ class CredentialReader:
                     self._unavailable_reason = f"C2PA library unavailable: {error}"
             return self._module
 
-    def _read(self, data: bytes) -> CredentialFindings:
+    def _read(self, source: bytes | str) -> CredentialFindings:
         """Blocking read of one file's manifest store."""
         c2pa = self._load()
         if c2pa is None:
             return CredentialFindings(notes=(self._unavailable_reason,))
+        with open(source, "rb") if isinstance(source, str) else io.BytesIO(source) as stream:
+            return self._read_stream(c2pa, stream)
+
+    def _read_stream(self, c2pa: Any, stream: BinaryIO) -> CredentialFindings:
         try:
-            reader = c2pa.Reader.try_create(io.BytesIO(data), context=self._context)
+            reader = c2pa.Reader.try_create(stream, context=self._context)
         except Exception as error:
             message = str(error)
             if "remote" in message.lower():
@@ -167,11 +172,16 @@ class CredentialReader:
             state_name = str(reader.get_validation_state() or "")
         return interpret_manifest_store(store, state_name)
 
-    def read(self, data: bytes) -> CredentialFindings:
-        """Findings for one file; never raises, never waits longer than the deadline."""
-        if not data or len(data) > _MAX_BYTES:
+    def read(self, source: bytes | str) -> CredentialFindings:
+        """Findings for one file (its bytes, or its path: a video clip's local copy); never raises, never waits
+        longer than the deadline."""
+        try:
+            size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+        except OSError:
+            size = 0
+        if not size or size > _MAX_BYTES:
             return CredentialFindings()
-        future = self._pool.submit(self._read, data)
+        future = self._pool.submit(self._read, source)
         try:
             return future.result(timeout=self._timeout)
         except FutureTimeout:

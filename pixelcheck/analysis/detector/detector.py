@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from pixelcheck.analysis.detector.video_reader import VideoFrames
 from pixelcheck.analysis.detector.watermarks import WatermarkFinding, find_watermarks
 from pixelcheck.analysis.shipped_model import SHIPPED_MODEL_DIR
 from pixelcheck.image_formats import SNIFF_BYTES
-from pixelcheck.video_formats import VideoUnreadable, probe_video, sniff_video_type
+from pixelcheck.video_formats import VideoUnreadable, probe_video, read_head, sniff_video_type
 
 DEFAULT_MODEL_DIR = SHIPPED_MODEL_DIR
 
@@ -84,17 +85,19 @@ class Detector:
         that makes the verdicts (the region map's reading)."""
         return self._pixel.score_boxes(rgb, boxes)
 
-    def analyze(self, data: bytes, *, on_stage: Callable[[Stage], None] | None = None,
+    def analyze(self, source: bytes | str, *, on_stage: Callable[[Stage], None] | None = None,
                 on_frame: Callable[[int, int], None] | None = None) -> Verdict:
-        """Analyse one uploaded file; raises ImageUnreadable when the bytes cannot be decoded.
+        """Analyse one uploaded file: its bytes, or the path of a (local copy of a) video clip; raises
+        ImageUnreadable when it cannot be decoded.
 
         An animation or a video clip is read frame by frame (on_frame(done, total) after each frame the pixel
         model reads): its verdict carries a Timeline, and its provenance, watermark and image facts come from the
         file and its first frame, as a still picture's do (a clip's provenance from its container's tags)."""
         notify = on_stage or (lambda stage: None)
         notify(Stage.DECODING)
-        if sniff_video_type(data[:SNIFF_BYTES]):
-            return self._analyze_clip(data, notify, on_frame or (lambda done, total: None))
+        if isinstance(source, str) or sniff_video_type(source[:SNIFF_BYTES]):
+            return self._analyze_clip(source, notify, on_frame or (lambda done, total: None))
+        data = source
         image = open_image(data)
         rgb = decode_rgb(image)
         facts = animation_facts(image, data)
@@ -113,23 +116,24 @@ class Detector:
         return self._verdict(notify, credentials, metadata, reading, marks, timeline,
                              describe(image, data, metadata.has_exif))
 
-    def _analyze_clip(self, data: bytes, notify: Callable[[Stage], None],
+    def _analyze_clip(self, source: bytes | str, notify: Callable[[Stage], None],
                       on_frame: Callable[[int, int], None]) -> Verdict:
         """A video clip: its frames through the same timeline as an animation's, its provenance from the
         container (tags, C2PA) and, for invisible watermarks, its first frame read."""
         try:
-            clip = probe_video(data, sniff_video_type(data[:SNIFF_BYTES]) or "")
-            survey = survey_frames(VideoFrames(data, clip, self._max_decoded_frames), self._frames)
+            clip = probe_video(source, sniff_video_type(read_head(source, SNIFF_BYTES)) or "")
+            survey = survey_frames(VideoFrames(source, clip, self._max_decoded_frames), self._frames)
         except VideoUnreadable as error:
             raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
         notify(Stage.PROVENANCE)
-        credentials = self._credentials.read(data)
+        credentials = self._credentials.read(source)
         metadata = scan_container_tags(clip.tags)
         first = next((f.picture for f in survey.source.frames({survey.plan[0][0]}) if f.picture), None)
         marks = find_watermarks(first) if first is not None else ()
         notify(Stage.PIXEL_MODEL)
         reading, timeline = read_timeline(survey, self._pixel, self._threshold, self._frames, on_frame)
-        facts = ImageFacts(format=clip.format_name, width=clip.width, height=clip.height, size_bytes=len(data))
+        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+        facts = ImageFacts(format=clip.format_name, width=clip.width, height=clip.height, size_bytes=size)
         return self._verdict(notify, credentials, metadata, reading, marks, timeline, facts)
 
     def _verdict(self, notify: Callable[[Stage], None], credentials: CredentialFindings, metadata: MetadataFindings,

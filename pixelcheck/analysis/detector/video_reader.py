@@ -10,14 +10,13 @@ the largest frame it may allocate.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Collection, Iterator
 from typing import Any
 
 from PIL import Image
 
 from pixelcheck.analysis.detector.frame_reader import DecodedFrame
-from pixelcheck.video_formats import DEFAULT_MAX_PIXELS, VideoFacts, VideoUnreadable
+from pixelcheck.video_formats import DEFAULT_MAX_PIXELS, VideoFacts, VideoUnreadable, open_container
 
 _THUMBNAIL = (32, 32)  # the survey's pictures: all a scene cut is measured on
 
@@ -27,8 +26,8 @@ class VideoFrames:
 
     media_kind = "VIDEO"
 
-    def __init__(self, data: bytes, facts: VideoFacts, max_frames: int) -> None:
-        self._data = data
+    def __init__(self, source: bytes | str, facts: VideoFacts, max_frames: int) -> None:
+        self._source = source  # the clip's bytes, or the path of a file holding them
         self.facts = facts
         self._max_frames = max_frames
         self.duration_ms = facts.duration_ms
@@ -50,7 +49,7 @@ class VideoFrames:
         import av
 
         try:
-            box = av.open(io.BytesIO(self._data), mode="r")
+            box = open_container(self._source)
         except av.FFmpegError as exc:
             raise VideoUnreadable("the clip could not be opened") from exc
         with box:

@@ -50,8 +50,10 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         except DomainError as error:
             rejected(error, 0, "", "")
             raise
-        upload = await receive_upload(_messages(request_iterator), ingestion.limits, rejected)
-        self._c.metrics.upload_bytes.inc(len(upload.data))
+        upload = await receive_upload(_messages(request_iterator), ingestion.limits, rejected,
+                                      spool_dir=ingestion.spool_dir)
+        self._c.metrics.upload_bytes.inc(upload.size)
+        # accept removes a clip's temporary file in its own thread, even when this call is cancelled meanwhile
         image, duplicate = await self._offload.run_abandonable(ingestion.accept, principal, upload,
                                                                request_id=request_id, peer=peer)
         return ingestion_pb2.UploadImageResponse(image=image_to_proto(image), duplicate=duplicate)

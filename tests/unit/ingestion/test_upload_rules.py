@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pixelcheck.errors import DomainError, InvalidInput, TooLarge
-from pixelcheck.ingestion.receiving import Message, receive_upload
+from pixelcheck.ingestion.receiving import Message, ReceivedUpload, receive_upload
 from pixelcheck.ingestion.validation import (
     UploadLimits,
     UploadMetadata,
@@ -200,7 +200,10 @@ async def test_a_declared_clip_may_use_the_video_byte_limit() -> None:
     chunks = [("chunk", data[at : at + 300]) for at in range(0, len(data), 300)]
     result, rejected = await receive(Stream([("metadata", meta(2500, content_type="video/mp4")), *chunks]),
                                      CLIP_LIMITS)
-    assert not rejected and result.data == data  # type: ignore[attr-defined]
+    assert not rejected and isinstance(result, ReceivedUpload) and result.size == 2500
+    with result.open() as received:  # in a temporary file, not in memory
+        assert received.read() == data and result.data == b""
+    result.discard()
 
 
 async def test_a_declared_clip_over_the_video_byte_limit_is_refused_before_any_chunk() -> None:

@@ -4,6 +4,7 @@ segments and key frames. Reports of still pictures keep their layout."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import replace
 
@@ -109,3 +110,16 @@ def test_a_clips_preview_is_its_first_frame_not_an_unavailable_box(samples) -> N
     without = render_pdf(samples.document((samples.entry(),)))
     assert pdf_image_count(with_clip) == pdf_image_count(without) + 1
     assert "Preview unavailable" not in " ".join(pdf_text(with_clip).split())
+
+
+def test_a_clip_drawn_from_its_local_copy_looks_as_one_drawn_from_its_bytes(samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clip = videos.clip(seconds=1.2)
+    (tmp_path / "clip.mp4").write_bytes(clip)
+    same = {"sha256": hashlib.sha256(clip).hexdigest(), "size_bytes": len(clip)}
+    from_bytes = render_pdf(samples.document((clip_entry(samples, data=clip, **same),)))
+    from_file = render_pdf(samples.document((clip_entry(samples, data=b"", clip_path=str(tmp_path / "clip.mp4"),
+                                                        **same),)))
+    text = " ".join(pdf_text(from_file).split())
+    assert "Key frames" in text and "Preview unavailable" not in text
+    assert text == " ".join(pdf_text(from_bytes).split())
+    assert pdf_image_count(from_file) == pdf_image_count(from_bytes)
