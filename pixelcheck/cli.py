@@ -16,9 +16,24 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
+def _prepare_spool(command: str, settings: Settings) -> bool:
+    """The spool folder for clips, made and swept of what killed processes left; False (said why) when unusable."""
+    from pixelcheck.ingestion.spool import SpoolFolderError, prepare_spool
+
+    try:  # a file older than twice the longest analysis belongs to no live upload, import or analysis
+        prepare_spool(settings.spool_dir, stale_after_seconds=2 * max(settings.video_time_limit_seconds,
+                                                                      settings.task_time_limit_seconds))
+    except SpoolFolderError as exc:
+        print(f"pixelcheck {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from pixelcheck.api.supervisor import Supervisor, process_count
 
+    if not _prepare_spool("serve", settings):
+        return 1
     processes = process_count(settings, args.processes)
     if processes > 1 and not args.supervised:
         return Supervisor(settings, processes).run()
@@ -48,6 +63,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             load_detector(model_dir(settings))
         except DetectorLoadError as exc:
             print(f"pixelcheck worker: cannot load the detector: {exc}", file=sys.stderr)
+            return 1
+        if not _prepare_spool("worker", settings):
             return 1
         queue, pool, concurrency = keys.celery_queue, args.pool, args.concurrency or settings.worker_concurrency
 

@@ -9,14 +9,18 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
+from pathlib import Path
 from typing import BinaryIO
+
+PREFIX, SUFFIX = "pixelcheck-", ".clip"
 
 
 class SpoolFile:
     """A temporary file in `folder` (the system's temporary folder when empty), written in order, then read."""
 
     def __init__(self, folder: str = "") -> None:
-        fd, self.path = tempfile.mkstemp(prefix="pixelcheck-", suffix=".clip", dir=folder or None)
+        fd, self.path = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX, dir=folder or None)
         self._writer: BinaryIO | None = os.fdopen(fd, "wb")
         self.size = 0
 
@@ -45,3 +49,28 @@ class SpoolFile:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
+
+
+class SpoolFolderError(Exception):
+    """The spool folder cannot be made or written."""
+
+
+def prepare_spool(folder: str, *, stale_after_seconds: float) -> int:
+    """Makes the spool folder (a server or worker whose PIXELCHECK_SPOOL_DIR names a folder that is missing or
+    read-only would fail every clip) and removes the clip files a killed process left there, those untouched for
+    stale_after_seconds (no live upload, import or analysis keeps one that long). Returns how many it removed.
+    Raises SpoolFolderError naming the folder and why."""
+    where = Path(folder or tempfile.gettempdir())
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as error:
+        raise SpoolFolderError(f"the spool folder {where} (PIXELCHECK_SPOOL_DIR) cannot be written: {error}") from error
+    cutoff, removed = time.time() - stale_after_seconds, 0
+    for path in where.glob(f"{PREFIX}*{SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):  # another process removed it first
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -181,9 +180,8 @@ def frame_picture(source: bytes | str, index: int) -> Image.Image:
     """Frame `index` (numbered as the timeline numbers frames) of an animation's or a clip's bytes, or of the file
     at a path, in RGB: the file is read from its start up to that frame, one frame at a time. Raises
     ImageUnreadable when the file has no such frame or it does not decode."""
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()  # until frames are read from paths
     try:
-        picture = next((f.picture for f in picked_frames(data, {index}) if f.index == index), None)
+        picture = next((f.picture for f in picked_frames(source, {index}) if f.index == index), None)
     except VideoUnreadable as error:
         raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
     if picture is None:

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
+import sys
+import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -18,6 +22,7 @@ from pixelcheck.blobs import FileBlobStore
 from pixelcheck.blobs.local_copy import local_copy
 from pixelcheck.errors import DomainError, InvalidInput, TooLarge
 from pixelcheck.ingestion.receiving import Message, ReceivedUpload, receive_upload
+from pixelcheck.ingestion.spool import SpoolFolderError, prepare_spool
 from pixelcheck.ingestion.validation import UploadLimits, UploadMetadata, decode_image
 from tests import images, videos
 
@@ -141,3 +146,35 @@ def test_a_workers_local_copy_of_a_clip_is_removed_however_its_block_is_left(tmp
     with local_copy(store, "image/never-stored", str(spool)) as path:
         assert path is None
     assert list(spool.iterdir()) == []
+
+
+def test_the_spool_folder_is_made_and_files_killed_processes_left_are_swept_but_live_ones_kept(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "spool" / "clips"
+    assert prepare_spool(str(folder), stale_after_seconds=3600) == 0 and folder.is_dir()
+    stale, live, other = folder / "pixelcheck-a.clip", folder / "pixelcheck-b.clip", folder / "notes.txt"
+    for path in (stale, live, other):
+        path.write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    for path in (stale, other):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    assert prepare_spool(str(folder), stale_after_seconds=3600) == 1
+    assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_a_spool_folder_that_cannot_be_written_is_refused_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    with pytest.raises(SpoolFolderError, match=r"a-file/clips \(PIXELCHECK_SPOOL_DIR\) cannot be written"):
+        prepare_spool(str(blocker / "clips"), stale_after_seconds=60)
+
+
+def test_serve_and_worker_refuse_to_start_on_an_unusable_spool_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    env = {**os.environ, "PIXELCHECK_SPOOL_DIR": str(blocker / "clips"),
+           "PIXELCHECK_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    for command in ("serve", "worker"):
+        done = subprocess.run([sys.executable, "-m", "pixelcheck", command], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 1 and f"pixelcheck {command}: the spool folder" in done.stderr, done.stderr
