@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixelcheck.analysis.detector.animation import AnimationFrames, read_timeline, survey_frames
+from pixelcheck.analysis.detector.animation import AnimationFrames, read_timeline
 from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact
 from pixelcheck.analysis.detector.container_tags import scan_container_tags
 from pixelcheck.analysis.detector.content_credentials import CredentialFindings, CredentialReader
@@ -96,39 +96,41 @@ class Detector:
         image = open_image(data)
         rgb = decode_rgb(image)
         facts = animation_facts(image, data)
-        survey = survey_frames(AnimationFrames(data, facts), self._frames) if facts is not None else None
         notify(Stage.PROVENANCE)
         credentials = self._credentials.read(data)
         metadata = scan_metadata(data, image)
         marks = find_watermarks(rgb)
         notify(Stage.PIXEL_MODEL)
         timeline = None
-        if survey is None:
+        if facts is None:
             reading = self._pixel.run(rgb)
         else:
-            reading, timeline = read_timeline(survey, self._pixel, self._threshold, self._frames,
-                                              on_frame or (lambda done, total: None))
+            reading, timeline = read_timeline(AnimationFrames(data, facts), self._pixel, self._threshold,
+                                              self._frames, on_frame or (lambda done, total: None))
         return self._verdict(notify, credentials, metadata, reading, marks, timeline,
                              describe(image, data, metadata.has_exif))
 
     def _analyze_clip(self, data: bytes, notify: Callable[[Stage], None],
                       on_frame: Callable[[int, int], None]) -> Verdict:
-        """A video clip: its frames through the same timeline as an animation's, its provenance from the
-        container (tags, C2PA) and, for invisible watermarks, its first frame read."""
+        """A video clip: its frames through the same timeline as an animation's, in one decoding pass, its
+        provenance from the container (tags, C2PA) and, for invisible watermarks, its first frame read."""
         try:
             clip = probe_video(data, sniff_video_type(data[:SNIFF_BYTES]) or "")
-            survey = survey_frames(VideoFrames(data, clip, self._max_decoded_frames), self._frames)
         except VideoUnreadable as error:
             raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
         notify(Stage.PROVENANCE)
         credentials = self._credentials.read(data)
         metadata = scan_container_tags(clip.tags)
-        first = next((f.picture for f in survey.source.frames({survey.plan[0][0]}) if f.picture), None)
-        marks = find_watermarks(first) if first is not None else ()
         notify(Stage.PIXEL_MODEL)
-        reading, timeline = read_timeline(survey, self._pixel, self._threshold, self._frames, on_frame)
+        marks: list[WatermarkFinding] = []
+        try:
+            reading, timeline = read_timeline(VideoFrames(data, clip, self._max_decoded_frames), self._pixel,
+                                              self._threshold, self._frames, on_frame,
+                                              on_first=lambda first: marks.extend(find_watermarks(first)))
+        except VideoUnreadable as error:
+            raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
         facts = ImageFacts(format=clip.format_name, width=clip.width, height=clip.height, size_bytes=len(data))
-        return self._verdict(notify, credentials, metadata, reading, marks, timeline, facts)
+        return self._verdict(notify, credentials, metadata, reading, tuple(marks), timeline, facts)
 
     def _verdict(self, notify: Callable[[Stage], None], credentials: CredentialFindings, metadata: MetadataFindings,
                  reading: PixelReading | None, marks: tuple[WatermarkFinding, ...], timeline: Timeline | None,

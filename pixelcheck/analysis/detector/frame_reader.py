@@ -7,15 +7,17 @@ video_reader, beside this one, into the same DecodedFrame.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
 from pixelcheck.animation_formats import AnimationFacts, scan_animation
 
 _CONTENT_TYPES = {"GIF": "image/gif", "PNG": "image/png", "WEBP": "image/webp"}
 _SCAN_FRAMES = 10_000_000  # the upload rules bounded the frames already; the scan only stops at the file's end
+THUMBNAIL_SIZE = (32, 32)  # the grey pictures scene cuts are measured on
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,28 @@ class DecodedFrame:
     index: int
     picture: Image.Image | None  # RGB; None when the frame could not be decoded (corrupt or cut off)
     time_ms: int = 0  # when it appears on the timeline (set by the video reader; animations time their frames)
+
+
+@dataclass(frozen=True)
+class StreamedFrame:
+    """A frame as one pass over the file meets it: when it starts, a grey thumbnail to find scene cuts on, and its
+    RGB picture, made only when asked for (a frame that is read), from the decoder's picture held until then."""
+
+    index: int
+    time_ms: int
+    thumbnail: np.ndarray | None  # THUMBNAIL_SIZE grey levels as float32; None when the frame could not be decoded
+    rgb: Callable[[], Image.Image]
+
+    @property
+    def readable(self) -> bool:
+        return self.thumbnail is not None
+
+    @classmethod
+    def undecodable(cls, index: int, time_ms: int) -> StreamedFrame:
+        """A frame that could not be decoded: it has no picture to give."""
+        def no_picture() -> Image.Image:
+            raise ValueError(f"frame {index} could not be decoded")
+        return cls(index, time_ms, None, no_picture)
 
 
 def animation_facts(image: Image.Image, data: bytes) -> AnimationFacts | None:
