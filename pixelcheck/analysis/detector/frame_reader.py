@@ -2,7 +2,7 @@
 
 Each frame is decoded to RGB as the viewer sees it (Pillow composes GIF and APNG frames onto the canvas) and
 handed on before the next is read, so an animation never sits whole in memory. Video clips are read by
-video_reader, beside this one, into the same DecodedFrame.
+video_reader, beside this one, into the same DecodedFrame, and both give the timeline's one pass StreamedFrames.
 """
 
 from __future__ import annotations
@@ -58,13 +58,12 @@ def animation_facts(image: Image.Image, data: bytes) -> AnimationFacts | None:
     return facts if facts is not None and facts.frame_count > 1 else None
 
 
-def read_frames(image: Image.Image, frame_count: int, *, last: int | None = None) -> Iterator[DecodedFrame]:
-    """Frames 0 .. min(frame_count, last + 1) - 1 of an opened animation, in order. A frame that fails to decode
-    comes with picture None and reading goes on; once the file cannot be read further (cut off, or a broken
-    frame that later frames depend on), every remaining frame comes with None."""
-    stop = frame_count if last is None else min(frame_count, last + 1)
+def read_frames(image: Image.Image, frame_count: int) -> Iterator[DecodedFrame]:
+    """Frames 0 .. frame_count - 1 of an opened animation, in order. A frame that fails to decode comes with
+    picture None and reading goes on; once the file cannot be read further (cut off, or a broken frame that later
+    frames depend on), every remaining frame comes with None."""
     broken = False
-    for index in range(stop):
+    for index in range(frame_count):
         if broken:
             yield DecodedFrame(index, None)
             continue
