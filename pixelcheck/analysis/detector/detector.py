@@ -86,9 +86,10 @@ class Detector:
                 on_frame: Callable[[int, int], None] | None = None) -> Verdict:
         """Analyse one uploaded file; raises ImageUnreadable when the bytes cannot be decoded.
 
-        An animation or a video clip is read frame by frame (on_frame(done, total) after each frame the pixel
-        model reads): its verdict carries a Timeline, and its provenance, watermark and image facts come from the
-        file and its first frame, as a still picture's do (a clip's provenance from its container's tags)."""
+        An animation or a video clip is read frame by frame in one decoding pass (on_frame(done, total) after
+        each frame the pixel model reads, total being the frames planned so far: see read_timeline): its verdict
+        carries a Timeline, and its provenance, watermark and image facts come from the file and its first frame,
+        as a still picture's do (a clip's provenance from its container's tags)."""
         notify = on_stage or (lambda stage: None)
         notify(Stage.DECODING)
         if sniff_video_type(data[:SNIFF_BYTES]):
