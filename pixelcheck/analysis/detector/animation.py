@@ -110,7 +110,7 @@ def read_timeline(source: FrameSource, pixel: PixelModel, threshold: float, poli
     """Decodes the source's frames once and reads the frames the policy chooses with the pixel model as they pass
     (SamplePlanner), each dropped once read. on_first(picture) gets the first frame read, in RGB; on_frame(done,
     total) is called after each frame read, total being the planned grid frames (less those known to share a
-    frame) plus the scene cuts chosen so far, so it may fall as the clip is read and is exact at the end. Returns
+    frame or to have none) plus the scene cuts chosen so far: it may rise or fall and is exact at the end. Returns
     the clip's pixel reading and the timeline. Raises ImageUnreadable when no frame decodes, and VideoUnreadable
     when a clip's container cannot be read."""
     planner = SamplePlanner(source.duration_ms, policy)
