@@ -6,7 +6,9 @@ sits whole in memory. A frame is numbered in decoding output order and timed by 
 a picture, timed by the packet, and reading goes on. Frames the caller does not want are decoded (later frames
 depend on them) but never converted to RGB; the timeline's pass (stream) shrinks each frame straight from the
 decoder's YUV to a 32x32 grey thumbnail and keeps the decoded frame only until the timeline has decided on it.
-At most `max_frames` frames are decoded, and FFmpeg itself is told the largest frame it may allocate.
+At most `max_frames` frames are decoded, and FFmpeg itself is told the largest frame it may allocate. The
+decoder never skips frames (skip_frame): a frame the timeline reads may be a non-reference B-frame, and every
+frame counts for scene cuts and the frame count.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ provenance (a phone's tags, a generator's own tag, a C2PA manifest) in the verdi
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 
 from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR, Detector, ImageUnreadable, SignatureState, load_detector
 from pixelcheck.analysis.detector.container_tags import scan_container_tags
+from pixelcheck.analysis.detector.video_reader import VideoFrames
+from pixelcheck.video_formats import probe_video
 from tests import videos
 from tests.c2pa_signing import sign
 
@@ -148,6 +151,15 @@ def test_a_clips_frames_are_each_decoded_once(detector: Detector, monkeypatch: p
         (0, False), (10, False), (15, True), (20, False), (30, False)]
     decoding = [box.frames_decoded for box in opened if box.frames_decoded]
     assert decoding == [timeline.frames_in_file] == [40]  # one pass (the probe before it decodes nothing itself)
+
+
+def test_a_frame_read_has_the_pixels_pyav_gives_whatever_the_row_padding() -> None:
+    clip = videos.clip("mp4-h264", seconds=1, fps=5, width=134, height=76)  # RGB rows of 402 bytes, padded
+    frames = list(VideoFrames(clip, probe_video(clip, "video/mp4"), 10).stream())
+    with av.open(io.BytesIO(clip)) as box:
+        expected = [np.asarray(frame.to_image()) for frame in box.decode(video=0)]
+    assert [np.asarray(frame.rgb()).tolist() for frame in frames] == [picture.tolist() for picture in expected]
+    assert all(frame.thumbnail is not None and frame.thumbnail.shape == (32, 32) for frame in frames)
 
 
 FUZZ_CLIPS = [videos.clip(kind, seconds=1, fps=5, width=64, height=48) for kind in ("mp4-h264", "webm-vp9")]
