@@ -200,10 +200,11 @@ def bare_detector_seconds(detector: Detector, data: bytes, indices: list[int]) -
     return time.perf_counter() - started
 
 
-def decoding_seconds(data: bytes, threads: int) -> float:
-    """Every frame of the clip decoded by PyAV and dropped, on `threads` threads (frame and slice threading)."""
+def decoding_seconds(clip: bytes | str, threads: int) -> float:
+    """Every frame of the clip (its bytes or its path) decoded by PyAV and dropped, on `threads` threads (frame
+    and slice threading)."""
     started = time.perf_counter()
-    with av.open(io.BytesIO(data)) as box:
+    with av.open(clip if isinstance(clip, str) else io.BytesIO(clip)) as box:
         stream = box.streams.video[0]
         stream.thread_count = threads
         stream.thread_type = "AUTO"
