@@ -1,50 +1,46 @@
-"""Reading an animation or a video clip frame by frame: a survey of every frame (does it decode, when does it
-show, is it a scene cut), then the sampled frames through the pixel model, one at a time, into a Timeline and
-one clip reading for fusion. Where the frames come from is a FrameSource: AnimationFrames here for animated
-GIF, WebP and PNG, VideoFrames (video_reader) for clips."""
+"""Reading an animation or a video clip frame by frame, in one pass: every frame is decoded once, timed, shrunk to
+a grey thumbnail (does it decode, is it a scene cut), and the frames the sampling policy chooses go through the
+pixel model as soon as they are chosen, one at a time, into a Timeline and one clip reading for fusion. Where the
+frames come from is a FrameSource: AnimationFrames here for animated GIF, WebP and PNG, VideoFrames
+(video_reader) for clips."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
-from pixelcheck.analysis.detector.frame_reader import DecodedFrame, read_frames
+from pixelcheck.analysis.detector.frame_reader import THUMBNAIL_SIZE, DecodedFrame, StreamedFrame, read_frames
 from pixelcheck.analysis.detector.image_facts import ImageUnreadable, decode_rgb, open_image
 from pixelcheck.analysis.detector.pixel_model import PixelModel, PixelReading
 from pixelcheck.analysis.detector.timeline import (
+    Pick,
+    SamplePlanner,
     SamplingPolicy,
     ai_segments,
     clip_reading,
     frame_verdict,
-    plan_samples,
     timeline_summary,
 )
-from pixelcheck.analysis.detector.verdict import Timeline
+from pixelcheck.analysis.detector.verdict import FrameVerdict, Timeline
 from pixelcheck.analysis.detector.video_reader import VideoFrames
 from pixelcheck.animation_formats import AnimationFacts
 from pixelcheck.image_formats import SNIFF_BYTES
 from pixelcheck.video_formats import VideoUnreadable, probe_video, read_head, sniff_video_type
 
-_THUMBNAIL = (32, 32)  # what scene cuts are measured on
-
 
 class FrameSource(Protocol):
-    """The frames of one animation or clip, read again from the start on each call."""
+    """The frames of one animation or clip."""
 
     media_kind: str  # ANIMATED or VIDEO
     duration_ms: int
     has_audio: bool
 
-    def survey(self) -> Iterator[DecodedFrame]:
-        """Every frame, timed, in order; its picture may be small (it is only measured for scene cuts)."""
-        ...
-
-    def frames(self, wanted: Collection[int]) -> Iterator[DecodedFrame]:
-        """The wanted frames in RGB, in order."""
+    def stream(self) -> Iterator[StreamedFrame]:
+        """Every frame once, timed, in order, with its grey thumbnail and its RGB picture on demand."""
         ...
 
 
@@ -61,78 +57,94 @@ class AnimationFrames:
         starts = facts.start_times_ms()
         self._times = [starts[i] if i < len(starts) else facts.duration_ms for i in range(facts.frame_count)]
 
-    def survey(self) -> Iterator[DecodedFrame]:
-        return self._read(None)
-
-    def frames(self, wanted: Collection[int]) -> Iterator[DecodedFrame]:
-        return (frame for frame in self._read(max(wanted, default=-1)) if frame.index in wanted)
-
-    def _read(self, last: int | None) -> Iterator[DecodedFrame]:
-        for frame in read_frames(open_image(self._data), self._facts.frame_count, last=last):
-            yield replace(frame, time_ms=self._times[frame.index])
-
-
-@dataclass(frozen=True)
-class Survey:
-    source: FrameSource
-    times_ms: tuple[int, ...]  # each frame's start on the timeline
-    readable: tuple[bool, ...]  # whether each frame decodes
-    plan: tuple[tuple[int, bool], ...]  # (frame index, chosen as a scene cut) of the frames to read
+    def stream(self) -> Iterator[StreamedFrame]:
+        for frame in read_frames(open_image(self._data), self._facts.frame_count):
+            time_ms = self._times[frame.index]
+            if frame.picture is None:
+                yield StreamedFrame.undecodable(frame.index, time_ms)
+                continue
+            grey = frame.picture.resize(THUMBNAIL_SIZE, Image.Resampling.BOX).convert("L")
+            yield StreamedFrame(frame.index, time_ms, np.asarray(grey, np.float32), _kept(frame.picture))
 
 
-def survey_frames(source: FrameSource, policy: SamplingPolicy) -> Survey:
-    """Decodes every frame once, keeping only a thumbnail of the last, and plans which to read.
-    Raises ImageUnreadable when no frame decodes."""
-    times: list[int] = []
-    readable: list[bool] = []
-    cuts: list[int] = []
-    previous: np.ndarray | None = None
-    for frame in source.survey():
-        times.append(max(frame.time_ms, times[-1]) if times else frame.time_ms)  # B-frames: kept in order
-        readable.append(frame.picture is not None)
-        if frame.picture is None:
-            continue
-        thumbnail = np.asarray(frame.picture.resize(_THUMBNAIL, Image.Resampling.BOX).convert("L"), np.float32)
-        if previous is not None and float(np.abs(thumbnail - previous).mean()) > policy.cut_difference:
-            cuts.append(frame.index)
-        previous = thumbnail
-    if not any(readable):
-        noun = "clip" if source.media_kind == "VIDEO" else "animation"
-        raise ImageUnreadable(f"None of the {noun}'s frames could be decoded.")
-    plan = plan_samples(times, source.duration_ms, readable, cuts, policy)
-    return Survey(source, tuple(times), tuple(readable), tuple(plan))
+def _kept(picture: Image.Image) -> Callable[[], Image.Image]:
+    return lambda: picture  # Pillow composes each frame in RGB anyway: nothing is left to make
 
 
-def read_timeline(survey: Survey, pixel: PixelModel, threshold: float, policy: SamplingPolicy,
-                  on_frame: Callable[[int, int], None]) -> tuple[PixelReading | None, Timeline]:
-    """Reads the planned frames with the pixel model (on_frame(done, total) after each) and returns the clip's
-    pixel reading and the timeline."""
-    wanted = dict(survey.plan)
+@dataclass
+class _Tally:
+    frames: int = 0
+    undecodable: int = 0
+
+
+def _chosen_frames(source: FrameSource, policy: SamplingPolicy, planner: SamplePlanner,
+                   tally: _Tally) -> Iterator[tuple[StreamedFrame, int, Pick]]:
+    """(frame, its time on the timeline, why it is read) of each frame the planner chooses, as soon as it is chosen:
+    a frame is decided when the next one's start arrives, so only it and the next are held. Counts into tally."""
+    held: tuple[StreamedFrame, int, bool] | None = None  # (frame, time, is a scene cut) waiting for the next start
+    previous: np.ndarray | None = None  # the thumbnail of the last frame that decoded
+    for frame in source.stream():
+        tally.frames += 1
+        time_ms = max(frame.time_ms, held[1]) if held else frame.time_ms  # B-frames' packets: kept in order
+        cut = False
+        if frame.thumbnail is None:
+            tally.undecodable += 1
+        else:
+            cut = previous is not None and float(np.abs(frame.thumbnail - previous).mean()) > policy.cut_difference
+            previous = frame.thumbnail
+        if held is not None:
+            pick = planner.choose(held[0].readable, held[2], time_ms)
+            if pick is not None:
+                yield held[0], held[1], pick
+        held = (frame, time_ms, cut)
+    if held is not None:
+        pick = planner.choose(held[0].readable, held[2], None)
+        if pick is not None:
+            yield held[0], held[1], pick
+
+
+def read_timeline(source: FrameSource, pixel: PixelModel, threshold: float, policy: SamplingPolicy,
+                  on_frame: Callable[[int, int], None],
+                  on_first: Callable[[Image.Image], None] = lambda picture: None,
+                  ) -> tuple[PixelReading | None, Timeline]:
+    """Decodes the source's frames once and reads the frames the policy chooses with the pixel model as they pass
+    (SamplePlanner), each dropped once read. on_first(picture) gets the first frame read, in RGB; on_frame(done,
+    total) is called after each frame read, total being the planned grid frames (less those known to share a
+    frame or to have none) plus the scene cuts chosen so far: it may rise or fall and is exact at the end. Returns
+    the clip's pixel reading and the timeline. Raises ImageUnreadable when no frame decodes, and VideoUnreadable
+    when a clip's container cannot be read."""
+    planner = SamplePlanner(source.duration_ms, policy)
+    tally = _Tally()
     readings: list[PixelReading] = []
-    verdicts = []
-    done = 0
-    for frame in survey.source.frames(wanted):
-        if frame.picture is None:
-            continue
-        reading = pixel.run(frame.picture)
+    verdicts: list[FrameVerdict] = []
+    done = total = 0
+    for frame, time_ms, pick in _chosen_frames(source, policy, planner, tally):
+        index, picture = frame.index, frame.rgb()
+        if not done:
+            on_first(picture)
+        reading = pixel.run(picture)
+        del frame, picture  # neither the decoder's picture nor the RGB one (25 MB at 4K) waits for the next pick
         done += 1
-        on_frame(done, len(wanted))
+        total = max(planner.expected_frames, done)
+        on_frame(done, total)
         if reading is not None:  # None: too small for the model to judge
             readings.append(reading)
-            verdicts.append(frame_verdict(frame.index, survey.times_ms[frame.index], reading.prob_ai, threshold,
-                                          wanted[frame.index]))
-    source = survey.source
+            verdicts.append(frame_verdict(index, time_ms, reading.prob_ai, threshold, pick is Pick.SCENE_CUT))
+    if tally.undecodable == tally.frames:
+        noun = "clip" if source.media_kind == "VIDEO" else "animation"
+        raise ImageUnreadable(f"None of the {noun}'s frames could be decoded.")
+    if total != done:  # the last frames read were counted against grid times that turned out to have none
+        on_frame(done, done)
     segments = ai_segments(verdicts, source.duration_ms)
-    skipped = survey.readable.count(False)
     video = source.media_kind == "VIDEO"
-    summary = timeline_summary(verdicts, segments, skipped, video=video)
+    summary = timeline_summary(verdicts, segments, tally.undecodable, video=video)
     if source.has_audio:
         summary += " The clip's sound was not analysed: only its pictures were."
     timeline = Timeline(
         duration_ms=source.duration_ms,
-        frames_in_file=len(survey.readable),
+        frames_in_file=tally.frames,
         frames_read=done,
-        frames_skipped=skipped,
+        frames_skipped=tally.undecodable,
         sampling_policy=policy.describe(source.duration_ms, video=video),
         frames=tuple(verdicts),
         segments=segments,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixelcheck.analysis.detector.animation import AnimationFrames, read_timeline, survey_frames
+from pixelcheck.analysis.detector.animation import AnimationFrames, read_timeline
 from pixelcheck.analysis.detector.artifact import Artifact, DetectorLoadError, load_artifact, load_video_card
 from pixelcheck.analysis.detector.container_tags import scan_container_tags
 from pixelcheck.analysis.detector.content_credentials import CredentialFindings, CredentialReader
@@ -90,9 +90,10 @@ class Detector:
         """Analyse one uploaded file: its bytes, or the path of a (local copy of a) video clip; raises
         ImageUnreadable when it cannot be decoded.
 
-        An animation or a video clip is read frame by frame (on_frame(done, total) after each frame the pixel
-        model reads): its verdict carries a Timeline, and its provenance, watermark and image facts come from the
-        file and its first frame, as a still picture's do (a clip's provenance from its container's tags)."""
+        An animation or a video clip is read frame by frame in one decoding pass (on_frame(done, total) after
+        each frame the pixel model reads, total being the frames planned so far: see read_timeline): its verdict
+        carries a Timeline, and its provenance, watermark and image facts come from the file and its first frame,
+        as a still picture's do (a clip's provenance from its container's tags)."""
         notify = on_stage or (lambda stage: None)
         notify(Stage.DECODING)
         if isinstance(source, str) or sniff_video_type(source[:SNIFF_BYTES]):
@@ -101,40 +102,42 @@ class Detector:
         image = open_image(data)
         rgb = decode_rgb(image)
         facts = animation_facts(image, data)
-        survey = survey_frames(AnimationFrames(data, facts), self._frames) if facts is not None else None
         notify(Stage.PROVENANCE)
         credentials = self._credentials.read(data)
         metadata = scan_metadata(data, image)
         marks = find_watermarks(rgb)
         notify(Stage.PIXEL_MODEL)
         timeline = None
-        if survey is None:
+        if facts is None:
             reading = self._pixel.run(rgb)
         else:
-            reading, timeline = read_timeline(survey, self._pixel, self._threshold, self._frames,
-                                              on_frame or (lambda done, total: None))
+            reading, timeline = read_timeline(AnimationFrames(data, facts), self._pixel, self._threshold,
+                                              self._frames, on_frame or (lambda done, total: None))
         return self._verdict(notify, credentials, metadata, reading, marks, timeline,
                              describe(image, data, metadata.has_exif))
 
     def _analyze_clip(self, source: bytes | str, notify: Callable[[Stage], None],
                       on_frame: Callable[[int, int], None]) -> Verdict:
-        """A video clip: its frames through the same timeline as an animation's, its provenance from the
-        container (tags, C2PA) and, for invisible watermarks, its first frame read."""
+        """A video clip: its frames through the same timeline as an animation's, in one decoding pass, its
+        provenance from the container (tags, C2PA) and, for invisible watermarks, its first frame read."""
         try:
             clip = probe_video(source, sniff_video_type(read_head(source, SNIFF_BYTES)) or "")
-            survey = survey_frames(VideoFrames(source, clip, self._max_decoded_frames), self._frames)
         except VideoUnreadable as error:
             raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
         notify(Stage.PROVENANCE)
         credentials = self._credentials.read(source)
         metadata = scan_container_tags(clip.tags)
-        first = next((f.picture for f in survey.source.frames({survey.plan[0][0]}) if f.picture), None)
-        marks = find_watermarks(first) if first is not None else ()
         notify(Stage.PIXEL_MODEL)
-        reading, timeline = read_timeline(survey, self._pixel, self._threshold, self._frames, on_frame)
+        marks: list[WatermarkFinding] = []
+        try:
+            reading, timeline = read_timeline(VideoFrames(source, clip, self._max_decoded_frames), self._pixel,
+                                              self._threshold, self._frames, on_frame,
+                                              on_first=lambda first: marks.extend(find_watermarks(first)))
+        except VideoUnreadable as error:
+            raise ImageUnreadable(f"The video clip could not be read: {error}.") from error
         size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
         facts = ImageFacts(format=clip.format_name, width=clip.width, height=clip.height, size_bytes=size)
-        return self._verdict(notify, credentials, metadata, reading, marks, timeline, facts)
+        return self._verdict(notify, credentials, metadata, reading, tuple(marks), timeline, facts)
 
     def _verdict(self, notify: Callable[[Stage], None], credentials: CredentialFindings, metadata: MetadataFindings,
                  reading: PixelReading | None, marks: tuple[WatermarkFinding, ...], timeline: Timeline | None,

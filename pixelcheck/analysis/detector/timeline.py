@@ -1,10 +1,15 @@
 """An animation's timeline: which frames the pixel model reads, how their readings make one clip reading, which
-stretches read as generated, and the sentence that says so. Pure functions; frames are read elsewhere.
+stretches read as generated, and the sentence that says so. Pure functions and a planner fed with the frames'
+times; frames are read elsewhere.
 
 Sampling policy: one frame per second of the timeline (the frame showing at 0 s, 1 s, 2 s ...), spaced wider
 when the animation is longer than `max_frames` seconds so that the whole of it is covered; plus frames where
-the picture changes strongly (scene cuts), while fewer than `max_frames` are chosen. The first frame is always
-read (it is the one showing at 0 s, or the first one that decodes).
+the picture changes strongly (scene cuts), the earliest first, in the room those grid points leave under
+`max_frames`. The first frame is always read (it is the one showing at 0 s, or the first one that decodes).
+SamplePlanner chooses while the frames are decoded, each once: a frame is known to show at a grid time when the
+next frame's start arrives. The room for cuts is counted from the grid points the declared duration gives, so
+when several grid points fall on one frame (frames longer than the spacing) or past the last frame that decodes,
+fewer cuts may be read than a plan made after seeing every frame would read; otherwise the choice is the same.
 
 Clip reading: the trimmed mean (a tenth cut off each end) of the frames' logits, log(p / (1 - p)) of their
 calibrated P(AI). Calibration is affine in logits, so this is the calibrated trimmed mean of the network's frame
@@ -14,11 +19,11 @@ The clip reading then goes through the same fusion as a still picture's pixel re
 
 from __future__ import annotations
 
-import bisect
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 from pixelcheck.analysis.detector.pixel_model import FamilyReading, PixelReading, sigmoid
 from pixelcheck.analysis.detector.verdict import FrameVerdict, Label, Segment
@@ -36,10 +41,16 @@ class SamplingPolicy:
     def interval_for(self, duration_ms: int) -> int:
         return max(self.interval_ms, math.ceil(duration_ms / self.max_frames))
 
+    def grid_points(self, duration_ms: int) -> int:
+        """How many grid times (0, interval, 2 x interval ... before the end) the timeline has: at most max_frames."""
+        return len(range(0, max(duration_ms, 1), self.interval_for(duration_ms)))
+
     def describe(self, duration_ms: int, *, video: bool = False) -> str:
         """The policy as applied to one animation or clip, in words (stored with its result)."""
-        policy = (f"One frame per {self.interval_for(duration_ms) / 1000:g} s of the timeline, always the first, "
-                  f"plus frames where the picture changes strongly (scene cuts), at most {self.max_frames} frames.")
+        room = self.max_frames - self.grid_points(duration_ms)
+        cuts = (f"plus up to {room} frames where the picture changes strongly (scene cuts), the earliest first"
+                if room else f"and no scene cuts (the timeline takes all {self.max_frames} frames)")
+        policy = f"One frame per {self.interval_for(duration_ms) / 1000:g} s of the timeline, always the first, {cuts}."
         if video:
             return policy + " Frames are timed by their presentation timestamps in the clip."
         return (f"{policy} Frames declaring under {SHORTEST_FRAME_MS} ms are timed at {PLAYED_FRAME_MS} ms, as "
@@ -63,24 +74,58 @@ def moving_pictures_method(policy: SamplingPolicy) -> str:
     ))
 
 
-def plan_samples(times_ms: Sequence[int], duration_ms: int, readable: Sequence[bool], cuts: Sequence[int],
-                 policy: SamplingPolicy) -> list[tuple[int, bool]]:
-    """(frame index, chosen as a scene cut) of the frames to read, in order. `times_ms` are the frames' start
-    times; frames not `readable` (corrupt) are never chosen: the next readable one stands in for them."""
-    chosen: dict[int, bool] = {}
-    interval = policy.interval_for(duration_ms)
-    for grid_ms in range(0, max(duration_ms, 1), interval):
-        index = max(bisect.bisect_right(times_ms, grid_ms) - 1, 0)
-        while index < len(readable) and not readable[index]:
-            index += 1
-        if index < len(readable):
-            chosen.setdefault(index, False)
-    for index in cuts:
-        if len(chosen) >= policy.max_frames:
-            break
-        if readable[index]:
-            chosen.setdefault(index, True)
-    return sorted(chosen.items())[: policy.max_frames]
+class Pick(Enum):
+    """Why a frame is read."""
+
+    GRID = "grid"  # it shows at a grid time, or stands in for an undecodable frame that does
+    SCENE_CUT = "scene_cut"
+
+
+class SamplePlanner:
+    """The sampling policy decided frame by frame, in decoding order, so that a clip is decoded once.
+
+    Every frame goes to choose() in order, which decides on it once the next frame's start is known: the grid
+    times from the first one not yet taken up to that start show this frame. A grid frame that does not decode
+    hands its grid times on to the next frame that does. Scene cuts are read, the earliest first, while fewer
+    than max_frames minus the grid points have been (see the module's docstring)."""
+
+    def __init__(self, duration_ms: int, policy: SamplingPolicy) -> None:
+        self._interval = policy.interval_for(duration_ms)
+        self._grid_end = max(duration_ms, 1)
+        self._grid_points = policy.grid_points(duration_ms)
+        self._cut_room = policy.max_frames - self._grid_points
+        self._next_grid_ms = 0  # the first grid time no frame has taken yet
+        self._waiting = 0  # grid times whose frames did not decode: the next frame that decodes is read for them
+        self._merged = 0  # grid times known to share their frame with another grid time, or to have none
+        self._cuts = 0
+
+    @property
+    def expected_frames(self) -> int:
+        """The frames the plan reads, as far as it knows now: the grid points not known to share a frame plus the
+        scene cuts chosen so far (progress's total: never below the frames chosen, exact after the last frame)."""
+        return self._grid_points - self._merged + self._cuts
+
+    def choose(self, readable: bool, cut: bool, next_start_ms: int | None) -> Pick | None:
+        """Whether the frame after the last one decided on is read, and why (None: it is not). readable: it
+        decoded; cut: it differs strongly from the last frame that decoded; next_start_ms: the next frame's start
+        (starts never decrease), None when this frame is the last."""
+        end = self._grid_end if next_start_ms is None else min(next_start_ms, self._grid_end)
+        shown = max(0, -(-(end - self._next_grid_ms) // self._interval))  # grid times this frame shows at
+        self._next_grid_ms += shown * self._interval
+        pick = None
+        if not readable:
+            self._waiting += shown
+        elif shown or self._waiting:
+            self._merged += shown + self._waiting - 1
+            self._waiting = 0
+            pick = Pick.GRID
+        elif cut and self._cuts < self._cut_room:
+            self._cuts += 1
+            pick = Pick.SCENE_CUT
+        if next_start_ms is None:
+            self._merged += self._waiting  # no frame after them decodes
+            self._waiting = 0
+        return pick
 
 
 def frame_verdict(index: int, time_ms: int, prob_ai: float, threshold: float, scene_cut: bool) -> FrameVerdict:

@@ -4,21 +4,24 @@ Packets are demuxed and decoded in order and each frame is handed on before the 
 sits whole in memory. A frame is numbered in decoding output order and timed by its presentation timestamp
 (pts x time_base, in ms). A packet the decoder refuses (a corrupt frame in the middle) comes as a frame without
 a picture, timed by the packet, and reading goes on. Frames the caller does not want are decoded (later frames
-depend on them) but never converted to RGB. At most `max_frames` frames are decoded, and FFmpeg itself is told
-the largest frame it may allocate.
+depend on them) but never converted to RGB; the timeline's pass (stream) shrinks each frame straight from the
+decoder's YUV to a 32x32 grey thumbnail and keeps the decoded frame only until the timeline has decided on it.
+At most `max_frames` frames are decoded, and FFmpeg itself is told the largest frame it may allocate. The
+decoder never skips frames (skip_frame): a frame the timeline reads may be a non-reference B-frame, and every
+frame counts for scene cuts and the frame count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from functools import partial
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
-from pixelcheck.analysis.detector.frame_reader import DecodedFrame
+from pixelcheck.analysis.detector.frame_reader import THUMBNAIL_SIZE, DecodedFrame, StreamedFrame
 from pixelcheck.video_formats import DEFAULT_MAX_PIXELS, VideoFacts, VideoUnreadable, open_container
-
-_THUMBNAIL = (32, 32)  # the survey's pictures: all a scene cut is measured on
 
 
 class VideoFrames:
@@ -33,19 +36,28 @@ class VideoFrames:
         self.duration_ms = facts.duration_ms
         self.has_audio = facts.has_audio
 
-    def survey(self) -> Iterator[DecodedFrame]:
-        """Every frame, as a small grey-level picture (None when it could not be decoded)."""
-        return self._read(None, None, small=True)
+    def stream(self) -> Iterator[StreamedFrame]:
+        """Every frame once, in order, as a grey thumbnail with its RGB picture made on demand (the timeline's
+        single pass)."""
+        for index, frame, time_ms in self._read(None):
+            if frame is None:
+                yield StreamedFrame.undecodable(index, time_ms)
+            else:
+                yield StreamedFrame(index, time_ms, _thumbnail(frame), partial(_rgb, frame))
 
     def survey_full(self) -> Iterator[DecodedFrame]:
         """Every frame in RGB, in order (None for a frame that could not be decoded)."""
-        return self._read(None, None, small=False)
+        for index, frame, time_ms in self._read(None):
+            yield DecodedFrame(index, None if frame is None else _rgb(frame), time_ms)
 
     def frames(self, wanted: Collection[int]) -> Iterator[DecodedFrame]:
         """The wanted frames in RGB, in order (with picture None for one that could not be decoded)."""
-        return self._read(wanted, max(wanted, default=-1), small=False)
+        for index, frame, time_ms in self._read(max(wanted, default=-1)):
+            if index in wanted:
+                yield DecodedFrame(index, None if frame is None else _rgb(frame), time_ms)
 
-    def _read(self, wanted: Collection[int] | None, last: int | None, *, small: bool) -> Iterator[DecodedFrame]:
+    def _read(self, last: int | None) -> Iterator[tuple[int, Any, int]]:
+        """(index, decoded frame or None where the packet did not decode, start ms) of each frame up to `last`."""
         import av
 
         try:
@@ -67,19 +79,25 @@ class VideoFrames:
                     decoded = packet.decode()
                 except av.FFmpegError:
                     if packet.size:  # a damaged frame: counted, skipped; the decoder goes on with the next
-                        yield DecodedFrame(index, None, _ms(packet.pts, base, stream.time_base))
+                        yield index, None, _ms(packet.pts, base, stream.time_base)
                         index += 1
                     continue
                 for frame in decoded:
-                    if wanted is None or index in wanted:
-                        yield DecodedFrame(index, _picture(frame, small), _ms(frame.pts, base, stream.time_base))
+                    yield index, frame, _ms(frame.pts, base, stream.time_base)
                     index += 1
 
 
-def _picture(frame: Any, small: bool) -> Image.Image:
-    if small:
-        return frame.reformat(width=_THUMBNAIL[0], height=_THUMBNAIL[1], format="gray").to_image()
-    return frame.to_image()  # RGB
+def _thumbnail(frame: Any) -> np.ndarray:
+    # AREA: each thumbnail pixel is the mean of its block, as Pillow's BOX gives animations; straight from YUV
+    small = frame.reformat(width=THUMBNAIL_SIZE[0], height=THUMBNAIL_SIZE[1], format="gray", interpolation="AREA")
+    return small.to_ndarray().astype(np.float32)
+
+
+def _rgb(frame: Any) -> Image.Image:
+    """The frame in RGB: the same pixels as frame.to_image(), copied once where to_image copies three times."""
+    rgb = frame.reformat(format="rgb24")
+    plane = rgb.planes[0]
+    return Image.frombuffer("RGB", (rgb.width, rgb.height), plane, "raw", "RGB", plane.line_size, 1)
 
 
 def _ms(pts: int | None, base: int, time_base: Any) -> int:

@@ -4,13 +4,15 @@ scene cuts read, and a clip verdict through the same fusion as a still picture."
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageChops
 
-from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR, Detector, ImageUnreadable, Label, load_detector
+from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR, Detector, ImageUnreadable, Label, animation, load_detector
+from pixelcheck.analysis.detector.frame_reader import DecodedFrame
 from tests import images
 
 AI_FRAME = ("data/detector/ai/"
@@ -104,3 +106,19 @@ def test_generated_frames_in_the_middle_make_a_segment(detector: Detector,
     assert [f.label for f in timeline.frames] == [Label.REAL] * 3 + [Label.AI] * 3 + [Label.REAL] * 2
     assert [(s.start_ms, s.end_ms, s.frame_count) for s in timeline.segments] == [(3000, 6000, 3)]
     assert "Frames 0:03–0:06 read as generated; the rest as camera footage." in verdict.summary
+
+
+def test_an_animations_frames_are_each_decoded_once_for_its_timeline(detector: Detector,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[int] = []
+    real_read_frames = animation.read_frames
+
+    def counting_read_frames(*args: Any, **kwargs: Any) -> Iterator[DecodedFrame]:
+        for frame in real_read_frames(*args, **kwargs):
+            decoded.append(frame.index)
+            yield frame
+
+    monkeypatch.setattr(animation, "read_frames", counting_read_frames)
+    timeline = detector.analyze(images.animated("WEBP", count=10, duration_ms=500, scenes=(0, 3))).timeline
+    assert timeline is not None and len(timeline.frames) == 6
+    assert decoded == list(range(10))  # one pass; the first frame is also opened as a still (facts, watermarks)

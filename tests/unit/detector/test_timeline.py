@@ -1,4 +1,5 @@
-"""The timeline rules: which frames are read, how frame readings make the clip's, segments and their sentence."""
+"""The timeline rules: how frame readings make the clip's, segments and their sentence (which frames are read:
+test_sample_planner)."""
 
 from __future__ import annotations
 
@@ -6,50 +7,14 @@ import pytest
 
 from pixelcheck.analysis.detector.pixel_model import PixelReading
 from pixelcheck.analysis.detector.timeline import (
-    SamplingPolicy,
     ai_segments,
     clip_reading,
     clock,
     frame_verdict,
-    plan_samples,
     timeline_summary,
     trimmed_mean,
 )
 from pixelcheck.analysis.detector.verdict import Label, Segment
-
-POLICY = SamplingPolicy(max_frames=60)
-
-
-def times(count: int, every_ms: int) -> list[int]:
-    return [i * every_ms for i in range(count)]
-
-
-def test_one_frame_per_second_always_starting_with_the_first() -> None:
-    plan = plan_samples(times(40, 250), 10_000, [True] * 40, [], POLICY)
-    assert plan == [(i * 4, False) for i in range(10)]
-
-
-def test_a_frame_shown_across_a_second_mark_is_read_once() -> None:
-    plan = plan_samples([0, 1500, 2600], 3000, [True] * 3, [], POLICY)
-    assert plan == [(0, False), (1, False)]  # frame 0 shows at 0 s and 1 s, frame 1 at 2 s, frame 2 at no mark
-
-
-def test_scene_cuts_between_seconds_are_read_too_and_marked() -> None:
-    plan = plan_samples(times(40, 250), 10_000, [True] * 40, [6, 8], POLICY)
-    assert (6, True) in plan and (8, False) in plan and len(plan) == 11
-
-
-def test_a_corrupt_frame_is_replaced_by_the_next_readable_one() -> None:
-    readable = [False, False, True] + [True] * 9
-    plan = plan_samples(times(12, 500), 6000, readable, [], POLICY)
-    assert plan[0] == (2, False) and all(readable[i] for i, _ in plan)
-
-
-def test_long_animations_are_spaced_wider_and_capped() -> None:
-    policy = SamplingPolicy(max_frames=10)
-    plan = plan_samples(times(600, 100), 60_000, [True] * 600, list(range(5, 600, 7)), policy)
-    assert len(plan) == 10 and plan[0] == (0, False) and plan[-1][0] >= 540
-    assert policy.interval_for(60_000) == 6000 and "6 s" in policy.describe(60_000)
 
 
 def test_segments_cover_the_stretches_read_as_ai_up_to_the_next_frame_read() -> None:

@@ -4,9 +4,12 @@ provenance (a phone's tags, a generator's own tag, a C2PA manifest) in the verdi
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
+from typing import Any
 
+import av
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +18,8 @@ from hypothesis import strategies as st
 from pixelcheck.analysis.detector import DEFAULT_MODEL_DIR, Detector, ImageUnreadable, SignatureState, load_detector
 from pixelcheck.analysis.detector.animation import frame_picture
 from pixelcheck.analysis.detector.container_tags import scan_container_tags
+from pixelcheck.analysis.detector.video_reader import VideoFrames
+from pixelcheck.video_formats import probe_video
 from tests import images, videos
 from tests.c2pa_signing import sign
 
@@ -94,6 +99,69 @@ def test_a_clip_no_frame_of_which_decodes_is_unreadable(detector: Detector) -> N
     clip = videos.clip("mp4-h264", seconds=1, fps=5)
     with pytest.raises(ImageUnreadable, match="None of the clip's frames could be decoded"):
         detector.analyze(videos.with_corrupt_frames(clip, 0, 5))
+
+
+class DecodeCounter:
+    """An opened container that counts the frames its packets decode into."""
+
+    def __init__(self, box: Any) -> None:
+        self._box = box
+        self.frames_decoded = 0
+
+    def __enter__(self) -> DecodeCounter:
+        self._box.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._box.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._box, name)
+
+    def demux(self, *streams: Any) -> Any:
+        for packet in self._box.demux(*streams):
+            yield CountedPacket(packet, self)
+
+
+class CountedPacket:
+    def __init__(self, packet: Any, counter: DecodeCounter) -> None:
+        self._packet, self._counter = packet, counter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._packet, name)
+
+    def decode(self) -> list[Any]:
+        frames = self._packet.decode()
+        self._counter.frames_decoded += len(frames)
+        return frames
+
+
+def test_a_clips_frames_are_each_decoded_once(detector: Detector, monkeypatch: pytest.MonkeyPatch) -> None:
+    texture = np.random.default_rng(5).integers(0, 40, (96, 168, 3), dtype=np.uint8)
+    pictures = [texture[:, i : i + 128] + (180 if i < 15 else 20) for i in range(40)]  # a cut to dark at 1.5 s
+    clip = videos.clip("mp4-h264", fps=10, width=128, height=96, pictures=pictures)
+    opened: list[DecodeCounter] = []
+    real_open = av.open
+
+    def counting_open(*args: Any, **kwargs: Any) -> DecodeCounter:
+        opened.append(DecodeCounter(real_open(*args, **kwargs)))
+        return opened[-1]
+
+    monkeypatch.setattr(av, "open", counting_open)
+    timeline = detector.analyze(clip).timeline
+    assert timeline is not None and [(f.index, f.scene_cut) for f in timeline.frames] == [
+        (0, False), (10, False), (15, True), (20, False), (30, False)]
+    decoding = [box.frames_decoded for box in opened if box.frames_decoded]
+    assert decoding == [timeline.frames_in_file] == [40]  # one pass (the probe before it decodes nothing itself)
+
+
+def test_a_frame_read_has_the_pixels_pyav_gives_whatever_the_row_padding() -> None:
+    clip = videos.clip("mp4-h264", seconds=1, fps=5, width=134, height=76)  # RGB rows of 402 bytes, padded
+    frames = list(VideoFrames(clip, probe_video(clip, "video/mp4"), 10).stream())
+    with av.open(io.BytesIO(clip)) as box:
+        expected = [np.asarray(frame.to_image()) for frame in box.decode(video=0)]
+    assert [np.asarray(frame.rgb()).tolist() for frame in frames] == [picture.tolist() for picture in expected]
+    assert all(frame.thumbnail is not None and frame.thumbnail.shape == (32, 32) for frame in frames)
 
 
 FUZZ_CLIPS = [videos.clip(kind, seconds=1, fps=5, width=64, height=48) for kind in ("mp4-h264", "webm-vp9")]
