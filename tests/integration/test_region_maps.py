@@ -105,7 +105,8 @@ def analysed_image(sessions: sessionmaker[Session], width: int = 640, height: in
 
 def mapper(sessions: sessionmaker[Session], detector: FakeDetector, queue: RecordingQueue,
            waiting: list[bool], marks: Marks | None = None) -> RegionMaps:
-    return RegionMaps(sessions=sessions, read_sessions=sessions, blobs=SqlBlobStore(), detector=lambda: detector,  # type: ignore[arg-type, return-value]
+    blobs = SqlBlobStore(sessions)  # open() reads a clip part by part through these sessions
+    return RegionMaps(sessions=sessions, read_sessions=sessions, blobs=blobs, detector=lambda: detector,  # type: ignore[arg-type, return-value]
                       queue=queue, others_waiting=lambda: waiting.pop(0) if waiting else False,
                       broker_empty=lambda: not (waiting.pop(0) if waiting else False),
                       requests=marks or Marks(), stale_after=timedelta(seconds=60), max_attempts=3,
