@@ -224,6 +224,12 @@ async def test_model_info_describes_the_detector_with_live_statistics(live_serve
     assert {"gpt-image", "gemini-imagen", "flux", "gan"} <= set(catches)
     assert all(rate.name and 0.0 <= rate.caught <= 1.0 for rate in catches.values())
     assert "trimmed mean of the frames' calibrated logits" in info.moving_pictures
+    compression = {row.variant: row for row in info.video_compression}
+    assert list(compression) == ["original", "h264_phone", "h264_social", "hevc_phone", "vp9_web"]
+    assert all(row.description and row.test_images >= row.ai_images > 0 and 0 < row.accuracy <= 1
+               and 0 < row.roc_auc <= 1 and 0 <= row.ai_recall <= 1 and 0 <= row.real_accuracy <= 1
+               for row in compression.values())
+    assert info.video_compression_measured_with.startswith("scripts/eval-detector DATA --split test --videos --card")
 
 
 async def test_delete_removes_image_bytes_and_analysis(live_server: LiveServer, worker: WorkerProcess) -> None:
