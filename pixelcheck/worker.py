@@ -120,12 +120,12 @@ class TaskQueue:
         """Queue an analysis as `share`'s work, taking `cost` turns (ingestion.validation.analysis_cost)."""
         self._run_next(share, ANALYSIS, image_id, cost)
 
-    def reanalyze_image(self, image_id: str, owner_id: str, accepted: datetime | None = None) -> bool:
-        """Queue a lost analysis again, as its owner's work with the share last seen for them, in its first
-        place in its owner's line when `accepted` says when it was accepted; False when it was not lost but is
-        still waiting in the fair queue."""
+    def reanalyze_image(self, image_id: str, owner_id: str, accepted: datetime | None = None, cost: int = 1) -> bool:
+        """Queue a lost analysis again, as its owner's work with the share last seen for them, taking its `cost`
+        turns, in its first place in its owner's line when `accepted` says when it was accepted; False when it
+        was not lost but is still waiting in the fair queue."""
         at = None if accepted is None else int(accepted.timestamp() * 1000)
-        return self._run_next(self.fair.share_of(owner_id), ANALYSIS, image_id, enqueued_ms=at)
+        return self._run_next(self.fair.share_of(owner_id), ANALYSIS, image_id, cost, enqueued_ms=at)
 
     def map_for_report(self, image_id: str, owner_id: str) -> None:
         """Queue the region map an automatic report waits for, as its owner's work."""

@@ -46,6 +46,8 @@ class Analysis(Base):
     failure_reason: Mapped[str] = mapped_column(Text, default="")
     report_id: Mapped[str] = mapped_column(String(32), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Turns in the fair queue (ingestion.validation.analysis_cost): kept for re-queues and admission's count.
+    cost: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     create_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     update_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     start_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -345,17 +345,17 @@ class AnalysisPipeline:
 
     # -- reconciliation --------------------------------------------------------------------------
     def stale_analyses(self, limit: int = 500, *, cutoff: datetime | None = None,
-                       states: tuple[str, ...] = ("QUEUED", "RUNNING")) -> list[tuple[str, str, datetime]]:
-        """(image id, owner id, accepted) of analyses in `states` unchanged since `cutoff` (default: longer than
-        the stale period; lost by a broker or a killed worker), oldest first. The QUEUED ones are touched, so
-        the next call returns the next ones."""
+                       states: tuple[str, ...] = ("QUEUED", "RUNNING")) -> list[tuple[str, str, datetime, int]]:
+        """(image id, owner id, accepted, cost in the fair queue) of analyses in `states` unchanged since `cutoff`
+        (default: longer than the stale period; lost by a broker or a killed worker), oldest first. The QUEUED
+        ones are touched, so the next call returns the next ones."""
         cutoff = cutoff or utcnow() - self._stale_after
         with unit_of_work(self._sessions) as session:
-            rows = [(i, o, at) for i, o, at in session.execute(
-                select(Analysis.image_id, Analysis.owner_id, Analysis.create_time)
+            rows = [(i, o, at, int(cost or 1)) for i, o, at, cost in session.execute(
+                select(Analysis.image_id, Analysis.owner_id, Analysis.create_time, Analysis.cost)
                 .where(Analysis.state.in_(states), Analysis.update_time < cutoff)
                 .order_by(Analysis.update_time).limit(limit))]
-            ids = [i for i, _, _ in rows]
+            ids = [row[0] for row in rows]
             if ids:  # touch them so the next reconciler pass does not enqueue them again at once
                 session.execute(update(Analysis).where(Analysis.image_id.in_(ids), Analysis.state == "QUEUED")
                                 .values(update_time=utcnow()).execution_options(synchronize_session=False))

@@ -42,8 +42,8 @@ class Reconciler:
         maps and reports; then an idle worker may make a map. Returns how many items were queued or deferred."""
         restored = 0 if self._queue.fair.kept() else self._restore()
         analyses = self._pipeline.stale_analyses(self._page)
-        still_waiting = [not self._queue.reanalyze_image(image_id, owner_id, accepted)
-                         for image_id, owner_id, accepted in analyses]
+        still_waiting = [not self._queue.reanalyze_image(image_id, owner_id, accepted, cost)
+                         for image_id, owner_id, accepted, cost in analyses]
         if any(still_waiting):
             self._queue.nudge()
         maps = self._maps.recover_stale(self._page)
@@ -61,8 +61,8 @@ class Reconciler:
         since, restored = utcnow(), 0
         for _ in range(self._max_pages):
             rows = self._pipeline.stale_analyses(self._page, cutoff=since, states=("QUEUED",))
-            for image_id, owner_id, accepted in rows:
-                self._queue.reanalyze_image(image_id, owner_id, accepted)
+            for image_id, owner_id, accepted, cost in rows:
+                self._queue.reanalyze_image(image_id, owner_id, accepted, cost)
             restored += len(rows)
             if len(rows) < self._page:
                 self._queue.fair.mark_kept()

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck import paging
@@ -62,11 +62,15 @@ class Results:
         return row
 
     def pending_count(self, owner_id: str) -> int:
-        """The owner's analyses queued or running, as the database has them (admission asks while the fair
-        queue in Redis is being refilled after Redis lost its data)."""
+        """The owner's turns queued or running, as the database has them: a queued analysis counts its cost, a
+        running one 1, as the fair queue counts them (admission asks while the fair queue in Redis is being
+        refilled after Redis lost its data)."""
         with self._read() as session:
-            return int(session.scalar(select(func.count()).select_from(Analysis).where(
-                Analysis.state.in_(("QUEUED", "RUNNING")), Analysis.owner_id == owner_id)) or 0)
+            queued, running = session.execute(select(
+                func.coalesce(func.sum(case((Analysis.state == "QUEUED", Analysis.cost), else_=0)), 0),
+                func.coalesce(func.sum(case((Analysis.state == "RUNNING", 1), else_=0)), 0),
+            ).where(Analysis.state.in_(("QUEUED", "RUNNING")), Analysis.owner_id == owner_id)).one()
+            return int(queued) + int(running)
 
     def list_results(self, principal: Principal, filters: ResultFilters, *, page_size: int,
                      page_token: str) -> ResultPage:

@@ -122,6 +122,7 @@ class Ingestion:
             self.record_rejection(principal, exc, upload.size, upload.sha256, meta.filename,
                                   request_id=request_id, peer=peer, source_url=source_url)
             raise
+        cost = analysis_cost(decoded, self.limits)
         try:
             with unit_of_work(self._sessions) as session:
                 image = Image(owner_id=principal.user_id, filename=meta.filename,
@@ -136,7 +137,7 @@ class Ingestion:
                     with upload.open() as source:
                         self._blobs.put_file(session, image_key(image.id), source, upload.size)
                 session.add(Analysis(image_id=image.id, owner_id=image.owner_id, filename=image.filename,
-                                     external_id=image.external_id))
+                                     external_id=image.external_id, cost=cost))
                 if meta.request_id:
                     session.add(UploadRequest(owner_id=principal.user_id, request_id=meta.request_id,
                                               image_id=image.id, duplicate=False))
@@ -154,7 +155,7 @@ class Ingestion:
             if existing is None:
                 raise
             return existing
-        self._enqueue(view.id, self._share_of(principal), analysis_cost(decoded, self.limits))
+        self._enqueue(view.id, self._share_of(principal), cost)
         return view, False
 
     def _enqueue(self, image_id: str, share: Share, cost: int = 1) -> None:

@@ -2,7 +2,9 @@
 read or stored.
 
 Two checks, both in Redis so every server process shares them: an upload-rate token bucket per principal
-(refill rate and burst by principal class), then caps on queued + running analyses per principal (by class)
+(refill rate and burst by principal class), then caps on queued + running analyses per principal (by class;
+a waiting animation or clip counts the turns it costs in the fair queue, so one account's long clips fill its cap
+as the photos they cost would)
 and on queued analyses service-wide (from the fair queue; a principal's from the database while the fair queue
 is refilled after Redis lost its data). A refusal is RESOURCE_EXHAUSTED with a RetryInfo
 delay: UPLOAD_RATE_LIMITED (the bucket says when the next token arrives) or ANALYSIS_QUEUE_FULL.
@@ -90,8 +92,9 @@ class Admission:
             mine = max(mine, self._stored_pending(principal.user_id))
         retry = self._policy.queue_full_retry_seconds
         if cap and mine >= cap:
-            self._refuse(ANALYSIS_QUEUE_FULL, f"You already have {mine} analyses queued or running, the most a "
-                         f"{name} account may have; upload more once some finish", retry,
+            self._refuse(ANALYSIS_QUEUE_FULL, f"You already have {mine} analyses queued or running (a waiting "
+                         f"animation or clip counts as the pictures it costs), the most a {name} account may have; "
+                         "upload more once some finish", retry,
                          {"scope": "principal", "limit": str(cap), "pending": str(mine)})
         if service_cap and everyone >= service_cap:
             self._refuse(ANALYSIS_QUEUE_FULL, "The service has too many analyses queued right now; try again "

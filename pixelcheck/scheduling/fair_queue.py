@@ -94,6 +94,7 @@ _PENDING = """
 local p, who, since = ARGV[1], ARGV[2], ARGV[3]
 redis.call('ZREMRANGEBYSCORE', p..':r:'..who, '-inf', '('..since)
 local mine = redis.call('ZCARD', p..':q:'..who) + redis.call('ZCARD', p..':r:'..who)
+for _, cost in ipairs(redis.call('HVALS', p..':cost:'..who)) do mine = mine + tonumber(cost) - 1 end
 local everyone = 0
 for i = 4, #ARGV do everyone = everyone + redis.call('ZCARD', p..':class:'..ARGV[i]) end
 return {mine, everyone, redis.call('EXISTS', p..':kept')}
@@ -172,7 +173,8 @@ class FairQueue:
                          meta, _IDLE_KEY_SECONDS, item.cost])
 
     def pending(self, principal_id: str) -> tuple[int, int]:
-        """(items queued or running for this principal, items queued for everyone)."""
+        """(turns queued or running for this principal: a waiting item counts its cost, a running one 1; items
+        queued for everyone)."""
         mine, everyone, _ = self.pending_and_kept(principal_id)
         return mine, everyone
 

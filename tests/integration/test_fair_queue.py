@@ -222,3 +222,21 @@ def test_a_requeued_animation_keeps_its_cost(queue: FairQueue) -> None:
     queue.requeue(item)
     again = queue.pop()
     assert again is not None and (again.image_id, again.cost) == ("clip", 3)
+
+
+def test_a_waiting_clip_fills_its_owners_cap_as_the_pictures_it_costs_and_running_it_counts_one(
+        client: redis.Redis, queue: FairQueue, redis_key_prefix: str) -> None:
+    admission = Admission(client, redis_key_prefix, policy(cap=10), queue)
+    queue.push(Share("vic"), ANALYSIS, "clip", cost=9)
+    assert queue.pending("vic")[0] == 9
+    admission.admit_upload(user("vic"))  # 9 of 10
+    queue.push(Share("vic"), ANALYSIS, "photo")
+    with pytest.raises(TooLarge) as refused:
+        admission.admit_upload(user("vic"))
+    assert refused.value.metadata == {"scope": "principal", "limit": "10", "pending": "10"}
+    assert "a waiting animation or clip counts as the pictures it costs" in refused.value.message
+    running = queue.pop()
+    assert running is not None and running.image_id == "clip" and queue.pending("vic")[0] == 2  # it and the photo
+    admission.admit_upload(user("vic"))
+    queue.done(running)
+    assert queue.pending("vic")[0] == 1

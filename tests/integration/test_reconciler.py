@@ -3,6 +3,7 @@ queued again on the next pass, not a stale period later."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterator
 
@@ -11,6 +12,8 @@ import redis
 
 from pixelcheck.bootstrap import Container, build_container
 from pixelcheck.db import new_id
+from pixelcheck.ingestion.receiving import ReceivedUpload
+from pixelcheck.ingestion.validation import UploadMetadata
 from pixelcheck.settings import Settings
 from pixelcheck.worker import broker_lists
 from tests import images
@@ -90,3 +93,25 @@ def test_analyses_queued_again_after_redis_lost_its_data_run_before_those_accept
     container.reconciler.run()
     mine = set(before) | {after.id}
     assert [i for i in drained(container) if i in mine] == [*before, after.id]
+
+
+def test_an_animation_queued_again_after_redis_lost_its_data_keeps_its_cost_and_admission_counts_it(
+        container: Container) -> None:
+    principal = signed_up(container)
+    gif = images.animated("GIF", count=12, duration_ms=250)  # 3 s: 3 frames read, 3 turns
+    sha256 = hashlib.sha256(gif).hexdigest()
+    upload = ReceivedUpload(metadata=UploadMetadata(filename="loop.gif", size_bytes=len(gif), content_type="image/gif",
+                                                    sha256=sha256, request_id=new_id()), data=gif, sha256=sha256)
+    view, _ = container.ingestion.accept(principal, upload)
+    container.reconciler.run()
+    assert container.queue.fair.pending(principal.user_id)[0] == 3
+    assert container.results.pending_count(principal.user_id) == 3  # the database's count, for admission
+
+    forget_everything(container.redis, container.keys.prefix)
+    container.reconciler.run()
+    assert container.queue.fair.pending(principal.user_id)[0] == 3
+    costs = {}
+    while (item := container.queue.fair.pop()) is not None:
+        costs[item.image_id] = item.cost
+        container.queue.fair.done(item)
+    assert costs[view.id] == 3
