@@ -63,6 +63,14 @@ def rpc_calls_counted(metrics_port: int) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("pixelcheck_rpc_calls_total{"))
 
 
+def metrics_answer(metrics_port: int) -> bool:
+    try:
+        rpc_calls_counted(metrics_port)
+    except OSError:  # not listening yet (URLError is an OSError)
+        return False
+    return True
+
+
 @pytest.fixture
 def connection_age() -> float:
     """PIXELCHECK_GRPC_MAX_CONNECTION_AGE_SECONDS of the supervised servers; a test overrides it by parametrizing."""
@@ -153,6 +161,8 @@ def test_one_long_lived_channel_moves_between_children_as_its_connection_ages_an
         supervised: ServerProcess) -> None:
     token = signed_in_token(supervised.address, "procs_aging")
     base = supervised.settings.metrics_port
+    # Each child opens its metrics endpoint after it serves gRPC: wait for both before counting.
+    wait_for(lambda: all(metrics_answer(port) for port in (base, base + 1)), 30, "both children's metrics")
     before = [rpc_calls_counted(base), rpc_calls_counted(base + 1)]
     data = images.jpeg(640, 480, seed=23)
 
