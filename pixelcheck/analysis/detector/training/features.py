@@ -41,6 +41,7 @@ from pixelcheck.analysis.detector.training.augment import (
     random_social_copy,
 )
 
+SERVICE_CROPS = 4  # the crops PixelModel reads of a picture (metadata input.crops)
 AUGMENTED_PER_IMAGE = 3
 PROTOCOL = "per-crop:clean+3aug(proc224,social224,proc128)+robust4+regions/v2"  # bump when a row's meaning changes
 # What each held-out image gets beyond clean and augmented rows: 2 = test, 1 = validation.
@@ -50,10 +51,12 @@ _session: Any = None
 
 
 def export_backbone_onnx() -> bytes:
-    """The frozen backbone (output `features`) as ONNX bytes, dynamic batch and crop size."""
-    from pixelcheck.analysis.detector.training.backbone import load_backbone, onnx_bytes
+    """The frozen backbone and the residual statistics (output `features`, backbone columns first) as ONNX
+    bytes, dynamic batch and crop size."""
+    from pixelcheck.analysis.detector.training.backbone import onnx_bytes
+    from pixelcheck.analysis.detector.training.residuals import PixelFeatures
 
-    return onnx_bytes(load_backbone(), "features")
+    return onnx_bytes(PixelFeatures("backbone+residuals").eval(), "features")
 
 
 def _init_worker(model: bytes) -> None:
@@ -128,6 +131,13 @@ class FeatureTable:
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         self.arrays = arrays
+
+    def columns(self, chosen: np.ndarray) -> FeatureTable:
+        """The same rows with only the chosen feature columns."""
+        return FeatureTable(
+            {name: array if ":" in name and name.split(":")[-1] in ("image", "region") else array[:, chosen]
+             for name, array in self.arrays.items()}
+        )
 
     def kinds(self) -> list[str]:
         """The row kinds present ('clean', 'augmented', 'robust:jpeg_q70', 'regions' …)."""
