@@ -225,7 +225,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, required=True, help="folder with ai/ and real/ (optional MANIFEST.csv)")
     parser.add_argument("--out", type=Path, required=True, help="artifact folder to write (weights + metadata.json)")
     parser.add_argument("--name", default="pixelcheck-lite0")
-    parser.add_argument("--version", default="3.0.0")
+    parser.add_argument("--version", default="3.1.0")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--keep-split",
