@@ -55,17 +55,18 @@ def _head_description(spec: dict[str, Any]) -> str:
 
 
 def _features_description(feature_set: str) -> str:
-    from pixelcheck.analysis.detector.training.backbone import FEATURE_COUNT
+    from pixelcheck.analysis.detector.training.backbone import FEATURE_COUNT, HEAD_CHANNELS
 
-    parts = []
-    if "backbone" in feature_set:
-        parts.append(f"(x - 127) / 128, frozen EfficientNet-Lite0, {FEATURE_COUNT} features (pooled head + "
-                     "per-channel mean and std of six stages)")
-    if "residuals" in feature_set:
-        parts.append(f"{RESIDUAL_FEATURE_COUNT} fixed statistics of high-pass residuals (the low-level expert: "
-                     "8x8 phase periodicity, clipped-residual histograms and co-occurrences, energy, kurtosis, "
-                     "colour-plane correlation)")
-    return " beside ".join(parts)
+    backbone = "(x - 127) / 128, frozen EfficientNet-Lite0"
+    described = {
+        "backbone": f"{backbone}, {FEATURE_COUNT} features (pooled head + per-channel mean and std of six stages)",
+        "texture": f"{backbone}, {FEATURE_COUNT - HEAD_CHANNELS} features (per-channel mean and std of six stages, "
+        "without the pooled head)",
+        "residuals": f"{RESIDUAL_FEATURE_COUNT} fixed statistics of high-pass residuals (the low-level expert: 8x8 "
+        "phase periodicity, clipped-residual histograms and co-occurrences, energy, kurtosis, colour-plane "
+        "correlation)",
+    }
+    return " beside ".join(described[part] for part in feature_set.split("+"))
 
 
 def write_artifact(
