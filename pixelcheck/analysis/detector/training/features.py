@@ -50,7 +50,7 @@ HELD_OUT_TRANSFORMS = {2: tuple(ROBUSTNESS_TRANSFORMS), 1: ("social_copy",)}
 _session: Any = None
 
 
-def export_backbone_onnx() -> bytes:
+def export_features_onnx() -> bytes:
     """The frozen backbone and the residual statistics (output `features`, backbone columns first) as ONNX
     bytes, dynamic batch and crop size."""
     from pixelcheck.analysis.detector.training.backbone import onnx_bytes
@@ -135,7 +135,7 @@ class FeatureTable:
     def columns(self, chosen: np.ndarray) -> FeatureTable:
         """The same rows with only the chosen feature columns."""
         return FeatureTable(
-            {name: array if ":" in name and name.split(":")[-1] in ("image", "region") else array[:, chosen]
+            {name: array if name.endswith((":image", ":region")) else array[:, chosen]
              for name, array in self.arrays.items()}
         )
 

@@ -33,7 +33,7 @@ from pixelcheck.analysis.detector.training.dataset import (
     split_by_source,
 )
 from pixelcheck.analysis.detector.training.family_head import family_metrics, fit_family_head
-from pixelcheck.analysis.detector.training.features import SERVICE_CROPS, export_backbone_onnx, extract
+from pixelcheck.analysis.detector.training.features import SERVICE_CROPS, export_features_onnx, extract
 from pixelcheck.analysis.detector.training.folds import (
     fold_summary,
     leave_one_generator_out,
@@ -98,11 +98,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         f"data sha256 {digest[:12]}"
         + (f", {len(pinned)} files kept where {args.keep_split} put them" if pinned else "")
     )
-    backbone = export_backbone_onnx()
+    graph = export_features_onnx()
     table = extract(
         [s.path for s in samples],
         split.tolist(),
-        model=backbone,
+        model=graph,
         seed=args.seed,
         crops=SERVICE_CROPS,
         workers=args.workers,
