@@ -16,9 +16,11 @@ then one table of checks. Exit code 0 only when every judged check passes.
         [--results scripts/bench/RESULTS.md] [--trace-memory [FRAMES]] [--trace-every MINUTES]
         [--server-env NAME=VALUE ...]
 
-With --trace-memory the server children trace their allocations (tracemalloc, FRAMES frames each, default 10) from
-the start of traffic and dump a heap snapshot every --trace-every minutes; the allocation sites that grew most in
-each child are printed after the table (soak_heap.py). Tracing slows the servers and adds to their RSS.
+The server children report their heap in use (malloc and pymalloc) every --sample-seconds; their memory is judged by
+that, summed over the children (soak_heap.py). With --trace-memory they also trace their allocations (tracemalloc,
+FRAMES frames each, default 10) from the start of traffic and dump a heap snapshot every --trace-every minutes; the
+allocation sites that grew most in each child are printed after the table. Tracing slows the servers and adds to
+their RSS.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from soak_checks import (
     Row,
     Sampler,
     exit_rows,
+    heap_rows,
     memory_rows,
     outcome_rows,
     quiet_breakdown_rows,
@@ -172,7 +175,7 @@ async def heap_snapshots(deploy: Deployment, folder: Path, first_at: float, ever
         wait = every
 
 
-async def soak(args: argparse.Namespace, deploy: Deployment, heap: Path | None) -> tuple[list[Row], dict[str, object]]:
+async def soak(args: argparse.Namespace, deploy: Deployment, heap: Path) -> tuple[list[Row], dict[str, object]]:
     t = Traffic(deploy.stack.address, Calls(), ImagePool(SIZE, seed=args.seed), asyncio.Event())
     engine = create_engine(deploy.settings.resolved_database_url, pool_pre_ping=True)  # outlives a restart
     info: dict[str, object] = {}
@@ -194,7 +197,7 @@ async def soak(args: argparse.Namespace, deploy: Deployment, heap: Path | None) 
     import_every = 2.0
     rate = max(0.2, args.load * float(info["capacity"]) - 1 / import_every)  # type: ignore[arg-type]
     info.update(duration=duration, flood_rate=rate)
-    sampler = Sampler(deploy, args.sample_seconds).start()
+    sampler = Sampler(deploy, args.sample_seconds, heap).start()
     began = time.monotonic()
     actors = [flood(t, cast["flood"], rate), quiet(t, cast["quiet"]),
               region_maps(t, cast["flood"], 4.0), reports(t, cast["pro"], report_images, 8.0),
@@ -208,7 +211,7 @@ async def soak(args: argparse.Namespace, deploy: Deployment, heap: Path | None) 
     faults_task = asyncio.create_task(run_faults(deploy, t, cast["probe"], kinds, began + 0.12 * duration, spacing,
                                                  slow_window=min(10.0, spacing / 2)))
     heap_task = (asyncio.create_task(heap_snapshots(deploy, heap, began, args.trace_every * 60,
-                                                    t.stop)) if heap is not None else None)
+                                                    t.stop)) if args.trace_memory else None)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(t.stop.wait(), duration)
     t.stop.set()
@@ -242,6 +245,8 @@ async def soak(args: argparse.Namespace, deploy: Deployment, heap: Path | None) 
                 "ok", verdict.ok),
             *webhook_rows(engine, endpoints, cast["hooks"].user_id, t.received),
             *exit_rows(samples), *memory_rows(samples, warm, [f.began for f in faults]),
+            *heap_rows(samples, warm, [f.began for f in faults],
+                       [f.began for f in faults if f.kind == "server process SIGKILL"]),
             *redis_rows(samples, pending_cap, warm)]
     rows += [Row(f"recovery after {f.kind} ({f.note})",
                  "none within limit" if f.recovery_seconds is None else f"{f.recovery_seconds:.1f} s",
@@ -255,10 +260,9 @@ def main() -> int:
     args = parse()
     workdir = Path(tempfile.mkdtemp(prefix="pixelcheck-soak-"))
     started = time.monotonic()
-    heap = workdir / "heap" if args.trace_memory else None
-    env = dict(item.split("=", 1) for item in args.server_env)
-    if heap is not None:
-        env.update(server_env(heap, args.trace_memory))
+    heap = workdir / "heap"
+    env = {**dict(item.split("=", 1) for item in args.server_env),
+           **server_env(heap, args.trace_memory, args.sample_seconds)}
     with deployment(args, workdir, faults=not args.no_faults, server_env=env) as deploy:
         backend = (f"{'own mariadbd' if deploy.database else 'MariaDB'} + {deploy.redis.kind}" if args.database_url
                    else f"SQLite + {deploy.redis.kind}")
@@ -270,7 +274,7 @@ def main() -> int:
              f"{time.monotonic() - started:.0f} s end to end)")
     out = io.StringIO()
     failed = print_results(title, rows, out)
-    if heap is not None:
+    if args.trace_memory:
         out.write(f"\n### Heap growth of the server children (tracemalloc, {args.trace_memory} frames; "
                   f"snapshots in {heap})\n")
         heap_report(heap, out)

@@ -12,9 +12,11 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis
 from soak_deploy import Deployment
+from soak_heap import heap_in_use
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from stack import rss_kib
@@ -48,6 +50,8 @@ class Row:
 @dataclass
 class Samples:
     rss: dict[tuple[str, int], list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
+    # the server children's heap in use, summed over the children (KiB): malloc's and pymalloc's
+    server_heap: list[tuple[float, int, int]] = field(default_factory=list)
     redis_keys: list[tuple[float, int]] = field(default_factory=list)
     tokens: list[tuple[float, int]] = field(default_factory=list)  # RUN_NEXT and map tasks in the broker lists
     fair_waiting: list[tuple[float, int]] = field(default_factory=list)  # items waiting in the fair queue
@@ -58,9 +62,10 @@ class Samples:
 class Sampler:
     """Samples every interval seconds in a thread of its own until stop()."""
 
-    def __init__(self, deployment: Deployment, interval: float) -> None:
+    def __init__(self, deployment: Deployment, interval: float, heap: Path) -> None:
+        """heap: the folder the server children write their heap in use to (soak_heap.server_env)."""
         self.samples = Samples()
-        self._deployment, self._interval = deployment, interval
+        self._deployment, self._interval, self._heap = deployment, interval, heap
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
         settings = deployment.settings
@@ -82,6 +87,7 @@ class Sampler:
             for role, pid in self._deployment.processes().items():
                 with contextlib.suppress(OSError):  # ended between listing and reading
                     self.samples.rss[(role, pid)].append((now, rss_kib(pid)))
+            self._sample_server_heap(now)
             client = redis.Redis.from_url(self._deployment.settings.redis_url, socket_timeout=2,
                                           socket_connect_timeout=2)
             try:
@@ -96,6 +102,15 @@ class Sampler:
                 pass  # restarting: no sample
             finally:
                 client.close()
+
+    def _sample_server_heap(self, now: float) -> None:
+        """The sum over the running server children, where each wrote its heap in use within three intervals (a
+        child that just started has not yet: no sample)."""
+        readings = [heap_in_use(self._heap, pid, time.time() - 3 * self._interval)
+                    for pid in self._deployment.server_children()]
+        if readings and all(r is not None for r in readings):
+            self.samples.server_heap.append((now, sum(r[0] for r in readings if r) // 1024,
+                                             sum(r[1] for r in readings if r) // 1024))
 
 
 def slope_mib_per_minute(points: list[tuple[float, int]]) -> float:
@@ -136,10 +151,21 @@ def growth_between_faults(points: list[tuple[float, int]], faults: Sequence[floa
     return sum(slope_mib_per_minute(s) * w for s, w in zip(stretches, spans, strict=True)) / sum(spans), sum(spans)
 
 
+def _growth_row(check: str, growth: float, covered: float, whole: float, course: str) -> Row:
+    limit = RSS_SLOPE_LIMIT_MIB_PER_MIN if covered >= LONG_WINDOW_SECONDS else SHORT_WINDOW_LIMIT_MIB_PER_MIN
+    short = "" if covered >= LONG_WINDOW_SECONDS else f" (< {LONG_WINDOW_SECONDS:.0f} s between faults)"
+    return Row(check, f"{growth:+.2f} MiB/min over {covered:.0f} s; whole window {whole:+.2f} MiB/min ({course})",
+               f"<= {limit:g} MiB/min{short}", growth <= limit)
+
+
 def memory_rows(samples: Samples, warm_until: float, faults: Sequence[float] = ()) -> list[Row]:
     """Per role, the steepest growth of its processes' RSS after warm-up (and, for a process started later, a
     replacement, after its own first PROCESS_WARMUP_SECONDS), judged between faults: the slope over the
-    stretches between faults, beside the slope over the whole window (which a one-off step raises)."""
+    stretches between faults, beside the slope over the whole window (which a one-off step raises).
+
+    A server child's RSS is shown, not judged: connections move between the children as they age (and after a
+    child's restart), and glibc keeps the pages a child touched at its busiest, so its RSS steps up once per
+    load it carried. The servers are judged by their heap in use, all children together (heap_rows)."""
     by_role: dict[str, list[tuple[float, float, int, int, float, str]]] = defaultdict(list)
     for (role, _), points in samples.rss.items():
         late = [p for p in points if p[0] >= max(warm_until, points[0][0] + PROCESS_WARMUP_SECONDS)]
@@ -150,12 +176,30 @@ def memory_rows(samples: Samples, warm_until: float, faults: Sequence[float] = (
     rows = []
     for role in sorted(by_role):
         growth, covered, last, count, whole, course = max(by_role[role])
-        limit = RSS_SLOPE_LIMIT_MIB_PER_MIN if covered >= LONG_WINDOW_SECONDS else SHORT_WINDOW_LIMIT_MIB_PER_MIN
-        short = "" if covered >= LONG_WINDOW_SECONDS else f" (< {LONG_WINDOW_SECONDS:.0f} s between faults)"
-        rows.append(Row(f"RSS growth after warm-up, between faults: {role} (now {last / 1024:.0f} MiB, {count} "
-                        f"samples)", f"{growth:+.2f} MiB/min over {covered:.0f} s; whole window {whole:+.2f} MiB/min "
-                        f"({course})", f"<= {limit:g} MiB/min{short}", growth <= limit))
+        row = _growth_row(f"RSS growth after warm-up, between faults: {role} (now {last / 1024:.0f} MiB, {count} "
+                          f"samples)", growth, covered, whole, course)
+        if role.startswith("server child"):
+            row.target, row.ok = "shown; the server children are judged by their heap in use together", None
+        rows.append(row)
     return rows
+
+
+def heap_rows(samples: Samples, warm_until: float, faults: Sequence[float] = (),
+              server_restarts: Sequence[float] = ()) -> list[Row]:
+    """The server children's heap in use (malloc + pymalloc), summed over the children, after warm-up and between
+    faults, as memory_rows judges RSS; after a server child's restart its replacement's first
+    PROCESS_WARMUP_SECONDS are left out too. Load that moves between the children moves their heap with it and
+    leaves the sum as it was; a leak grows it."""
+    points = [(t, malloc + python) for t, malloc, python in samples.server_heap if t >= warm_until
+              and not any(0 <= t - r < PROCESS_WARMUP_SECONDS for r in server_restarts)]
+    if len(points) < 5 or points[-1][0] - points[0][0] < MIN_SLOPE_SPAN_SECONDS:
+        return [Row("heap in use of the server children together", f"{len(points)} samples after warm-up: too few",
+                    "samples over 30 s or more", False)]
+    growth, covered = growth_between_faults(points, faults)
+    _, malloc, python = samples.server_heap[-1]
+    return [_growth_row(f"heap in use after warm-up, between faults: server children together (malloc + pymalloc; "
+                        f"now {malloc / 1024:.0f} + {python / 1024:.0f} MiB, {len(points)} samples)",
+                        growth, covered, slope_mib_per_minute(points), _course(points))]
 
 
 def exit_rows(samples: Samples) -> list[Row]:

@@ -1,13 +1,19 @@
-"""Heap profiles of the soak's server processes (`scripts/soak --trace-memory`): each server child runs with
-a SIGUSR2 handler: the first signal starts tracemalloc (tracing from the start slows imports ~40x, past the
-soak's start timeout), each one dumps a snapshot. The soak signals every child when traffic starts and every few
-minutes after, and at the end prints, per child, the allocation sites (tracebacks) that grew most between its
-second snapshot and its last, with their size in every snapshot (plateau or growth). Beside each snapshot the
-child records its RSS and glibc's malloc totals (mallinfo2): memory the allocator holds but nothing uses (freed
-chunks kept in per-thread arenas) shows as RSS far above "in use", with the traced Python heap far below both.
+"""Heap readings of the soak's server processes. Every server child runs a sitecustomize.py (in a folder of its
+own, put on PYTHONPATH of the server processes only; the server's code stays untouched) that, in the supervised
+children (not their supervisor):
 
-The server's code stays untouched: a sitecustomize.py in a folder of its own, put on PYTHONPATH of the server
-processes only, installs the handler in the supervised children (not in their supervisor).
+- every few seconds writes its heap in use to usage/PID.json: glibc's malloc in use (mallinfo2: uordblks +
+  hblkhd) and the bytes in pymalloc's allocated blocks (Python's small objects, which live in arenas mapped
+  outside malloc), beside its RSS. The soak judges the servers' memory by this sum over the children
+  (soak_checks.heap_rows): connections move between sibling processes as they age or as one restarts, and glibc
+  keeps the pages a child touched at its busiest, so a child's RSS steps up with load that came once, while a
+  leak shows as heap in use that grows with the work done.
+- with `scripts/soak --trace-memory`, installs a SIGUSR2 handler: the first signal starts tracemalloc (tracing
+  from the start slows imports ~40x, past the soak's start timeout), each one dumps a snapshot. The soak signals
+  every child when traffic starts and every few minutes after, and at the end prints, per child, the allocation
+  sites (tracebacks) that grew most between its second snapshot and its last, with their size in every snapshot
+  (plateau or growth), and malloc's totals beside each: memory the allocator holds but nothing uses (freed chunks
+  kept in per-thread arenas) shows as RSS far above "in use", with the traced Python heap far below both.
 """
 
 from __future__ import annotations
@@ -22,17 +28,21 @@ from pathlib import Path
 from typing import TextIO
 
 SITECUSTOMIZE = '''\
-"""Written by scripts/bench/soak_heap.py: in a supervised server child, SIGUSR2 dumps a tracemalloc snapshot
-(the first one starts tracing)."""
+"""Written by scripts/bench/soak_heap.py: a supervised server child writes its heap in use every few seconds and,
+when tracing was asked for, dumps a tracemalloc snapshot on SIGUSR2 (the first one starts tracing)."""
 import ctypes
 import json
 import os
+import re
 import signal
 import threading
 import time
 import tracemalloc
 
 _FOLDER = {folder!r}
+_USAGE = {usage!r}
+_FRAMES = {frames!r}
+_EVERY = {every!r}
 _MALLINFO_FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
                     "keepcost")
 
@@ -55,9 +65,45 @@ def _malloc_totals() -> dict:
     return totals
 
 
+def _pymalloc_bytes() -> int:
+    """Bytes in pymalloc's allocated blocks, as sys._debugmallocstats() counts them, read into memory
+    (open_memstream) instead of onto the process's stderr; it takes well under a millisecond."""
+    libc = ctypes.CDLL(None)
+    libc.open_memstream.restype = ctypes.c_void_p
+    libc.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t)]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    libc.free.argtypes = [ctypes.c_void_p]
+    stats = ctypes.pythonapi._PyObject_DebugMallocStats
+    stats.argtypes = [ctypes.c_void_p]
+    text, size = ctypes.c_char_p(), ctypes.c_size_t()
+    stream = libc.open_memstream(ctypes.byref(text), ctypes.byref(size))
+    try:
+        stats(stream)
+    finally:
+        libc.fclose(stream)
+    printed = ctypes.string_at(text, size.value).decode()
+    libc.free(ctypes.cast(text, ctypes.c_void_p))
+    found = re.search(r"# bytes in allocated blocks\\s*=\\s*([\\d,]+)", printed)
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
+def _usage() -> None:
+    """Every _EVERY seconds: usage/PID.json with the heap in use (malloc + pymalloc) and the RSS, replaced whole."""
+    path = os.path.join(_USAGE, f"{{os.getpid()}}.json")
+    while True:
+        totals = _malloc_totals()
+        if totals:
+            totals["pymalloc"] = _pymalloc_bytes()
+            totals["time"] = time.time()
+            with open(path + ".part", "w") as part:
+                json.dump(totals, part)
+            os.replace(path + ".part", path)
+        time.sleep(_EVERY)
+
+
 def _write() -> None:
     if not tracemalloc.is_tracing():  # the first request starts tracing: its snapshot is (nearly) empty
-        tracemalloc.start({frames})
+        tracemalloc.start(_FRAMES)
     snapshot = tracemalloc.take_snapshot()
     path = os.path.join(_FOLDER, f"{{os.getpid()}}-{{time.time_ns()}}.snapshot")
     with open(path[:-len(".snapshot")] + ".malloc.json", "w") as totals:
@@ -72,17 +118,34 @@ def _on_signal(_signum, _frame) -> None:
 
 with open("/proc/self/cmdline", "rb") as _cmdline:
     if b"--supervised" in _cmdline.read().split(b"\\0"):
-        signal.signal(signal.SIGUSR2, _on_signal)
+        threading.Thread(target=_usage, name="heap-usage", daemon=True).start()
+        if _FRAMES:
+            signal.signal(signal.SIGUSR2, _on_signal)
 '''
 
 
-def server_env(folder: Path, frames: int) -> dict[str, str]:
+def server_env(folder: Path, frames: int, every: float) -> dict[str, str]:
     """Environment for the server supervisor (inherited by its children): the sitecustomize folder on
-    PYTHONPATH; snapshots are written to folder/snapshots."""
-    (folder / "snapshots").mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE.format(folder=str(folder / "snapshots"), frames=frames))
+    PYTHONPATH. Heap usage is written to folder/usage every `every` seconds; with frames > 0, SIGUSR2 snapshots
+    (tracemalloc with that many frames) to folder/snapshots."""
+    for sub in ("snapshots", "usage"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE.format(
+        folder=str(folder / "snapshots"), usage=str(folder / "usage"), frames=frames, every=every))
     path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
     return {"PYTHONPATH": path}
+
+
+def heap_in_use(folder: Path, pid: int, fresh_after: float) -> tuple[int, int] | None:
+    """(malloc in use, pymalloc's allocated blocks) in bytes, as server child pid last wrote them, or None where
+    it wrote nothing since wall time fresh_after."""
+    try:
+        totals = json.loads((folder / "usage" / f"{pid}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if totals.get("time", 0) < fresh_after:
+        return None
+    return totals["uordblks"] + totals["hblkhd"], totals["pymalloc"]
 
 
 def request_snapshots(folder: Path, pids: list[int], timeout: float = 120.0) -> dict[int, Path]:
