@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pymysql
 from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, create_engine, event, make_url
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
@@ -142,11 +144,22 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         with factory.begin() as session:
             yield session
-    except OperationalError as exc:
-        if is_connection_error(exc):
+    except _CONNECTION_FAILURES as exc:
+        if database_unreachable(exc):
             raise Unavailable("The database is unreachable; try again shortly",
                               reason="DATABASE_UNAVAILABLE", retry_after_seconds=2) from exc
         raise
+
+
+# The drivers' own (PEP 249) errors for a connection that failed. SQLAlchemy wraps what a statement meets in
+# DBAPIError, but not what returning a connection to its pool meets: a readonly session's connection has its
+# isolation level reset at check-in, a round trip that raises the driver's error when the server went away
+# after the last statement.
+DRIVER_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    pymysql.err.OperationalError, pymysql.err.InterfaceError, sqlite3.OperationalError)
+_CONNECTION_FAILURES: tuple[type[Exception], ...] = (OperationalError, *DRIVER_CONNECTION_ERRORS)
+_UNREACHABLE_MARKERS = ("can't connect", "lost connection", "gone away", "connection refused", "unable to open",
+                        "server has gone", "timed out", "broken pipe", "connection reset")
 
 
 def is_connection_error(exc: DBAPIError) -> bool:
@@ -154,9 +167,17 @@ def is_connection_error(exc: DBAPIError) -> bool:
     if exc.connection_invalidated:
         return True
     text = str(exc.orig).lower()
-    markers = ("can't connect", "lost connection", "gone away", "connection refused", "unable to open",
-               "server has gone", "timed out", "broken pipe", "connection reset")
-    return any(m in text for m in markers)
+    return any(m in text for m in _UNREACHABLE_MARKERS)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True when exc means the database is not reachable: a DBAPIError that is_connection_error, or a
+    driver's own connection error (DRIVER_CONNECTION_ERRORS) that says so. A bad query is not."""
+    if isinstance(exc, DBAPIError):
+        return is_connection_error(exc)
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True  # pymysql raises it only for a connection that is closed or broken
+    return isinstance(exc, DRIVER_CONNECTION_ERRORS) and any(m in str(exc).lower() for m in _UNREACHABLE_MARKERS)
 
 
 def upgrade(database_url: str) -> None:

@@ -17,13 +17,12 @@ from typing import Any, Protocol
 
 import grpc
 from grpc import aio
-from sqlalchemy.exc import DBAPIError
 
 from pixelcheck import errors
 from pixelcheck.api.access import required_roles
 from pixelcheck.api.calls import CallInfo, begin_call, current_call
 from pixelcheck.api.errors import DETAILS_KEY, details_for, status_details
-from pixelcheck.db import is_connection_error
+from pixelcheck.db import database_unreachable
 from pixelcheck.iam.principal import Principal
 
 log = logging.getLogger("pixelcheck.rpc")
@@ -142,7 +141,7 @@ class ErrorInterceptor(_ScopedInterceptor):
             except (aio.AbortError, grpc.RpcError):
                 raise
             except Exception as exc:
-                if isinstance(exc, DBAPIError) and is_connection_error(exc):
+                if database_unreachable(exc):
                     # Reads outside unit_of_work meet an unreachable database as a raw driver error.
                     down = errors.Unavailable("The database is unreachable; try again shortly",
                                               reason="DATABASE_UNAVAILABLE", retry_after_seconds=2)

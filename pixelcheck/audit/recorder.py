@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pixelcheck.audit import chain
 from pixelcheck.audit.chain import EventContent
-from pixelcheck.db import is_connection_error
+from pixelcheck.db import DRIVER_CONNECTION_ERRORS, database_unreachable
 from pixelcheck.errors import Unavailable
 from pixelcheck.settings import Settings
 from pixelcheck.tracing import current_trace_id
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from pixelcheck.api.calls import CallInfo
 
 log = logging.getLogger("pixelcheck.audit")
+# what a batch write meets when the database fails (see database_unreachable for which mean it is down)
+_WRITE_FAILURES: tuple[type[Exception], ...] = (DBAPIError, Unavailable, *DRIVER_CONNECTION_ERRORS)
 
 RPC_ACTION = "rpc"
 TRACE_ID_KEY = "trace_id"  # in the payload, when the event happened inside a recorded trace
@@ -232,8 +234,8 @@ class AuditRecorder:
             try:
                 self._append(contents)
                 return "ok"
-            except (DBAPIError, Unavailable) as exc:
-                connection_lost = isinstance(exc, Unavailable) or is_connection_error(exc)
+            except _WRITE_FAILURES as exc:
+                connection_lost = isinstance(exc, Unavailable) or database_unreachable(exc)
                 log.warning("audit batch of %d events failed (attempt %d): %s", len(contents), attempt + 1,
                             type(exc).__name__)
                 if not connection_lost and attempt >= 1:
