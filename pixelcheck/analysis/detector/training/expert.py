@@ -42,11 +42,11 @@ from pixelcheck.analysis.detector.training.dataset import (
     pinned_assignment,
     split_by_source,
 )
+from pixelcheck.analysis.detector.training.features import SERVICE_CROPS
 from pixelcheck.analysis.detector.training.pool import balanced_weights
 
 TRAIN_CROP = 128
 EXPERT_BLOCKS = 5  # Lite0's blocks up to the end of its third stage (40 channels, stride 8)
-SERVICE_CROPS = 4
 HELD_GENERATORS = ("stylegan2-ada", "ideogram", "dall-e-2", "midjourney-v3", "gemini-3-pro-image",
                    "gemini-2.5-flash-image", "gpt-4o-image")
 HELD_SOURCES = ("pro-product", "mosiehillis-concerts", "real-text")
