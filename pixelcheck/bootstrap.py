@@ -142,7 +142,8 @@ class Container:
 
         return FairDispatcher(self.queue.fair, analyse=self.analysis_pipeline.run, map_regions=map_for_report,
                               when_idle=self.region_maps.idle_map_candidate,
-                              observe_wait=self.metrics.observe_wait)
+                              observe_wait=self.metrics.observe_wait, flush_audit=self.audit_recorder.flush,
+                              nudge=self.queue.nudge)
 
     def broker_waiting(self, steps: tuple[int, ...]) -> int:
         """Tasks waiting in the broker at these priority steps."""

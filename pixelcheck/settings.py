@@ -122,6 +122,10 @@ class Settings:
     task_time_limit_seconds: int = 120  # every task's hard limit; analyses (which may be clips) get the larger of
     # this and video_time_limit_seconds
     worker_concurrency: int = 1
+    # An inference worker runs a backlog at this much lower CPU priority (nice) than the work somebody waits for
+    # alone (an account's only analysis, a requested region map), which its prompt lane runs; 0 = no lane.
+    worker_backlog_nice: int = 10
+    worker_prompt_poll_seconds: float = 0.05  # how often a busy worker's prompt lane looks for such work
 
     # Fair scheduling and admission (pixelcheck.scheduling), per principal class: USER, PROFESSIONAL, ADMIN,
     # SERVICE (a principal's class is its strongest role; SERVICE for service tokens).
@@ -279,6 +283,8 @@ class Settings:
             raise SettingsError("PIXELCHECK_MALLOC_ARENAS must be 0 (glibc's default) or more")
         if self.account_cache_seconds < 0:
             raise SettingsError("PIXELCHECK_ACCOUNT_CACHE_SECONDS must be 0 (off) or more")
+        if not 0 <= self.worker_backlog_nice <= 19:
+            raise SettingsError("PIXELCHECK_WORKER_BACKLOG_NICE must be 0 (no prompt lane) to 19")
         for name in ("upload_max_bytes", "upload_chunk_max_bytes", "image_max_side", "image_max_pixels",
                      "animation_max_frames", "animation_max_duration_seconds", "animation_max_megapixels",
                      "animation_analysed_frames", "video_max_bytes", "video_max_duration_seconds", "video_max_side",
@@ -293,7 +299,7 @@ class Settings:
                      "url_import_rate_window_seconds", "webhook_max_endpoints", "webhook_connect_timeout_seconds",
                      "webhook_timeout_seconds", "webhook_retry_base_seconds", "webhook_retry_max_delay_seconds",
                      "webhook_retry_window_seconds", "webhook_max_in_flight", "webhook_dispatch_interval_seconds",
-                     "webhook_worker_concurrency"):
+                     "webhook_worker_concurrency", "worker_prompt_poll_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         _networks(self.trusted_proxies)

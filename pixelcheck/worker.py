@@ -161,6 +161,7 @@ class _WorkerState:
     container: Container | None = None
     lock = threading.Lock()  # a webhooks worker's threads ask for the container at once
     exports_metrics = True  # the inference worker's pool processes do; a webhooks worker beside them does not
+    runs_analyses = True  # False in a webhooks worker
 
 
 def worker_container() -> Container:
@@ -189,18 +190,33 @@ def worker_container() -> Container:
 def serve_webhooks_only() -> None:
     """Make this process a webhooks worker: no detector, no metrics port (the inference workers' ports stay theirs)."""
     _WorkerState.exports_metrics = False
+    _WorkerState.runs_analyses = False
 
 
 @signals.worker_process_init.connect
 def _init_worker_process(**_: Any) -> None:
     # Each (forked) worker process builds its own engine, pools and detector: nothing crosses a fork.
     _WorkerState.container = None
-    worker_container().detector  # noqa: B018 - load the model now, not on the first task
+    container = worker_container()
+    container.detector  # noqa: B018 - load the model now, not on the first task
+    if _WorkerState.runs_analyses:  # this (the task) thread runs the backlog, below the prompt lane's priority
+        s = container.settings
+        container.fair_dispatcher.start_prompt_lane(
+            backlog_nice=s.worker_backlog_nice, poll_seconds=s.worker_prompt_poll_seconds,
+            limit_seconds=_soft(s.task_time_limit_seconds))  # the lane takes one-turn analyses: pictures
+
+
+@signals.worker_shutdown.connect
+def _stop_prompt_lane(**_: Any) -> None:
+    # A solo pool's tasks run in the worker's own process (no worker_process_shutdown): let the lane's item end.
+    if _WorkerState.container is not None and _WorkerState.runs_analyses:
+        _WorkerState.container.fair_dispatcher.stop_prompt_lane(_WorkerState.container.settings.grace_seconds)
 
 
 @signals.worker_process_shutdown.connect
 def _close_worker_process(**_: Any) -> None:
     if _WorkerState.container is not None:
+        _WorkerState.container.fair_dispatcher.stop_prompt_lane(_WorkerState.container.settings.grace_seconds)
         _WorkerState.container.close()
         _WorkerState.container = None
 

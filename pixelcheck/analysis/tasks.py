@@ -45,7 +45,11 @@ def map_regions(image_id: str, idle: bool = False, frame_index: int | None = Non
     """Score (the rest of) an image's region map (or of its frame `frame_index`): a requested one to the end, an
     idle-time one until other work waits."""
     container = worker_container()
-    outcome = container.region_maps.run(image_id, idle=idle, frame=frame_index)
+    if idle:
+        outcome = container.region_maps.run(image_id, idle=True, frame=frame_index)
+    else:  # somebody waits for it: on the prompt lane, ahead of the backlog on the CPU
+        outcome = container.fair_dispatcher.promptly(
+            lambda: container.region_maps.run(image_id, idle=False, frame=frame_index))
     container.metrics.region_map_runs.labels("idle" if idle else "requested", outcome).inc()
     if idle:
         container.fair_dispatcher.fill_idle()

@@ -10,6 +10,10 @@ item's cost is 1, or for an animation the frames the pixel model will read, and 
 decoding all its frames (ingestion.validation.analysis_cost): one account's long animations and clips then take
 as many turns as the photos they cost, and cannot starve another's photos.
 
+An item is light when its principal has nothing else queued or running: pop() says so, and pop_light()
+hands out the first light one-turn analysis among the next principals for a worker's prompt lane
+(prompt_lane.py), which runs it beside the worker's backlog at the normal CPU priority.
+
 All of it is Lua scripts, atomic in Redis, so any number of servers and workers on any number of machines
 share one order. Exactly-once stays with the database claim (pipeline.py): an item popped by a worker that
 then died is found again by the reconciler, like a lost broker message. Tokens and items balance: every
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -56,35 +61,66 @@ end
 return added
 """
 
-_POP = """
-local p, now = ARGV[1], tonumber(ARGV[2])
+# Hands out the head item of principal `who` (at virtual time v): advances who by the item's cost / weight,
+# marks the item running, and says whether it is light: its principal had nothing else queued or running.
+_TAKE = """
+local function take(p, who, v, now, ttl, since)
+  local q = p..':q:'..who
+  local head = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+  local item, at = head[1], head[2]
+  redis.call('ZREM', q, item)
+  redis.call('ZREMRANGEBYSCORE', p..':r:'..who, '-inf', '('..since)
+  local light = 0
+  if redis.call('ZCARD', q) == 0 and redis.call('ZCARD', p..':r:'..who) == 0 then light = 1 end
+  local meta = redis.call('GET', p..':meta:'..who) or 'USER|1'
+  local class, weight = string.match(meta, '^([^|]+)|(.+)$')
+  redis.call('ZREM', p..':class:'..class, who..' '..item)
+  local cost = tonumber(redis.call('HGET', p..':cost:'..who, item) or '1')
+  redis.call('HDEL', p..':cost:'..who, item)
+  local nextv = v + cost / (tonumber(weight) or 1)
+  redis.call('SET', p..':clock', tostring(v))
+  if redis.call('ZCARD', q) == 0 then
+    redis.call('ZREM', p..':active', who)
+    redis.call('SET', p..':last:'..who, tostring(nextv), 'EX', ttl)
+  else
+    redis.call('ZADD', p..':active', nextv, who)
+  end
+  redis.call('ZADD', p..':r:'..who, now, item)
+  redis.call('EXPIRE', p..':r:'..who, ttl)
+  return {who, item, at, class, cost, light}
+end
+"""
+
+_POP = _TAKE + """
+local p, now, ttl, since = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 for _ = 1, 16 do
   local top = redis.call('ZRANGE', p..':active', 0, 0, 'WITHSCORES')
   if #top == 0 then return false end
   local who, v = top[1], tonumber(top[2])
-  local q = p..':q:'..who
-  local head = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
-  if #head == 0 then
+  if redis.call('ZCARD', p..':q:'..who) == 0 then
     redis.call('ZREM', p..':active', who)
   else
-    local item, at = head[1], head[2]
-    redis.call('ZREM', q, item)
-    local meta = redis.call('GET', p..':meta:'..who) or 'USER|1'
-    local class, weight = string.match(meta, '^([^|]+)|(.+)$')
-    redis.call('ZREM', p..':class:'..class, who..' '..item)
-    local cost = tonumber(redis.call('HGET', p..':cost:'..who, item) or '1')
-    redis.call('HDEL', p..':cost:'..who, item)
-    local nextv = v + cost / (tonumber(weight) or 1)
-    redis.call('SET', p..':clock', tostring(v))
-    if redis.call('ZCARD', q) == 0 then
-      redis.call('ZREM', p..':active', who)
-      redis.call('SET', p..':last:'..who, tostring(nextv), 'EX', ARGV[3])
-    else
-      redis.call('ZADD', p..':active', nextv, who)
+    return take(p, who, v, now, ttl, since)
+  end
+end
+return false
+"""
+
+# The first light item among the next principals in fair order: an analysis costing one turn whose principal
+# has nothing else queued or running (a worker's prompt lane starts it while the worker runs a backlog).
+_POP_LIGHT = _TAKE + """
+local p, now, ttl, since, look = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local top = redis.call('ZRANGE', p..':active', 0, look - 1, 'WITHSCORES')
+for i = 1, #top, 2 do
+  local who, v = top[i], tonumber(top[i + 1])
+  local q = p..':q:'..who
+  if redis.call('ZCARD', q) == 1 then
+    redis.call('ZREMRANGEBYSCORE', p..':r:'..who, '-inf', '('..since)
+    local item = redis.call('ZRANGE', q, 0, 0)[1]
+    if redis.call('ZCARD', p..':r:'..who) == 0 and string.sub(item, 1, 2) == 'a:'
+        and not redis.call('HGET', p..':cost:'..who, item) then
+      return take(p, who, v, now, ttl, since)
     end
-    redis.call('ZADD', p..':r:'..who, now, item)
-    redis.call('EXPIRE', p..':r:'..who, ARGV[3])
-    return {who, item, at, class, cost}
   end
 end
 return false
@@ -111,6 +147,7 @@ class WorkItem:
     enqueued_ms: int
     principal_class: str
     cost: int = 1  # turns it takes: the frames an animation's analysis reads, else 1
+    light: bool = False  # its principal had nothing else queued or running when it was handed out
 
     @property
     def waited_seconds(self) -> float:
@@ -133,6 +170,7 @@ class FairQueue:
         self._running_timeout = running_timeout_seconds
         self._push = client.register_script(_PUSH)
         self._pop = client.register_script(_POP)
+        self._pop_light = client.register_script(_POP_LIGHT)
         self._pending = client.register_script(_PENDING)
 
     def push(self, share: Share, kind: str, image_id: str, cost: int = 1, *, enqueued_ms: int | None = None) -> bool:
@@ -153,12 +191,26 @@ class FairQueue:
 
     def pop(self) -> WorkItem | None:
         """The next item in fair order, now counted as running for its principal; None when all are empty."""
-        got = self._pop(args=[self._prefix, int(time.time() * 1000), _IDLE_KEY_SECONDS])
+        return self._item(self._pop(args=[self._prefix, *self._now_and_since()]))
+
+    def pop_light(self, look: int = 8) -> WorkItem | None:
+        """The first light item among the next `look` principals in fair order: a one-turn analysis whose
+        principal has nothing else queued or running; None when there is none. It takes its principal's turn
+        like pop(), so the principal's share stays the same."""
+        return self._item(self._pop_light(args=[self._prefix, *self._now_and_since(), look]))
+
+    def _now_and_since(self) -> tuple[int, int, int]:
+        """The Lua scripts' now, key ttl, and the start before which a running mark has expired (ms)."""
+        now = time.time()
+        return int(now * 1000), _IDLE_KEY_SECONDS, int((now - self._running_timeout) * 1000)
+
+    @staticmethod
+    def _item(got: Any) -> WorkItem | None:
         if not got:
             return None
-        who, item, at, name, cost = (v.decode() if isinstance(v, bytes) else str(v) for v in got)
+        who, item, at, name, cost, light = (v.decode() if isinstance(v, bytes) else str(v) for v in got)
         kind, _, image_id = item.partition(":")
-        return WorkItem(who, kind, image_id, int(float(at)), name, int(float(cost)))
+        return WorkItem(who, kind, image_id, int(float(at)), name, int(float(cost)), light == "1")
 
     def done(self, item: WorkItem) -> None:
         """The item stopped running (finished, failed or handed back)."""

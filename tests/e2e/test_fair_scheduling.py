@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import grpc
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from pixelcheck.analysis.models import Analysis
 from pixelcheck.keys import RedisKeys
+from pixelcheck.scheduling.prompt_lane import can_lower_threads
 from pixelcheck.settings import Settings
 from pixelcheck.worker import IDLE_MAP_PRIORITY, broker_lists
 from tests import images
@@ -97,6 +99,49 @@ async def test_another_accounts_upload_is_analysed_between_a_backlogs_analyses_n
             assert idle_maps_queued(live_server.settings) <= 1  # unrequested map work never piles up
             assert asyncio.get_running_loop().time() < deadline, "alice's backlog did not drain"
             await asyncio.sleep(0.2)
+
+
+def run_times(server: LiveServer, image_ids: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    """(start, finish) of each finished analysis, as the worker stored them."""
+    with server.container.read_sessions() as session:
+        rows = session.execute(select(Analysis.image_id, Analysis.start_time, Analysis.finish_time)
+                               .where(Analysis.image_id.in_(image_ids))).all()
+    return {image_id: (start, finish) for image_id, start, finish in rows if start and finish}
+
+
+async def until_one_runs(server: LiveServer, image_ids: list[str], timeout: float = 120) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with server.container.read_sessions() as session:
+            if session.scalar(select(Analysis.image_id).where(Analysis.image_id.in_(image_ids),
+                                                               Analysis.state == "RUNNING").limit(1)):
+                return
+        assert asyncio.get_running_loop().time() < deadline, "the worker started none of the backlog"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.skipif(not can_lower_threads(), reason="the prompt lane needs per-thread CPU priorities (Linux)")
+async def test_with_its_only_worker_busy_on_a_backlog_another_accounts_picture_is_analysed_beside_it_not_after(
+        live_server: LiveServer, tmp_path: Path) -> None:
+    carol, dave = await new_user(live_server.auth, "carol"), await new_user(live_server.auth, "dave")
+    backlog = [(await upload(live_server.channel, carol.metadata, images.jpeg(2400, 1800, seed=300 + n),
+                             f"c{n}.jpg")).image.id for n in range(8)]
+    with running_worker(live_server, tmp_path):  # one solo worker: one task at a time
+        await until_one_runs(live_server, backlog)
+        daves = (await upload(live_server.channel, dave.metadata, images.jpeg(320, 256, seed=98), "d.jpg")).image.id
+        events = await watch(live_server.channel, dave.metadata, daves, timeout=120)
+        assert state_name(events[-1].state) == "SUCCEEDED"
+        deadline = asyncio.get_running_loop().time() + 180
+        while await finished(live_server, carol, backlog) < len(backlog):
+            assert asyncio.get_running_loop().time() < deadline, "carol's backlog did not drain"
+            await asyncio.sleep(0.2)
+    times = run_times(live_server, [*backlog, daves])
+    started, ended = times[daves]
+    beside = [i for i in backlog if times[i][0] < ended and started < times[i][1]]
+    # Without the prompt lane the worker's one task thread would start dave's picture only after the
+    # analysis it was running ended; the lane starts it while that one still runs.
+    assert beside, "dave's picture waited for the backlog's running analysis to end"
+    assert len(times) == len(backlog) + 1  # and every analysis finished, each once
 
 
 async def test_a_requested_region_map_is_made_ahead_of_another_accounts_backlog(

@@ -1,10 +1,13 @@
 """The fair queue and admission control on a real Redis: principals take turns by weight, a backlog delays
-only its owner, and uploads past a cap or a rate are refused with a retry delay."""
+only its owner, an account's only picture runs beside a backlog at full priority (the prompt lane), and
+uploads past a cap or a rate are refused with a retry delay."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -16,6 +19,7 @@ from pixelcheck.scheduling.admission import Admission
 from pixelcheck.scheduling.dispatch import FairDispatcher
 from pixelcheck.scheduling.fair_queue import ANALYSIS, REGION_MAP, FairQueue
 from pixelcheck.scheduling.policy import SchedulingPolicy, Share, UploadRate
+from pixelcheck.scheduling.prompt_lane import can_lower_threads, thread_nice
 from pixelcheck.settings import Settings
 from pixelcheck.worker import TaskQueue, broker_lists, make_celery
 
@@ -240,3 +244,134 @@ def test_a_waiting_clip_fills_its_owners_cap_as_the_pictures_it_costs_and_runnin
     admission.admit_upload(user("vic"))
     queue.done(running)
     assert queue.pending("vic")[0] == 1
+
+
+# -- light items and the prompt lane ------------------------------------------------------------------------
+def test_an_item_is_light_only_when_its_principal_has_nothing_else_queued_or_running(queue: FairQueue) -> None:
+    queue.push(Share("solo"), ANALYSIS, "s0")
+    queue.push(Share("busy"), ANALYSIS, "b0")
+    queue.push(Share("busy"), ANALYSIS, "b1")
+    taken = {item.image_id: item for item in (queue.pop(), queue.pop(), queue.pop()) if item is not None}
+    assert (taken["s0"].light, taken["b0"].light, taken["b1"].light) == (True, False, False)  # b1: b0 runs
+
+
+def test_pop_light_takes_an_accounts_only_picture_and_never_a_backlog_a_second_item_a_map_or_a_clip(
+        queue: FairQueue) -> None:
+    for n in range(3):
+        queue.push(Share("flood"), ANALYSIS, f"f{n}")
+    queue.push(Share("mapper"), REGION_MAP, "m0")
+    queue.push(Share("clipper"), ANALYSIS, "clip", cost=5)
+    assert queue.pop_light() is None  # a backlog, a report's map and a clip: none is light work for the lane
+    queue.push(Share("quiet"), ANALYSIS, "q0")
+    light = queue.pop_light()
+    assert light is not None and (light.principal_id, light.image_id, light.light) == ("quiet", "q0", True)
+    queue.push(Share("quiet"), ANALYSIS, "q1")
+    assert queue.pop_light() is None  # q0 still runs
+    queue.done(light)
+    again = queue.pop_light()
+    assert again is not None and again.image_id == "q1"
+    queue.done(again)
+    # The light items took their principal's turns: the rest goes on in fair order.
+    assert sorted(drain(queue)) == ["clipper:clip", "flood:f0", "flood:f1", "flood:f2", "mapper:m0"]
+
+
+def run_on_a_task_thread(body: Callable[[], object]) -> None:
+    """Run body on a thread of its own, as a worker's task thread (it lowers its own priority)."""
+    failures: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            body()
+        except BaseException as exc:  # re-raised in the test
+            failures.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the task thread did not finish"
+    if failures:
+        raise failures[0]
+
+
+@pytest.mark.skipif(not can_lower_threads(), reason="threads have a nice value of their own on Linux only")
+def test_while_a_worker_runs_a_backlog_its_prompt_lane_runs_another_accounts_only_picture_first_at_full_priority(
+        queue: FairQueue) -> None:
+    base = thread_nice(threading.get_native_id())
+    ran: list[tuple[str, int]] = []  # (image, nice of the thread that analysed it), in the order they finished
+    flood_started, quiet_done = threading.Event(), threading.Event()
+    flushes: list[str] = []
+
+    def analyse(image_id: str) -> str:
+        if image_id == "f0":
+            flood_started.set()
+            assert quiet_done.wait(10), "the quiet account's picture was not started beside the backlog"
+        ran.append((image_id, thread_nice(threading.get_native_id())))
+        if image_id == "q0":
+            quiet_done.set()
+        return "succeeded"
+
+    dispatcher = FairDispatcher(queue, analyse=analyse, map_regions=lambda i: "ready", when_idle=lambda: None,
+                                observe_wait=lambda name, seconds: None, flush_audit=lambda: flushes.append("x"))
+    for n in range(3):
+        queue.push(Share("flood"), ANALYSIS, f"f{n}")
+
+    def worker() -> None:
+        assert dispatcher.start_prompt_lane(backlog_nice=5, poll_seconds=0.01, limit_seconds=30)
+        try:
+            assert dispatcher.run_next() == "succeeded"  # f0, during which the lane runs q0
+            queue.push(Share("solo"), ANALYSIS, "s0")  # an account's only item, whose turn it is: to the lane
+            while dispatcher.run_next() != "empty":
+                pass
+        finally:
+            dispatcher.stop_prompt_lane(10)
+
+    def quiet_account() -> None:
+        assert flood_started.wait(10)
+        queue.push(Share("quiet"), ANALYSIS, "q0")
+
+    pusher = threading.Thread(target=quiet_account)
+    pusher.start()
+    run_on_a_task_thread(worker)
+    pusher.join(10)
+    lowered, nice = min(19, base + 5), dict(ran)
+    assert ran[:2] == [("q0", base), ("f0", lowered)]  # q0 started beside f0 and finished first
+    assert (nice["s0"], nice["f1"]) == (base, lowered) and sorted(nice) == ["f0", "f1", "f2", "q0", "s0"]
+    assert flushes  # an item the lane found writes its audit events (a task writes its own)
+    assert queue.pending("flood") == (0, 0) and queue.pending("quiet") == (0, 0)
+
+
+@pytest.mark.skipif(not can_lower_threads(), reason="threads have a nice value of their own on Linux only")
+def test_a_light_item_the_lane_cannot_run_now_is_put_back_with_a_token(queue: FairQueue) -> None:
+    flood_started, tokens = threading.Event(), []
+
+    def analyse(image_id: str) -> str:
+        if image_id == "f0":
+            flood_started.set()
+            deadline = time.monotonic() + 10
+            while not tokens and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return "succeeded"
+        raise Unavailable("database down")
+
+    dispatcher = FairDispatcher(queue, analyse=analyse, map_regions=lambda i: "ready", when_idle=lambda: None,
+                                observe_wait=lambda name, seconds: None, nudge=lambda: tokens.append("token"))
+    queue.push(Share("flood"), ANALYSIS, "f0")
+    queue.push(Share("flood"), ANALYSIS, "f1")
+
+    def worker() -> None:
+        assert dispatcher.start_prompt_lane(backlog_nice=1, poll_seconds=0.01, limit_seconds=30)
+        try:
+            assert dispatcher.run_next() == "succeeded"
+        finally:
+            dispatcher.stop_prompt_lane(10)
+
+    def quiet_account() -> None:
+        assert flood_started.wait(10)
+        queue.push(Share("quiet"), ANALYSIS, "q0")
+
+    pusher = threading.Thread(target=quiet_account)
+    pusher.start()
+    run_on_a_task_thread(worker)
+    pusher.join(10)
+    assert tokens == ["token"]  # and the lane did not take q0 again at once: one token, not one per poll
+    assert queue.pending("quiet") == (1, 2)  # q0 waits again (not running), beside f1

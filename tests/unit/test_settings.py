@@ -151,6 +151,9 @@ def test_a_limit_that_is_not_positive_is_named(variable: str, value: str) -> Non
         ({"PIXELCHECK_S3_ACCESS_KEY_ID": "AKIA"}, "PIXELCHECK_S3_SECRET_ACCESS_KEY"),
         ({"PIXELCHECK_S3_SESSION_TOKEN": "token"}, "PIXELCHECK_S3_ACCESS_KEY_ID"),
         ({"PIXELCHECK_LOG_FORMAT": "xml"}, "PIXELCHECK_LOG_FORMAT"),
+        ({"PIXELCHECK_WORKER_BACKLOG_NICE": "20"}, "PIXELCHECK_WORKER_BACKLOG_NICE"),
+        ({"PIXELCHECK_WORKER_BACKLOG_NICE": "-5"}, "PIXELCHECK_WORKER_BACKLOG_NICE"),
+        ({"PIXELCHECK_WORKER_PROMPT_POLL_SECONDS": "0"}, "PIXELCHECK_WORKER_PROMPT_POLL_SECONDS"),
     ],
 )
 def test_an_unsupported_choice_is_named(variables: dict[str, str], named: str) -> None:
