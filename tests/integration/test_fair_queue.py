@@ -275,20 +275,32 @@ def test_pop_light_takes_an_accounts_only_picture_and_never_a_backlog_a_second_i
     assert sorted(drain(queue)) == ["clipper:clip", "flood:f0", "flood:f1", "flood:f2", "mapper:m0"]
 
 
-def run_on_a_task_thread(body: Callable[[], object]) -> None:
-    """Run body on a thread of its own, as a worker's task thread (it lowers its own priority)."""
+def work_while_another_account_uploads(dispatcher: FairDispatcher, body: Callable[[], object], *, nice: int,
+                                       flood_started: threading.Event, queue: FairQueue) -> None:
+    """Run body on a thread of its own, as a worker's task thread with a prompt lane (its priority lowered by
+    `nice`); once flood_started is set, the account "quiet" queues its only picture, "q0"."""
     failures: list[BaseException] = []
 
-    def target() -> None:
+    def task_thread() -> None:
         try:
-            body()
+            assert dispatcher.start_prompt_lane(backlog_nice=nice, poll_seconds=0.01, limit_seconds=30)
+            try:
+                body()
+            finally:
+                dispatcher.stop_prompt_lane(10)
         except BaseException as exc:  # re-raised in the test
             failures.append(exc)
 
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive(), "the task thread did not finish"
+    def quiet_account() -> None:
+        if flood_started.wait(10):
+            queue.push(Share("quiet"), ANALYSIS, "q0")
+
+    threads = [threading.Thread(target=quiet_account), threading.Thread(target=task_thread)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads), "the task thread did not finish"
     if failures:
         raise failures[0]
 
@@ -316,23 +328,12 @@ def test_while_a_worker_runs_a_backlog_its_prompt_lane_runs_another_accounts_onl
         queue.push(Share("flood"), ANALYSIS, f"f{n}")
 
     def worker() -> None:
-        assert dispatcher.start_prompt_lane(backlog_nice=5, poll_seconds=0.01, limit_seconds=30)
-        try:
-            assert dispatcher.run_next() == "succeeded"  # f0, during which the lane runs q0
-            queue.push(Share("solo"), ANALYSIS, "s0")  # an account's only item, whose turn it is: to the lane
-            while dispatcher.run_next() != "empty":
-                pass
-        finally:
-            dispatcher.stop_prompt_lane(10)
+        assert dispatcher.run_next() == "succeeded"  # f0, during which the lane runs q0
+        queue.push(Share("solo"), ANALYSIS, "s0")  # an account's only item, whose turn it is: to the lane
+        while dispatcher.run_next() != "empty":
+            pass
 
-    def quiet_account() -> None:
-        assert flood_started.wait(10)
-        queue.push(Share("quiet"), ANALYSIS, "q0")
-
-    pusher = threading.Thread(target=quiet_account)
-    pusher.start()
-    run_on_a_task_thread(worker)
-    pusher.join(10)
+    work_while_another_account_uploads(dispatcher, worker, nice=5, flood_started=flood_started, queue=queue)
     lowered, nice = min(19, base + 5), dict(ran)
     assert ran[:2] == [("q0", base), ("f0", lowered)]  # q0 started beside f0 and finished first
     assert (nice["s0"], nice["f1"]) == (base, lowered) and sorted(nice) == ["f0", "f1", "f2", "q0", "s0"]
@@ -358,20 +359,7 @@ def test_a_light_item_the_lane_cannot_run_now_is_put_back_with_a_token(queue: Fa
     queue.push(Share("flood"), ANALYSIS, "f0")
     queue.push(Share("flood"), ANALYSIS, "f1")
 
-    def worker() -> None:
-        assert dispatcher.start_prompt_lane(backlog_nice=1, poll_seconds=0.01, limit_seconds=30)
-        try:
-            assert dispatcher.run_next() == "succeeded"
-        finally:
-            dispatcher.stop_prompt_lane(10)
-
-    def quiet_account() -> None:
-        assert flood_started.wait(10)
-        queue.push(Share("quiet"), ANALYSIS, "q0")
-
-    pusher = threading.Thread(target=quiet_account)
-    pusher.start()
-    run_on_a_task_thread(worker)
-    pusher.join(10)
+    work_while_another_account_uploads(dispatcher, lambda: dispatcher.run_next(), nice=1,
+                                       flood_started=flood_started, queue=queue)
     assert tokens == ["token"]  # and the lane did not take q0 again at once: one token, not one per poll
     assert queue.pending("quiet") == (1, 2)  # q0 waits again (not running), beside f1
