@@ -56,9 +56,10 @@ def thread_nice(native_id: int) -> int:
 
 
 class _Job:
-    def __init__(self, work: Work, limit_seconds: float | None) -> None:
+    def __init__(self, work: Work, limit_seconds: float | None, *, waited: bool = False) -> None:
         self.work = work
         self.limit_seconds = limit_seconds
+        self.waited = waited  # a task thread waits for it and re-raises its error
         self.result: object = None
         self.error: BaseException | None = None
         self.running = False  # inside work(): a time limit may interrupt it
@@ -93,7 +94,7 @@ class PromptLane:
     def run(self, work: Work) -> object:
         """Run `work` on the lane and return what it returns (or raise what it raised); NOT_TAKEN when the lane
         is busy or closed. A soft time limit that interrupts the wait is passed on to the work."""
-        job = _Job(work, None)
+        job = _Job(work, None, waited=True)
         if not self._hand(job):
             return NOT_TAKEN
         try:
@@ -190,6 +191,8 @@ class PromptLane:
             job.result = job.work()
         except BaseException as exc:
             job.error = exc
+            if not job.waited:
+                log.error("prompt lane: the work failed", exc_info=exc)
         finally:
             with self._cond:
                 job.running = False
