@@ -83,7 +83,8 @@ class FairDispatcher:
         return None if item is None else self._lane_work(item)
 
     def _lane_work(self, item: WorkItem) -> Work:
-        """Work that runs `item` on the lane and writes its audit events (there is no task to do either)."""
+        """Work that runs `item` on the lane, writes its audit events and looks for idle-time work (there is no
+        task to do either)."""
 
         def work() -> object:
             try:
@@ -98,6 +99,7 @@ class FairDispatcher:
                 return "requeued"
             finally:
                 self._flush_audit()
+                self.fill_idle()  # as a task does after its item: the map of a picture just analysed, say
 
         return work
 
