@@ -16,11 +16,13 @@ privilege, so each priority keeps a thread of its own: the lane starts before th
 Time limits: Celery's soft limit is a signal that raises SoftTimeLimitExceeded in the task thread. A task
 thread waiting for the work it handed to the lane (run) passes it on to the lane's thread, where the work
 hears of it as it would have on its own thread; work the lane found, or was given without a wait (start),
-gets a limit of its own. The hard limit still ends the whole process.
+gets a limit of its own. The hard limit still ends the whole process. Handed work runs in the handing thread's
+context, so its trace spans are children of the task's.
 """
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import logging
 import os
@@ -60,6 +62,7 @@ class _Job:
         self.work = work
         self.limit_seconds = limit_seconds
         self.waited = waited  # a task thread waits for it and re-raises its error
+        self.context = contextvars.copy_context()  # the handing thread's: its trace span is the work's parent
         self.result: object = None
         self.error: BaseException | None = None
         self.running = False  # inside work(): a time limit may interrupt it
@@ -188,7 +191,7 @@ class PromptLane:
         try:
             with self._cond:
                 job.running = True
-            job.result = job.work()
+            job.result = job.context.run(job.work)
         except BaseException as exc:
             job.error = exc
             if not job.waited:

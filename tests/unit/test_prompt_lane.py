@@ -3,6 +3,7 @@ it runs handed work at once, looks for work only while the task thread is busy, 
 
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
 import threading
@@ -91,6 +92,18 @@ def test_the_lane_looks_for_work_only_while_the_task_thread_is_busy(lanes) -> No
     assert seen >= 2  # it found the work, and went on looking while the task thread was busy
     time.sleep(0.1)
     assert len(looks) <= seen + 1  # at most a look already under way when the block ended
+
+
+REQUEST = contextvars.ContextVar("request", default="none")
+
+
+def test_handed_work_runs_in_the_handing_threads_context_so_its_spans_are_the_tasks_children(lanes) -> None:
+    lane = lanes()
+    token = REQUEST.set("task 7")
+    try:
+        assert lane.run(REQUEST.get) == "task 7"
+    finally:
+        REQUEST.reset(token)
 
 
 def test_a_busy_lane_takes_no_more_work_so_the_task_thread_runs_it_itself(lanes) -> None:
