@@ -23,7 +23,7 @@ from pixelcheck.keys import RedisKeys
 from pixelcheck.scheduling.fair_queue import FairQueue
 from pixelcheck.settings import Settings
 from pixelcheck.tracing import Tracing, configure_tracing
-from pixelcheck.worker import TaskQueue, make_celery
+from pixelcheck.worker import ANALYSIS_PRIORITY, RUN_NEXT, TaskQueue, broker_lists, make_celery
 
 if TYPE_CHECKING:
     from pixelcheck.analysis.detector import Detector
@@ -431,8 +431,9 @@ def build_container(settings: Settings, *, role: str = "server") -> Container:
         redis=client,
         keys=RedisKeys(settings.redis_key_prefix),
         blobs=make_blob_store(settings, read_sessions),
-        queue=TaskQueue(make_celery(settings), FairQueue(client, settings.redis_key_prefix,
-                                                         running_timeout_seconds=settings.task_time_limit_seconds)),
+        queue=TaskQueue(make_celery(settings), FairQueue(
+            client, settings.redis_key_prefix, running_timeout_seconds=settings.task_time_limit_seconds,
+            token_list=broker_lists(RedisKeys(settings.redis_key_prefix))[ANALYSIS_PRIORITY], token_task=RUN_NEXT)),
         tracing=tracing,
     )
 

@@ -69,7 +69,7 @@ class FairDispatcher:
             return "empty"
         # A clip's minutes stay on this thread, under Celery's own time limits.
         if item.light and item.cost == 1 and self._lane is not None and self._lane.start(self._lane_work(item)):
-            item = self._queue.pop()
+            item = self._queue.pop(pay_token=True)  # a second item for this task's one token
             if item is None:
                 return "prompt"
         with self._lane.watching() if self._lane is not None else nullcontext():

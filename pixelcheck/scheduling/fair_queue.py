@@ -17,8 +17,8 @@ hands out the first light one-turn analysis among the next principals for a work
 All of it is Lua scripts, atomic in Redis, so any number of servers and workers on any number of machines
 share one order. Exactly-once stays with the database claim (pipeline.py): an item popped by a worker that
 then died is found again by the reconciler, like a lost broker message. Tokens and items balance: every
-push sends one token, a token that finds nothing is a no-op, and a duplicate push of a waiting item adds
-no second item.
+push sends one token, a token that finds nothing is a no-op, a duplicate push of a waiting item adds
+no second item, and an item handed out without a token (to a prompt lane) takes one waiting token back.
 
 Keys (under "<prefix>:fair"): active (ZSET principal -> virtual time), q:<principal> (ZSET item -> enqueue
 ms), r:<principal> (ZSET running item -> start ms), class:<class> (ZSET "<principal> <item>" -> enqueue ms,
@@ -61,6 +61,17 @@ end
 return added
 """
 
+# Takes back one "run the next item" token from the broker's list (the newest, if it is one): an item handed out
+# without its token (to a worker's prompt lane, or a second one to a task) must not leave a spare token behind,
+# or the broker grows by one for each such item while a backlog lasts.
+_PAY = """
+local function pay(list, marker)
+  if list == '' then return end
+  local newest = redis.call('LINDEX', list, 0)
+  if newest and string.find(newest, marker, 1, true) then redis.call('LPOP', list) end
+end
+"""
+
 # Hands out the head item of principal `who` (at virtual time v): advances who by the item's cost / weight,
 # marks the item running, and says whether it is light: its principal had nothing else queued or running.
 _TAKE = """
@@ -91,8 +102,8 @@ local function take(p, who, v, now, ttl, since)
 end
 """
 
-_POP = _TAKE + """
-local p, now, ttl, since = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+_POP = _PAY + _TAKE + """
+local p, now, ttl, since, list, marker = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 for _ = 1, 16 do
   local top = redis.call('ZRANGE', p..':active', 0, 0, 'WITHSCORES')
   if #top == 0 then return false end
@@ -100,6 +111,7 @@ for _ = 1, 16 do
   if redis.call('ZCARD', p..':q:'..who) == 0 then
     redis.call('ZREM', p..':active', who)
   else
+    pay(list, marker)
     return take(p, who, v, now, ttl, since)
   end
 end
@@ -108,8 +120,9 @@ return false
 
 # The first light item among the next principals in fair order: an analysis costing one turn whose principal
 # has nothing else queued or running (a worker's prompt lane starts it while the worker runs a backlog).
-_POP_LIGHT = _TAKE + """
-local p, now, ttl, since, look = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+_POP_LIGHT = _PAY + _TAKE + """
+local p, now, ttl, since, list, marker = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local look = tonumber(ARGV[7])
 local top = redis.call('ZRANGE', p..':active', 0, look - 1, 'WITHSCORES')
 for i = 1, #top, 2 do
   local who, v = top[i], tonumber(top[i + 1])
@@ -119,6 +132,7 @@ for i = 1, #top, 2 do
     local item = redis.call('ZRANGE', q, 0, 0)[1]
     if redis.call('ZCARD', p..':r:'..who) == 0 and string.sub(item, 1, 2) == 'a:'
         and not redis.call('HGET', p..':cost:'..who, item) then
+      pay(list, marker)
       return take(p, who, v, now, ttl, since)
     end
   end
@@ -164,10 +178,14 @@ class ClassDepth:
 class FairQueue:
     """The fair queue's operations; `running_timeout` bounds how long a popped item counts as running."""
 
-    def __init__(self, client: redis.Redis, prefix: str, *, running_timeout_seconds: float) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, *, running_timeout_seconds: float,
+                 token_list: str = "", token_task: str = "") -> None:
         self._redis = client
         self._prefix = f"{prefix}:fair"
         self._running_timeout = running_timeout_seconds
+        # The broker's list of "run the next item" tokens (messages naming token_task), for items handed out
+        # without their token; "" where nobody does that.
+        self._tokens = (token_list, token_task) if token_list and token_task else ("", "")
         self._push = client.register_script(_PUSH)
         self._pop = client.register_script(_POP)
         self._pop_light = client.register_script(_POP_LIGHT)
@@ -189,15 +207,18 @@ class FairQueue:
         name, _, weight = raw.decode().partition("|")
         return Share(principal_id, name, float(weight or 1.0))
 
-    def pop(self) -> WorkItem | None:
-        """The next item in fair order, now counted as running for its principal; None when all are empty."""
-        return self._item(self._pop(args=[self._prefix, *self._now_and_since()]))
+    def pop(self, *, pay_token: bool = False) -> WorkItem | None:
+        """The next item in fair order, now counted as running for its principal; None when all are empty. With
+        pay_token (an item taken without a token of its own), one waiting token is taken back from the broker."""
+        tokens = self._tokens if pay_token else ("", "")
+        return self._item(self._pop(args=[self._prefix, *self._now_and_since(), *tokens]))
 
     def pop_light(self, look: int = 8) -> WorkItem | None:
         """The first light item among the next `look` principals in fair order: a one-turn analysis whose
         principal has nothing else queued or running; None when there is none. It takes its principal's turn
-        like pop(), so the principal's share stays the same."""
-        return self._item(self._pop_light(args=[self._prefix, *self._now_and_since(), look]))
+        like pop(), so the principal's share stays the same, and takes back one waiting token from the broker
+        (the lane runs it without one)."""
+        return self._item(self._pop_light(args=[self._prefix, *self._now_and_since(), *self._tokens, look]))
 
     def _now_and_since(self) -> tuple[int, int, int]:
         """The Lua scripts' now, key ttl, and the start before which a running mark has expired (ms)."""

@@ -21,7 +21,7 @@ from pixelcheck.scheduling.fair_queue import ANALYSIS, REGION_MAP, FairQueue
 from pixelcheck.scheduling.policy import SchedulingPolicy, Share, UploadRate
 from pixelcheck.scheduling.prompt_lane import can_lower_threads, thread_nice
 from pixelcheck.settings import Settings
-from pixelcheck.worker import TaskQueue, broker_lists, make_celery
+from pixelcheck.worker import ANALYSIS_PRIORITY, RUN_NEXT, TaskQueue, broker_lists, make_celery
 
 
 @pytest.fixture
@@ -363,3 +363,31 @@ def test_a_light_item_the_lane_cannot_run_now_is_put_back_with_a_token(queue: Fa
                                        flood_started=flood_started, queue=queue)
     assert tokens == ["token"]  # and the lane did not take q0 again at once: one token, not one per poll
     assert queue.pending("quiet") == (1, 2)  # q0 waits again (not running), beside f1
+
+
+def test_an_item_handed_out_without_its_token_takes_a_waiting_token_back_so_the_broker_does_not_grow(
+        base_settings: Settings, client: redis.Redis) -> None:
+    settings = base_settings.with_overrides(redis_key_prefix=f"pay-{secrets.token_hex(4)}")
+    app = make_celery(settings)
+    lists = broker_lists(RedisKeys(settings.redis_key_prefix))
+    fair = FairQueue(client, settings.redis_key_prefix, running_timeout_seconds=60,
+                     token_list=lists[ANALYSIS_PRIORITY], token_task=RUN_NEXT)
+    queue = TaskQueue(app, fair)
+
+    def tokens() -> int:
+        return int(client.llen(lists[ANALYSIS_PRIORITY]))
+
+    try:
+        for n in range(3):
+            queue.analyze_image(f"f{n}", Share("flood"))
+        queue.analyze_image("q0", Share("quiet"))
+        assert tokens() == 4
+        light = fair.pop_light()  # the prompt lane's item: no token of its own
+        assert light is not None and light.image_id == "q0" and tokens() == 3
+        assert fair.pop() is not None and tokens() == 3  # a task's item: its token was the task
+        assert fair.pop(pay_token=True) is not None and tokens() == 2  # the task's second item
+        client.lpush(lists[ANALYSIS_PRIORITY], b'{"headers": {"task": "pixelcheck.something_else"}}')
+        assert fair.pop(pay_token=True) is not None and tokens() == 3  # only a token is taken back
+    finally:
+        client.delete(*lists.values())
+        app.close()
