@@ -160,8 +160,9 @@ class TaskQueue:
 class _WorkerState:
     container: Container | None = None
     lock = threading.Lock()  # a webhooks worker's threads ask for the container at once
-    exports_metrics = True  # the inference worker's pool processes do; a webhooks worker beside them does not
-    runs_analyses = True  # False in a webhooks worker
+    # An inference worker's processes run analyses (with a prompt lane) and export metrics; a webhooks worker beside
+    # them does neither.
+    runs_analyses = True
 
 
 def worker_container() -> Container:
@@ -175,7 +176,7 @@ def worker_container() -> Container:
 
         container = build_container(Settings.from_env(), role="worker")
         container.metrics.connect_worker_signals()
-        if container.settings.worker_metrics_port > 0 and _WorkerState.exports_metrics:
+        if container.settings.worker_metrics_port > 0 and _WorkerState.runs_analyses:
             from billiard.process import current_process
 
             from pixelcheck.metrics import start_metrics_server
@@ -189,7 +190,6 @@ def worker_container() -> Container:
 
 def serve_webhooks_only() -> None:
     """Make this process a webhooks worker: no detector, no metrics port (the inference workers' ports stay theirs)."""
-    _WorkerState.exports_metrics = False
     _WorkerState.runs_analyses = False
 
 

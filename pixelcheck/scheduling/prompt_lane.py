@@ -10,8 +10,9 @@ want). The backlog loses no throughput: it has the cores back as soon as the lig
 item the task thread itself takes is started on the lane too (the task thread goes on with the next item),
 and a region map somebody asked for runs there while the task thread waits for it.
 
-Linux keeps a nice value per thread and lets a thread raise its own but not lower it again without
-privilege, so each priority keeps a thread of its own: the lane starts before the task thread lowers itself.
+Linux keeps a nice value per thread and lets a thread raise its own nice value (lower its priority) but not
+bring it back down without privilege, so each priority keeps a thread of its own: the lane starts before the
+task thread lowers itself.
 
 Time limits: Celery's soft limit is a signal that raises SoftTimeLimitExceeded in the task thread. A task
 thread waiting for the work it handed to the lane (run) passes it on to the lane's thread, where the work
