@@ -2,4 +2,4 @@
 
 from pathlib import Path
 
-SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "detector" / "models" / "pixelcheck-lite0-3.1.0"
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "detector" / "models" / "pixelcheck-lite0-3.2.0"

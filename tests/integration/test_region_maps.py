@@ -34,7 +34,8 @@ class FakeDetector:
 
     scored: list[tuple[int, int, int, int]] = field(default_factory=list)
 
-    def score_regions(self, rgb: Any, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+    def score_regions(self, rgb: Any, boxes: list[tuple[int, int, int, int]], *,
+                      regions: int | None = None) -> list[float]:
         self.scored += boxes
         return [0.95 if box[0] < rgb.width / 2 else 0.05 for box in boxes]
 
@@ -224,7 +225,8 @@ class AskingDetector(FakeDetector):
 
     ask: Any = None
 
-    def score_regions(self, rgb: Any, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+    def score_regions(self, rgb: Any, boxes: list[tuple[int, int, int, int]], *,
+                      regions: int | None = None) -> list[float]:
         if self.ask is not None:
             ask, self.ask = self.ask, None
             ask()
@@ -303,7 +305,8 @@ def test_a_map_interrupted_too_often_fails_with_a_reason(sessions) -> None:
 class TextureDetector(FakeDetector):
     """Scores a region by what it shows: 0.9 where the picture varies, 0.1 where it is flat."""
 
-    def score_regions(self, rgb: Any, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+    def score_regions(self, rgb: Any, boxes: list[tuple[int, int, int, int]], *,
+                      regions: int | None = None) -> list[float]:
         self.scored += boxes
         return [0.9 if np.asarray(rgb.crop(box), np.float32).std() > 10 else 0.1 for box in boxes]
 

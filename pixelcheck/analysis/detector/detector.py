@@ -17,6 +17,7 @@ from pixelcheck.analysis.detector.fusion import BandPolicy, build_provenance, fu
 from pixelcheck.analysis.detector.image_facts import ImageUnreadable, decode_rgb, describe, open_image
 from pixelcheck.analysis.detector.metadata_scan import MetadataFindings, scan_metadata
 from pixelcheck.analysis.detector.pixel_model import PixelModel, PixelReading
+from pixelcheck.analysis.detector.regions import region_crop_size
 from pixelcheck.analysis.detector.timeline import SamplingPolicy, moving_pictures_method
 from pixelcheck.analysis.detector.verdict import ImageFacts, ModelInfo, Stage, Timeline, Verdict
 from pixelcheck.analysis.detector.video_reader import VideoFrames
@@ -47,6 +48,7 @@ class Detector:
                 meta["calibration"],
                 int(meta.get("input", {}).get("crops", 4)),
                 families=meta.get("families"),
+                region_calibration=meta.get("regions", {}).get("calibration"),
             )
         except Exception as error:
             raise DetectorLoadError(f"model weights in {artifact.directory} cannot be loaded: {error}") from error
@@ -80,10 +82,12 @@ class Detector:
         """'<name>-<version>' as stamped on every verdict."""
         return self._artifact.full_name
 
-    def score_regions(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+    def score_regions(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]], *,
+                      regions: int | None = None) -> list[float]:
         """Calibrated P(AI) of each (left, top, right, bottom) box of a decoded RGB picture, by the pixel model
-        that makes the verdicts (the region map's reading)."""
-        return self._pixel.score_boxes(rgb, boxes)
+        that makes the verdicts (the region map's reading); `regions` is the whole map's region count when
+        `boxes` are a part of it (it sets the crop size, regions.region_crop_size)."""
+        return self._pixel.score_boxes(rgb, boxes, region_crop_size(regions or len(boxes)))
 
     def analyze(self, source: bytes | str, *, on_stage: Callable[[Stage], None] | None = None,
                 on_frame: Callable[[int, int], None] | None = None) -> Verdict:

@@ -244,23 +244,27 @@ def flips(original: Sequence[Scored], copy: Sequence[Scored]) -> dict[str, Any]:
 
 
 def region_agreement(detector: Detector, items: Sequence[Item], threads: int) -> dict[str, Any]:
-    """Share of region-map regions on the side of the image's true label, for AI and for real images."""
+    """Share of region-map regions on the side of the image's true label, for AI and for real images, and on
+    the side of the image's own verdict."""
 
-    def one(item: Item) -> float | None:
-        rgb = decoded(item.path.read_bytes())
+    def one(item: Item) -> tuple[float, float] | None:
+        data = item.path.read_bytes()
+        rgb = decoded(data)
         grid = region_grid(rgb.width, rgb.height)
         if grid is None:
             return None
-        probabilities = detector.score_regions(rgb, list(grid.boxes))
-        return float(np.mean([(p >= 0.5) == item.is_ai for p in probabilities]))
+        sides = np.array(detector.score_regions(rgb, list(grid.boxes))) >= 0.5
+        return float(np.mean(sides == item.is_ai)), float(np.mean(sides == (detector.analyze(data).label is Label.AI)))
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         shares = list(pool.map(one, items))
-    ai = [s for s, i in zip(shares, items, strict=True) if s is not None and i.is_ai]
-    real = [s for s, i in zip(shares, items, strict=True) if s is not None and not i.is_ai]
+    ai = [s[0] for s, i in zip(shares, items, strict=True) if s is not None and i.is_ai]
+    real = [s[0] for s, i in zip(shares, items, strict=True) if s is not None and not i.is_ai]
+    verdict = [s[1] for s in shares if s is not None]
     return {
         "ai_regions_on_ai_side": round(float(np.mean(ai)), 4) if ai else None,
         "real_regions_on_real_side": round(float(np.mean(real)), 4) if real else None,
+        "regions_on_the_verdicts_side": round(float(np.mean(verdict)), 4) if verdict else None,
         "images_with_a_map": len(ai) + len(real),
     }
 

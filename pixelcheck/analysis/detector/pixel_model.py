@@ -8,6 +8,10 @@ output: per-crop generator-family logits, averaged over the crops, tempered and 
 
 Stability: the same read of the picture's messaging-app copy (recompression.social_copy) tells whether
 the verdict survives sharing; crops_disagree() tells whether the crops straddle the threshold widely.
+
+Regions (the region map): one centred crop per region (region_crop), read by the graph's region head when the
+model has one (output `region_logit`, trained on crops of a region's size, with its own calibration), else by
+the verdict's head.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from PIL import Image
 from pixelcheck.analysis.detector.recompression import social_copy
 
 CROP_SIZE = 224
+REGION_OUTPUT = "region_logit"
 MIN_SIDE = 64  # below this there is too little texture for the model to judge
 # Share of pixels whose 4-neighbour residual is exactly zero: 0.40 at the 99th percentile of the first
 # training pool's crops (6 of 3,576 above 0.6); screenshots and graphics reach 0.7-0.95, where the model
@@ -88,6 +93,23 @@ def crop_boxes(width: int, height: int, count: int) -> list[tuple[int, int, int]
     return boxes
 
 
+def region_crop(box: tuple[int, int, int, int], size: int) -> tuple[int, int, int] | None:
+    """The square (x, y, side) read of one (left, top, right, bottom) region: centred, side min(size, the
+    region's sides), its corner on the 8-pixel JPEG block grid where the crop still fits; None under MIN_SIDE."""
+    left, top, right, bottom = box
+    side = min(size, right - left, bottom - top)
+    if side < MIN_SIDE:
+        return None
+
+    def start(low: int, high: int) -> int:
+        centred = low + (high - low - side) // 2
+        aligned = centred // 8 * 8
+        aligned = aligned + 8 if aligned < low else aligned
+        return aligned if aligned + side <= high else centred
+
+    return start(left, right), start(top, bottom), side
+
+
 def flat_share(crop: np.ndarray) -> float:
     """Share of pixels whose 4-neighbour Laplacian is exactly zero in every channel."""
     pixels = crop.astype(np.int16)
@@ -109,6 +131,7 @@ class PixelModel:
         calibration: dict[str, float],
         crops: int,
         families: dict[str, Any] | None = None,
+        region_calibration: dict[str, float] | None = None,
     ) -> None:
         import onnxruntime  # imported here so that importing the package stays cheap
 
@@ -121,6 +144,11 @@ class PixelModel:
         self._intercept = float(calibration["intercept"])
         self._crops = crops
         self._families = families if families and len(self._session.get_outputs()) > 1 else None
+        names = [output.name for output in self._session.get_outputs()]
+        # The region head and its calibration, or the verdict's head and calibration for a model without one.
+        self._region_output = names.index(REGION_OUTPUT) if REGION_OUTPUT in names and region_calibration else 0
+        region = region_calibration if self._region_output else calibration
+        self._region_slope, self._region_intercept = float(region["slope"]), float(region["intercept"])
 
     def calibrated(self, logit: float) -> float:
         """Raw network logit → calibrated P(AI)."""
@@ -175,27 +203,24 @@ class PixelModel:
             social_copy_prob_ai=copy_prob,
         )
 
-    def score_boxes(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]]) -> list[float]:
+    def score_boxes(self, rgb: Image.Image, boxes: list[tuple[int, int, int, int]], crop_size: int) -> list[float]:
         """Calibrated P(AI) of each (left, top, right, bottom) region of a decoded RGB picture.
 
-        Each region is read exactly as run() reads a whole picture (the same native-resolution crops,
-        mean logit, calibration), so a region that is the whole picture scores as the picture does.
-        Boxes are clipped to the picture; a region under MIN_SIDE pixels on a side gets 0.5 (no opinion).
-        All crops of all boxes go through the network in as few batches as there are crop sizes.
+        Each region is read through one centred native-resolution crop of at most crop_size pixels
+        (region_crop), by the region head with its calibration (see the module docstring). Boxes are clipped to
+        the picture; a region under MIN_SIDE pixels on a side gets 0.5 (no opinion). All crops go through the
+        network in as few batches as there are crop sizes.
         """
-        per_box: list[list[np.ndarray]] = []
-        for left, top, right, bottom in boxes:
-            box = (max(0, left), max(0, top), min(rgb.width, right), min(rgb.height, bottom))
-            per_box.append(self._crops_of(rgb.crop(box)) if box[2] > box[0] and box[3] > box[1] else [])
-        by_size: dict[tuple[int, ...], list[tuple[int, int]]] = {}
-        for box_index, crops in enumerate(per_box):
-            for crop_index, crop in enumerate(crops):
-                by_size.setdefault(crop.shape, []).append((box_index, crop_index))
-        logits: dict[tuple[int, int], float] = {}
+        by_size: dict[int, list[tuple[int, tuple[int, int, int]]]] = {}
+        for number, (left, top, right, bottom) in enumerate(boxes):
+            clipped = (max(0, left), max(0, top), min(rgb.width, right), min(rgb.height, bottom))
+            read = region_crop(clipped, crop_size)
+            if read is not None:
+                by_size.setdefault(read[2], []).append((number, read))
+        probabilities = [0.5] * len(boxes)
         for members in by_size.values():
-            values = self._logits([per_box[b][c] for b, c in members])
-            logits.update(zip(members, (float(v) for v in values), strict=True))
-        return [
-            self.calibrated(float(np.mean([logits[(b, c)] for c in range(len(crops))]))) if crops else 0.5
-            for b, crops in enumerate(per_box)
-        ]
+            crops = [np.asarray(rgb.crop((x, y, x + s, y + s))) for _, (x, y, s) in members]
+            logits = self._outputs(crops)[self._region_output].ravel()
+            for (number, _), logit in zip(members, logits, strict=True):
+                probabilities[number] = sigmoid(self._region_slope * float(logit) + self._region_intercept)
+        return probabilities

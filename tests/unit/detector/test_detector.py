@@ -161,23 +161,48 @@ def test_model_gets_most_held_out_crops_right(detector: Detector, shared_file: C
     assert len(chosen) >= 40 and sum(correct) / len(correct) >= 0.8
 
 
-def test_region_scores_match_whole_picture_reading(detector: Detector) -> None:
+def test_a_region_is_scored_on_its_centred_crop_alone(detector: Detector) -> None:
     from pixelcheck.analysis.detector.image_facts import decode_rgb, open_image
+    from pixelcheck.analysis.detector.pixel_model import region_crop
 
     rgb = decode_rgb(open_image(jpeg_bytes(photo_like(640, 480, seed=3))))
     pixel = detector.pixel_model  # the region map calls the pixel model directly
-    whole = pixel.run(rgb)
-    assert whole is not None
     boxes = [(0, 0, 640, 480), (100, 50, 400, 350), (-20, -20, 300, 200), (600, 400, 640, 480), (10, 10, 50, 50)]
-    scores = pixel.score_boxes(rgb, boxes)
+    scores = pixel.score_boxes(rgb, boxes, 128)
     assert len(scores) == len(boxes) and all(0.0 <= p <= 1.0 for p in scores)
-    assert scores[0] == pytest.approx(whole.prob_ai, abs=1e-6)
-    region = pixel.run(rgb.crop((100, 50, 400, 350)))
-    assert region is not None and scores[1] == pytest.approx(region.prob_ai, abs=1e-6)
-    clipped = pixel.run(rgb.crop((0, 0, 300, 200)))
-    assert clipped is not None and scores[2] == pytest.approx(clipped.prob_ai, abs=1e-6)
+    for (left, top, right, bottom), score in zip(boxes[:3], scores[:3], strict=True):
+        read = region_crop((max(0, left), max(0, top), min(640, right), min(480, bottom)), 128)
+        assert read is not None
+        x, y, side = read
+        alone = rgb.crop((x, y, x + side, y + side))  # the crop as a picture of its own: nothing else counts
+        assert pixel.score_boxes(alone, [(0, 0, side, side)], 128)[0] == pytest.approx(score, abs=1e-5)
+    assert len(set(scores[:3])) == 3
     assert scores[3] == 0.5 and scores[4] == 0.5  # 40 px regions: too small to judge, no opinion
-    assert pixel.score_boxes(rgb, []) == []
+    assert pixel.score_boxes(rgb, [], 128) == []
+
+
+def test_regions_are_read_by_the_region_head_with_its_own_calibration_and_by_the_verdicts_head_without_one(
+        detector: Detector) -> None:
+    import numpy as np
+    import onnxruntime
+
+    from pixelcheck.analysis.detector.pixel_model import PixelModel, sigmoid
+
+    meta = json.loads((DEFAULT_MODEL_DIR / "metadata.json").read_text())
+    region = meta["regions"]["calibration"]
+    crop = np.asarray(photo_like(128, 128, seed=5))
+    session = onnxruntime.InferenceSession((DEFAULT_MODEL_DIR / "model.onnx").read_bytes(),
+                                           providers=["CPUExecutionProvider"])
+    outputs = dict(zip([o.name for o in session.get_outputs()],
+                       session.run(None, {"pixels": crop[None].transpose(0, 3, 1, 2).astype(np.float32)}),
+                       strict=True))
+    picture = photo_like(128, 128, seed=5)
+    expected = sigmoid(region["slope"] * float(outputs["region_logit"][0]) + region["intercept"])
+    assert detector.pixel_model.score_boxes(picture, [(0, 0, 128, 128)], 128)[0] == pytest.approx(expected, abs=1e-5)
+    without = PixelModel((DEFAULT_MODEL_DIR / "model.onnx").read_bytes(), meta["calibration"], 4)
+    whole = without.run(picture)  # a 128 px picture is read through one crop of itself
+    assert whole is not None
+    assert without.score_boxes(picture, [(0, 0, 128, 128)], 128)[0] == pytest.approx(whole.prob_ai, abs=1e-5)
 
 
 def test_shared_root_is_configurable(monkeypatch, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pixelcheck.analysis.detector.regions import disagreement, region_grid
+from pixelcheck.analysis.detector.pixel_model import region_crop
+from pixelcheck.analysis.detector.regions import MAP_PIXELS, disagreement, region_crop_size, region_grid
 
 
 @pytest.mark.parametrize(("size", "shape"), [((4000, 3000), (8, 8)), ((1152, 864), (6, 8)), ((640, 480), (3, 5)),
@@ -22,6 +23,32 @@ def test_grid_has_at_most_eight_regions_a_side_of_at_least_128_pixels_and_tiles_
 @pytest.mark.parametrize("size", [(200, 100), (127, 4000), (255, 255)])
 def test_images_that_cannot_be_cut_into_two_regions_have_no_grid(size):
     assert region_grid(*size) is None
+
+
+@pytest.mark.parametrize(("size", "side"), [((4000, 3000), 104), ((1024, 1024), 104), ((1152, 864), 120),
+                                            ((640, 480), 128), ((256, 256), 128)])
+def test_a_whole_map_reads_at_most_its_pixel_budget_and_never_more_than_128_pixels_a_region(size, side):
+    grid = region_grid(*size)
+    assert grid is not None
+    crop = region_crop_size(len(grid.boxes))
+    assert crop == side and crop % 8 == 0
+    assert len(grid.boxes) * crop * crop <= MAP_PIXELS
+
+
+@pytest.mark.parametrize("box", [(0, 0, 144, 144), (144, 288, 288, 432), (503, 375, 1007, 753), (13, 7, 141, 200)])
+def test_a_region_is_read_through_one_centred_crop_inside_it_on_the_jpeg_block_grid_where_it_fits(box):
+    left, top, right, bottom = box
+    x, y, side = region_crop(box, 128)
+    assert side == min(128, right - left, bottom - top)
+    assert left <= x and x + side <= right and top <= y and y + side <= bottom
+    assert abs((x + side / 2) - (left + right) / 2) <= 8 and abs((y + side / 2) - (top + bottom) / 2) <= 8
+    fits_aligned = any(left <= a and a + side <= right for a in range(0, right, 8))
+    assert x % 8 == 0 or not fits_aligned
+
+
+def test_a_region_under_64_pixels_a_side_is_not_read():
+    assert region_crop((0, 0, 63, 500), 128) is None
+    assert region_crop((0, 0, 64, 64), 128) == (0, 0, 64)
 
 
 def test_regions_that_agree_say_nothing():

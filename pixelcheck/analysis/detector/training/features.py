@@ -16,8 +16,9 @@ the index of the image each row belongs to (`<kind>:image`) and, for regions, th
 - `robust:<transform>` (held-out images): the service crops after each fixed transform of
   augment.ROBUSTNESS_TRANSFORMS (JPEG q70, half size, blur σ1, messaging-app copy) — test images get
   all, validation images the messaging-app copy (it tunes the stability rule);
-- `regions` (test images): the crops the service reads of each region of the picture's region map
-  (regions.region_grid), with `regions:region` numbering the region inside its image.
+- `regions` (every image): the crop the service reads of each region of the picture's region map
+  (regions.region_grid, pixel_model.region_crop), with `regions:region` numbering the region inside its
+  image — the region head is trained, calibrated and measured on these.
 Features are stored as float16 (the head standardises them; three significant digits are plenty).
 """
 
@@ -33,8 +34,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pixelcheck.analysis.detector.pixel_model import crop_boxes
-from pixelcheck.analysis.detector.regions import region_grid
+from pixelcheck.analysis.detector.pixel_model import crop_boxes, region_crop
+from pixelcheck.analysis.detector.regions import region_crop_size, region_grid
 from pixelcheck.analysis.detector.training.augment import (
     ROBUSTNESS_TRANSFORMS,
     random_processing,
@@ -43,7 +44,8 @@ from pixelcheck.analysis.detector.training.augment import (
 
 SERVICE_CROPS = 4  # the crops PixelModel reads of a picture (metadata input.crops)
 AUGMENTED_PER_IMAGE = 3
-PROTOCOL = "per-crop:clean+3aug(proc224,social224,proc128)+robust4+regions/v2"  # bump when a row's meaning changes
+# Bump when a row's meaning changes.
+PROTOCOL = "per-crop:clean+3aug(proc224,social224,proc128)+robust4+regions(all,one-centred)/v3"
 # What each held-out image gets beyond clean and augmented rows: 2 = test, 1 = validation.
 HELD_OUT_TRANSFORMS = {2: tuple(ROBUSTNESS_TRANSFORMS), 1: ("social_copy",)}
 
@@ -86,13 +88,15 @@ def _random_crop(image: Image.Image, rng: np.random.Generator, size: int) -> np.
     return np.asarray(image.crop((x, y, x + size, y + size)))
 
 
-def _region_crops(image: Image.Image, crops: int) -> list[tuple[int, np.ndarray]]:
+def region_crops(image: Image.Image) -> list[tuple[int, np.ndarray]]:
+    """(region number, crop) of each region the service's region map reads of this picture."""
     grid = region_grid(image.width, image.height)
     if grid is None:
         return []
-    return [
-        (number, crop) for number, box in enumerate(grid.boxes) for crop in service_crops(image.crop(box), crops)
-    ]
+    size = region_crop_size(len(grid.boxes))
+    reads = [(number, region_crop(box, size)) for number, box in enumerate(grid.boxes)]
+    return [(number, np.asarray(image.crop((x, y, x + s, y + s)))) for number, (x, y, s) in
+            ((number, read) for number, read in reads if read is not None)]
 
 
 def _one(task: tuple[int, str, int, int, int]) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
@@ -109,11 +113,10 @@ def _one(task: tuple[int, str, int, int, int]) -> tuple[int, dict[str, np.ndarra
     for name in HELD_OUT_TRANSFORMS.get(held_out, ()):
         rows[f"robust:{name}"] = _run(service_crops(ROBUSTNESS_TRANSFORMS[name](image), crops))
     regions = np.zeros(0, np.int16)
-    if held_out == 2:
-        numbered = _region_crops(image, crops)
-        if numbered:
-            rows["regions"] = _run([crop for _, crop in numbered])
-            regions = np.array([number for number, _ in numbered], np.int16)
+    numbered = region_crops(image)
+    if numbered:
+        rows["regions"] = np.concatenate([_run([crop]) for _, crop in numbered])
+        regions = np.array([number for number, _ in numbered], np.int16)
     return index, rows, regions
 
 
@@ -146,10 +149,6 @@ class FeatureTable:
     def rows(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """(features M×F as float32, image index M) of one kind."""
         return self.arrays[kind].astype(np.float32), self.arrays[f"{kind}:image"]
-
-    def regions(self) -> np.ndarray:
-        """Region number of each `regions` row."""
-        return self.arrays["regions:region"]
 
 
 def extract(

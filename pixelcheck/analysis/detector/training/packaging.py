@@ -1,4 +1,4 @@
-"""Packaging a trained pixel model: one ONNX graph (features and both heads), metadata.json and the pinned split."""
+"""Packaging a trained pixel model: one ONNX graph (features and three heads), metadata.json and the pinned split."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from pixelcheck.analysis.detector.artifact import sha256_of
-from pixelcheck.analysis.detector.pixel_model import CROP_SIZE
+from pixelcheck.analysis.detector.pixel_model import CROP_SIZE, REGION_OUTPUT
+from pixelcheck.analysis.detector.regions import MAP_PIXELS, REGION_CROP, region_crop_size
 from pixelcheck.analysis.detector.training.dataset import SPLIT_NAMES, Sample
 from pixelcheck.analysis.detector.training.families import family_ids, family_names
 from pixelcheck.analysis.detector.training.family_head import UNKNOWN_FAMILY_BELOW
@@ -23,8 +24,9 @@ from pixelcheck.analysis.detector.training.residuals import RESIDUAL_FEATURE_COU
 SPLIT_FILE = "evaluation_split.json"
 
 
-def export_onnx(head: Head, family_head: Head, feature_set: str) -> bytes:
-    """Features and both heads as one ONNX graph: N×3×H×W floats 0..255 → N raw logits, N×K family logits."""
+def export_onnx(head: Head, family_head: Head, region_head: Head, feature_set: str) -> bytes:
+    """Features and the three heads as one ONNX graph: N×3×H×W floats 0..255 → N raw logits, N×K family
+    logits, N raw region logits."""
     import torch
     from torch import nn
 
@@ -37,12 +39,13 @@ def export_onnx(head: Head, family_head: Head, feature_set: str) -> bytes:
             self.backbone = PixelFeatures(feature_set)
             self.head = head.module()
             self.families = family_head.module()
+            self.regions = region_head.module()
 
-        def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             features = self.backbone(pixels)
-            return self.head(features).squeeze(1), self.families(features)
+            return self.head(features).squeeze(1), self.families(features), self.regions(features).squeeze(1)
 
-    return onnx_bytes(PixelNet(), ("logit", "family_logits"))
+    return onnx_bytes(PixelNet(), ("logit", "family_logits", REGION_OUTPUT))
 
 
 def _head_description(spec: dict[str, Any]) -> str:
@@ -71,8 +74,7 @@ def _features_description(feature_set: str) -> str:
 
 def write_artifact(
     args: argparse.Namespace,
-    head: Head,
-    family_head: Head,
+    heads: tuple[Head, Head, Head],
     metrics: dict[str, Any],
     fitted: dict[str, Any],
     digest: str,
@@ -80,7 +82,8 @@ def write_artifact(
     split: np.ndarray,
     started: float,
 ) -> dict[str, Any]:
-    """Export the ONNX weights, metadata.json and the pinned evaluation split into args.out."""
+    """Export the ONNX weights (heads: verdict, family, region), metadata.json and the pinned evaluation split
+    into args.out."""
     from pixelcheck.analysis.detector.training.backbone import (
         BACKBONE_LICENCE,
         BACKBONE_PACKAGE,
@@ -89,7 +92,7 @@ def write_artifact(
     )
 
     args.out.mkdir(parents=True, exist_ok=True)
-    weights = export_onnx(head, family_head, args.features)
+    weights = export_onnx(*heads, args.features)
     (args.out / "model.onnx").write_bytes(weights)
     rule = (
         "by source image; multi-view groups whole; shared-prompt (SD.Next) gallery by prompt; 70/15/15; "
@@ -137,6 +140,20 @@ def write_artifact(
             "checks stability",
             "crops": SERVICE_CROPS,
             "crop_size": CROP_SIZE,
+        },
+        "regions": {
+            "description": f"the region map reads each region through one centred native-resolution crop of "
+            f"{REGION_CROP} px, smaller on a dense grid so that a map reads at most {MAP_PIXELS:,} pixels (8x8 "
+            f"regions: {region_crop_size(64)} px); output {REGION_OUTPUT}: "
+            f"{_head_description(fitted['region_spec'])}, trained on those crops of the training images, then "
+            "Platt calibration on the validation images' regions",
+            "crop_size": REGION_CROP,
+            "map_pixels": MAP_PIXELS,
+            "calibration": {
+                "method": "platt",
+                "slope": round(fitted["region_slope"], 6),
+                "intercept": round(fitted["region_intercept"], 6),
+            },
         },
         "preprocessing": f"decode to RGB, no resizing; inside the network: {_features_description(args.features)}; "
         f"{_head_description(fitted['spec'])} (standardisation folded in), and a family head of the same kind",
@@ -187,6 +204,7 @@ def write_artifact(
             "social_copy_flip_rate": metrics["stability"]["test"]["flips_to_social_copy"],
             "region_agreement_ai": metrics["region_agreement"]["ai_regions_on_ai_side"],
             "region_agreement_real": metrics["region_agreement"]["real_regions_on_real_side"],
+            "region_agreement_verdict": metrics["region_agreement"]["regions_on_the_verdicts_side"],
             "logo_mean_accuracy": logo.get("mean_accuracy_folds_with_30_or_more_crops"),
             "logo_min_accuracy": logo.get("min_accuracy"),
             "loro_mean_accuracy": loro.get("mean_accuracy"),

@@ -86,18 +86,17 @@ class Pool:
         indices = np.where(mask)[0]
         weights = balanced_weights(self.samples, mask)
         features, owners, row_weights = self._rows(indices, weights, per_crop=spec["kind"] == "mlp")
-        labels = self.labels[owners]
-        if spec["kind"] == "linear":
-            return fit_linear(features.astype(np.float64), labels, row_weights, spec["c"], self.seed)
-        return fit_mlp(
-            features,
-            labels,
-            row_weights,
-            hidden=spec["hidden"],
-            weight_decay=spec["weight_decay"],
-            epochs=spec["epochs"],
-            seed=self.seed,
-        )
+        return _fit(features, self.labels[owners], row_weights, spec, self.seed)
+
+    def fit_regions(self, mask: np.ndarray, spec: dict[str, Any]) -> Head:
+        """Region head: trained on the region-map crops (`regions` rows) of the images selected by mask, each
+        image's weight shared equally between its regions."""
+        features, owners = self.table.rows("regions")
+        keep = mask[owners]
+        features, owners = features[keep], owners[keep]
+        counts = np.bincount(owners, minlength=len(self.samples))
+        weights = balanced_weights(self.samples, mask)[owners] / counts[owners]
+        return _fit(features, self.labels[owners], weights, spec, self.seed)
 
     def fit_families(self, mask: np.ndarray, spec: dict[str, Any]) -> Head:
         """Family head trained on the AI images selected by mask (groups weighted by √size, families equal)."""
@@ -135,17 +134,23 @@ class Pool:
         owners = self.clean_owner[chosen]
         return [logits[owners == i] for i in indices]
 
-    def region_logits(self, head: Head) -> dict[int, np.ndarray]:
-        """{image index: logit of each region of its region map} for the images with region rows."""
+    def region_logits(self, head: Head, indices: np.ndarray) -> list[np.ndarray]:
+        """The logit of each region of each image's region map (one row per region), for these images."""
         features, owners = self.table.rows("regions")
-        numbers = self.table.regions()
-        logits = head.logits(features.astype(np.float64))
-        out: dict[int, np.ndarray] = {}
-        for image in np.unique(owners):
-            inside = owners == image
-            regions = numbers[inside]
-            out[int(image)] = np.array([logits[inside][regions == r].mean() for r in np.unique(regions)])
-        return out
+        chosen = np.isin(owners, indices)
+        logits = head.logits(features[chosen].astype(np.float64))
+        owners = owners[chosen]
+        return [logits[owners == i] for i in indices]
+
+
+def _fit(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, spec: dict[str, Any], seed: int) -> Head:
+    """A binary head of the kind `spec` names on these rows."""
+    if spec["kind"] == "linear":
+        return fit_linear(features.astype(np.float64), labels, weights, spec["c"], seed)
+    return fit_mlp(
+        features, labels, weights, hidden=spec["hidden"], weight_decay=spec["weight_decay"], epochs=spec["epochs"],
+        seed=seed,
+    )
 
 
 def choose(

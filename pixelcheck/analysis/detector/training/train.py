@@ -4,12 +4,13 @@ Frozen EfficientNet-Lite0 features (backbone.py) of every crop, computed once (f
 source image, multi-view groups whole, the shared-prompt gallery by prompt, keeping the previous model's
 validation and test files where they were (dataset.split_by_source, --keep-split) → candidate heads
 (logistic regression, a small MLP) on clean + randomly processed crops of the training split, balanced
-per group, chosen on validation → Platt calibration and band cut-offs on validation → a generator-family
-head (multinomial logistic regression on AI images) with temperature scaling on validation → metrics on
-the held-out test split (clean, per group, under JPEG q70 / half size / blur σ1 / messaging-app copy,
-region agreement, stability, families, the model card), reported once → optional leave-one-generator-out
-and leave-one-real-source-out folds (`--logo`) → one ONNX file (backbone + both heads) and
-metadata.json, plus the pinned evaluation split. Seeded end to end.
+per group, chosen on validation → Platt calibration and band cut-offs on validation → a region head on the
+crops the region map reads (region_head.py), calibrated on validation → a generator-family head (multinomial
+logistic regression on AI images) with temperature scaling on validation → metrics on the held-out test
+split (clean, per group, under JPEG q70 / half size / blur σ1 / messaging-app copy, region agreement,
+stability, families, the model card), reported once → optional leave-one-generator-out and
+leave-one-real-source-out folds (`--logo`) → one ONNX file (backbone + three heads) and metadata.json, plus
+the pinned evaluation split. Seeded end to end.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from pixelcheck.analysis.detector.training.folds import (
 from pixelcheck.analysis.detector.training.model_card import model_card
 from pixelcheck.analysis.detector.training.packaging import write_artifact
 from pixelcheck.analysis.detector.training.pool import Pool, choose
+from pixelcheck.analysis.detector.training.region_head import fit_region_head, region_agreement
 from pixelcheck.analysis.detector.training.residuals import FEATURE_SETS, feature_columns
 
 RESEARCH_ONLY_NOTE = (
@@ -145,14 +147,12 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
             calibrate,
         ),
     }
-    region_logits = pool.region_logits(head)
-    on_side = [
-        float(((calibrate(logits) >= 0.5) == labels[image]).mean())
-        for image, logits in region_logits.items()
-        if split[image] == 2
-    ]
-    ai_regions = [s for (image, _), s in zip(region_logits.items(), on_side, strict=True) if labels[image]]
-    real_regions = [s for (image, _), s in zip(region_logits.items(), on_side, strict=True) if not labels[image]]
+    region_spec, region_head, region_slope, region_intercept, region_search = fit_region_head(pool, log)
+
+    def calibrate_regions(logits: np.ndarray) -> np.ndarray:
+        return measures.sigmoid(region_slope * logits + region_intercept)
+
+    test_verdict_ai = test_p >= 0.5
     family_spec, family_head, temperature, family_search = fit_family_head(pool, log)
     test_ai = test[labels[test]]
     test_family_p = softmax(pool.image_logits(family_head, test_ai), temperature)
@@ -167,11 +167,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         "test_per_group": per_group(test_p >= 0.5, pool, test),
         "robustness_accuracy": robustness,
         "stability": stability,
-        "region_agreement": {
-            "ai_regions_on_ai_side": round(float(np.mean(ai_regions)), 4) if ai_regions else None,
-            "real_regions_on_real_side": round(float(np.mean(real_regions)), 4) if real_regions else None,
-            "images": len(on_side),
-        },
+        "region_search": region_search,
+        "region_agreement": region_agreement(pool, region_head, calibrate_regions, test, test_verdict_ai),
+        "region_agreement_by_the_verdicts_head": region_agreement(pool, head, calibrate, test, test_verdict_ai),
         "family_search": family_search,
         "test_families": family_metrics(test_family_p, pool.families[test_ai]),
         "model_card": model_card(pool.groups[test], labels[test], test_p >= 0.5),
@@ -191,6 +189,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
                     "robustness_accuracy",
                     "stability",
                     "region_agreement",
+                    "region_agreement_by_the_verdicts_head",
                 )
             }
         )
@@ -215,8 +214,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         "intercept": intercept,
         "bands": bands,
         "temperature": temperature,
+        "region_spec": region_spec,
+        "region_slope": region_slope,
+        "region_intercept": region_intercept,
     }
-    return write_artifact(args, head, family_head, metrics, fitted, digest, samples, split, started)
+    return write_artifact(args, (head, family_head, region_head), metrics, fitted, digest, samples, split, started)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -225,7 +227,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, required=True, help="folder with ai/ and real/ (optional MANIFEST.csv)")
     parser.add_argument("--out", type=Path, required=True, help="artifact folder to write (weights + metadata.json)")
     parser.add_argument("--name", default="pixelcheck-lite0")
-    parser.add_argument("--version", default="3.1.0")
+    parser.add_argument("--version", default="3.2.0")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--keep-split",
