@@ -146,8 +146,10 @@ class PixelModel:
         self._families = families if families and len(self._session.get_outputs()) > 1 else None
         names = [output.name for output in self._session.get_outputs()]
         # The region head and its calibration, or the verdict's head and calibration for a model without one.
-        self._region_output = names.index(REGION_OUTPUT) if REGION_OUTPUT in names and region_calibration else 0
-        region = region_calibration if self._region_output else calibration
+        region = calibration
+        self._region_output = 0
+        if REGION_OUTPUT in names and region_calibration:
+            region, self._region_output = region_calibration, names.index(REGION_OUTPUT)
         self._region_slope, self._region_intercept = float(region["slope"]), float(region["intercept"])
 
     def calibrated(self, logit: float) -> float:

@@ -94,9 +94,13 @@ def region_crops(image: Image.Image) -> list[tuple[int, np.ndarray]]:
     if grid is None:
         return []
     size = region_crop_size(len(grid.boxes))
-    reads = [(number, region_crop(box, size)) for number, box in enumerate(grid.boxes)]
-    return [(number, np.asarray(image.crop((x, y, x + s, y + s)))) for number, (x, y, s) in
-            ((number, read) for number, read in reads if read is not None)]
+    numbered = []
+    for number, box in enumerate(grid.boxes):
+        read = region_crop(box, size)
+        if read is not None:
+            x, y, side = read
+            numbered.append((number, np.asarray(image.crop((x, y, x + side, y + side)))))
+    return numbered
 
 
 def _one(task: tuple[int, str, int, int, int]) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
